@@ -1,0 +1,106 @@
+# chatd - build, test and run.  `make help` lists the targets.
+#
+#   make            build bin/chatd
+#   make run        install what is missing, build, start on :8080
+#   make test       install what is missing, build, run every test
+#   make test SANITIZE=1   the same under ASan+UBSan (build in build/san)
+#   V=1             show full commands
+
+CC      ?= cc
+PKGS    := libwebsockets hiredis libsodium libpcre2-8 jansson libuv inih
+SANITIZE ?=
+V       ?=
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+ifeq ($(SANITIZE),1)
+BUILD   := build/san
+BIN     := build/san/bin
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   := build/rel
+BIN     := bin
+SANFLAGS :=
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Ichatd -Imoderation -I$(BUILD) $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += $(PKG_LIBS) -lm
+
+CHATD_SRC := $(wildcard chatd/*.c)
+CHATD_OBJ := $(CHATD_SRC:%.c=$(BUILD)/%.o) $(BUILD)/scripts.o
+CHATD_LIB_OBJ := $(filter-out $(BUILD)/chatd/main.o,$(CHATD_OBJ))
+MOD_SRC   := $(wildcard moderation/*.c)
+MOD_OBJ   := $(MOD_SRC:%.c=$(BUILD)/%.o)
+MOD_LIB   := $(BUILD)/libmoderation.a
+LUA       := $(sort $(wildcard chatd/scripts/*.lua))
+UNIT_SRC  := $(wildcard tests/unit/*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test test-unit test-integration clean help format check-format
+all: $(BIN)/chatd
+
+$(BIN)/chatd: $(CHATD_OBJ) $(MOD_LIB)
+	@mkdir -p $(@D)
+	@echo "  LD     $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC     $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+# The Lua scripts are compiled into the binary, each prefixed by lib.lua.
+$(BUILD)/scripts.c: $(LUA) tools/embed-lua.sh
+	@mkdir -p $(@D)
+	@echo "  GEN    $@"
+	$(Q)sh tools/embed-lua.sh $(LUA) > $@
+
+$(BUILD)/scripts.o: $(BUILD)/scripts.c
+	@echo "  CC     $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(MOD_LIB): $(MOD_OBJ)
+	@mkdir -p $(@D)
+	@echo "  AR     $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(CHATD_LIB_OBJ) $(MOD_LIB)
+	@mkdir -p $(@D)
+	@echo "  CC     $<"
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@sh tools/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@CHATD_BIN=$(BIN)/chatd UNIT_DIR=$(BUILD)/tests sh tests/run.sh
+
+format:
+	clang-format -i chatd/*.[ch] moderation/*.[ch] tests/unit/*.[ch]
+
+check-format:
+	clang-format --dry-run --Werror chatd/*.[ch] moderation/*.[ch] tests/unit/*.[ch]
+
+clean:
+	rm -rf build bin
+
+help:
+	@sed -n '2,8p' Makefile
+
+-include moderation/moderation.mk
+-include $(CHATD_OBJ:.o=.d) $(MOD_OBJ:.o=.d) $(UNIT_BIN:=.d)

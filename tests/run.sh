@@ -1,0 +1,36 @@
+#!/bin/sh
+# run.sh - every test suite, then one summary line "N passed, N failed".
+# Called by `make test` with CHATD_BIN and UNIT_DIR set.  Each suite prints
+# its own "N passed, N failed" (pytest: "N passed, N failed in ..."); this
+# adds them up.  Exits non-zero on any failure.
+cd "$(dirname "$0")/.."
+: "${CHATD_BIN:=bin/chatd}" "${UNIT_DIR:=build/rel/tests}"
+export CHATD_BIN
+PY=/usr/bin/python3   # Debian's, which has python3-websockets and pytest
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+suite() {
+    name=$1; shift
+    echo "== $name"
+    out=$(mktemp)
+    "$@" >"$out" 2>&1 || status=1
+    cat "$out"; cat "$out" >>"$log"; rm -f "$out"
+}
+
+for t in "$UNIT_DIR"/*; do
+    [ -x "$t" ] && suite "unit $(basename "$t")" "$t"
+done
+if [ -f moderation/moderation.mk ]; then
+    suite "triage" make --no-print-directory -s test-triage
+fi
+suite "integration" $PY -m pytest -q -p no:cacheprovider tests/integration
+
+passed=0; failed=0
+# pytest: "3 passed, 1 failed in 2.0s" or "4 passed in 1.2s"; ours: "N passed, N failed"
+for n in $(grep -Eo '[0-9]+ passed' "$log" | cut -d' ' -f1); do passed=$((passed + n)); done
+for n in $(grep -Eo '[0-9]+ (failed|error|errors)\b' "$log" | cut -d' ' -f1); do failed=$((failed + n)); done
+[ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
