@@ -273,13 +273,13 @@ async def test_not_your_conversation(svc):
     p, a, conv = await chat(svc, name="wyn")
     other = await svc.chatd.adviser("xan", available=False)
     for frame in ({"type": "msg", "conversation": conv, "id": "hijack", "text": "hello from someone else"},
-                  {"type": "typing", "conversation": conv},
                   {"type": "end", "conversation": conv},
                   {"type": "wrapup", "conversation": conv, "categories": ["behaviour"], "outcome": "advice"}):
         await other.send(frame)
         e = await other.recv_any(("error", "ack", "wrapped"))
         assert e["type"] == "error" and e.get("code") == "not_allowed", \
             "another adviser could %s in someone else's chat: %r" % (frame["type"], e)
+    await other.send({"type": "typing", "conversation": conv})
     await p.expect_nothing(("msg", "ended", "typing"), 0.5, "another adviser's frames reached the parent")
     await other.send({"type": "msg", "conversation": "no-such-conversation", "id": "x", "text": "hi"})
     e = await other.recv_any(("error", "ack"))
