@@ -191,14 +191,13 @@ async def test_queued_parent_grace_expires(svc):
 
 
 async def test_adviser_grace_expires_requeue_front(svc):
-    other = await svc.chatd.parent_start(text="waiting behind")
     a = await svc.chatd.adviser("gus", capacity=1)
+    p = await svc.chatd.parent_start(text="first words")
     asg = await a.recv_type("assigned")
-    # gus got "waiting behind"; start a second parent who waits
-    p = other
-    await p.recv_type("connected")
-    w = await svc.chatd.parent_start(text="second in line")
     conv = asg["conversation"]
+    await p.recv_type("connected")
+    behind = await svc.chatd.parent_start(text="second in line")
+    assert behind.position == 1, behind.position
     await p.send({"type": "msg", "id": "p1", "text": "parent says something"})
     await p.recv_type("ack")
     await a.recv_type("msg")
@@ -212,16 +211,19 @@ async def test_adviser_grace_expires_requeue_front(svc):
     assert q.get("position") == 1, \
         "a parent whose adviser vanished should go back to the front of the queue: %r" % q
     await p.expect_nothing("ended", 0.2, "the parent's chat was ended when the adviser vanished")
+    qb = await behind.recv_type("queued", where=lambda f: f.get("position") == 2)
+    assert qb["position"] == 2, "the parent behind was not told they moved back to 2"
     b = await svc.chatd.adviser("hal", capacity=1)
     asg2 = await b.recv_type("assigned")
-    assert asg2.get("conversation") == conv, "the parent got a new conversation instead of continuing: %r" % asg2
+    assert asg2.get("conversation") == conv, \
+        "the parent got a new conversation instead of continuing the old one: %r" % asg2
     hist = [(m.get("seq"), m.get("from"), m.get("text")) for m in asg2.get("history", [])]
-    assert hist[:3] == [(1, "parent", "waiting behind"), (2, "parent", "parent says something"),
+    assert hist[:3] == [(1, "parent", "first words"), (2, "parent", "parent says something"),
                         (3, "adviser", "adviser replies")], \
         "the new adviser does not see the conversation so far: %r" % hist
     con = await p.recv_type("connected")
     assert con.get("adviser") == "hal", con
-    await w.expect_nothing("connected", 0.3, "the parent behind jumped the returning parent")
+    await behind.expect_nothing("connected", 0.3, "the parent behind jumped the returning parent")
 
 
 async def test_adviser_reconnects_within_grace(svc):
