@@ -11,10 +11,17 @@ pytestmark = pytest.mark.asyncio
 
 
 async def still_works(c):
-    """The socket still answers a valid frame."""
+    """A socket that has not said hello yet still answers hello."""
     await c.send({"type": "hello"})
     w = await c.recv_type("welcome")
-    assert w.get("state") in ("new", "queued", "chatting"), w
+    assert w.get("state") == "new", w
+
+
+async def session_still_works(c):
+    """A parent socket after hello (state new) still answers start."""
+    await c.send({"type": "start", "text": "still there?"})
+    q = await c.recv_any(("queued", "error"))
+    assert q["type"] == "queued", "after the bad frame the socket no longer works: %r" % q
 
 
 async def expect_error(c, code, what):
@@ -51,12 +58,12 @@ async def test_json_not_object(svc, raw):
 @pytest.mark.parametrize("frame", [{}, {"text": "hi"}, {"type": 7}, {"type": None}, {"type": ["hello"]},
                                    {"type": "nonsense"}, {"type": "HELLO"}, {"type": "assigned"}])
 async def test_unknown_type(svc, frame):
-    c = await svc.chatd.parent()
+    c = await svc.chatd.parent_hello()
     await c.send(frame)
     e = await expect_error(c, "unknown_type", "frame %r" % frame)
     if frame.get("type") == "nonsense":
         assert e.get("ref") == "nonsense", "error should echo ref=nonsense: %r" % e
-    await still_works(c)
+    await session_still_works(c)
 
 
 async def test_unknown_type_staff(svc):
