@@ -4,20 +4,17 @@
  * forms has suffixes chosen by Intl.PluralRules: _one, _two, _few, _many,
  * _other (English uses _one and _other). */
 (window.ChatdWidgetI18n = window.ChatdWidgetI18n || {}).en = {
-  lang_name: 'English',
   lang_switch: 'Cymraeg',
   lang_switch_label: 'Newid i’r Gymraeg (switch to Welsh)',
 
   launcher: 'Chat to an adviser',
   launcher_unread_one: 'Chat to an adviser ({n} new message)',
   launcher_unread_other: 'Chat to an adviser ({n} new messages)',
-  panel_label: 'Parent helpline chat',
   title: 'Parent helpline',
   close: 'Hide',
   close_label: 'Hide the chat window (your chat stays open)',
   exit: 'Exit quickly',
   exit_label: 'Exit quickly: leave this website now',
-  exit_overlay: '',
 
   shift_progress_one: 'Shift, press {n} more time to exit',
   shift_progress_other: 'Shift, press {n} more times to exit',
@@ -79,7 +76,6 @@
   /* chatting */
   chat_heading: 'Your chat',
   adviser_is: 'Your adviser is {name}.',
-  adviser_joined: '{name} has joined the chat.',
   typing: '{name} is typing…',
   typing_generic: 'The adviser is typing…',
   end_chat: 'End chat',
@@ -141,7 +137,6 @@
   closed_no_next: 'We don’t know yet when we open again.',
   closed_danger: 'If a child or anyone else is in danger right now, call 999.',
   closed_services: 'Services you can contact now',
-  closed_no_services: 'Here are other places to get help.',
   check_again: 'Check again',
 
   /* errors */
