@@ -23,9 +23,9 @@ enum triage_severity {
     TRIAGE_EMERGENCY,
 };
 
-#define TRIAGE_MAX_CATEGORIES 8   /* categories reported per message */
-#define TRIAGE_MAX_SPANS 16       /* matched spans reported per message */
-#define TRIAGE_CATEGORY_LEN 32    /* bytes, with NUL; taxonomy ids fit */
+#define TRIAGE_MAX_CATEGORIES 8  /* categories reported per message */
+#define TRIAGE_MAX_SPANS      16 /* matched spans reported per message */
+#define TRIAGE_CATEGORY_LEN   32 /* bytes, with NUL; taxonomy ids fit */
 
 struct triage_span {
     uint32_t start; /* byte offset in the original text, inclusive */
@@ -59,6 +59,15 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
 const char *triage_severity_name(enum triage_severity s);
 /* Returns the severity for a name, or -1. */
 int triage_severity_parse(const char *name);
+
+/* A conversation's severity latches at the highest seen: returns the
+ * greater of the two, so it never lowers.  chatd keeps the latched value. */
+enum triage_severity triage_latch(enum triage_severity conversation,
+                                  enum triage_severity message);
+
+/* Spans are byte offsets; the staff protocol wants UTF-16 code units.
+ * Returns the UTF-16 offset of byte_off in text (len bytes of UTF-8). */
+size_t triage_utf16_offset(const char *text, size_t len, size_t byte_off);
 
 /* `chatd triage [--rules DIR] [--explain]`: reads lines on stdin, prints
  * one JSON object per line.  Returns the process exit status. */

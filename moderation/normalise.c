@@ -1,0 +1,542 @@
+/*
+ * normalise.c - rewrite a parent's message into the form rules match.
+ *
+ * Owns: tr_normalise() and the small Unicode table it needs.  Promises:
+ * every byte of a normalised form carries the span of original bytes it
+ * came from, so a match on the normalised text reports offsets into what
+ * the parent typed; never allocates (buffers live in the triage_ctx);
+ * refuses (-1) rather than truncates when a message would not fit.
+ * Called by triage.c for every message.
+ *
+ * The canonical form: lower case ASCII letters and digits, apostrophes
+ * removed ("can't" -> "cant"), other punctuation one space, clause
+ * punctuation (. ! ? , ; : newline) one '\n' so that context does not leak
+ * across sentences; look-alikes and fullwidth forms folded; leetspeak
+ * undone inside words but not in numbers ("k1ll" -> "kill", "800mg" stays);
+ * single spaced letters joined ("s u i c i d e"); runs of three or more
+ * repeated letters shortened to two (form 0) and to one (form 1, only
+ * built when needed); words rewritten by the lexicon ("gonna" -> "going
+ * to", "cant" -> "can not").
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "triage_int.h"
+
+enum { MAP_KEEP, MAP_DROP, MAP_SEP, MAP_BRK, MAP_STR };
+
+int tr_norm_alloc(struct norm *n)
+{
+    memset(n, 0, sizeof *n);
+    n->s = malloc(NORM_CAP);
+    n->ostart = malloc(NORM_CAP * sizeof *n->ostart);
+    n->oend = malloc(NORM_CAP * sizeof *n->oend);
+    n->tok = malloc(NORM_MAX_TOKENS * sizeof *n->tok);
+    if (!n->s || !n->ostart || !n->oend || !n->tok) {
+        tr_norm_free(n);
+        return -1;
+    }
+    return 0;
+}
+
+void tr_norm_free(struct norm *n)
+{
+    free(n->s);
+    free(n->ostart);
+    free(n->oend);
+    free(n->tok);
+    memset(n, 0, sizeof *n);
+}
+
+/* ---- lexicon ---------------------------------------------------------- */
+
+static uint64_t fnv(const char *w, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)w[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
+                                       const char *w, size_t n)
+{
+    if (!rules || !rules->lexcap || n == 0 || n > LEX_MAX_WORD)
+        return NULL;
+    size_t mask = rules->lexcap - 1;
+    for (size_t i = fnv(w, n) & mask;; i = (i + 1) & mask) {
+        const struct tr_lex_entry *e = &rules->lex[i];
+        if (!e->from)
+            return NULL;
+        if (e->fromlen == n && memcmp(e->from, w, n) == 0)
+            return e;
+    }
+}
+
+/* ---- output helpers --------------------------------------------------- */
+
+static int put(struct norm *o, const char *s, size_t n, uint32_t a, uint32_t b)
+{
+    if (o->len + n + 1 > NORM_CAP)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        o->s[o->len] = s[i];
+        o->ostart[o->len] = a;
+        o->oend[o->len] = b;
+        o->len++;
+    }
+    o->s[o->len] = '\0';
+    return 0;
+}
+
+static int is_sep(char c)
+{
+    return c == ' ' || c == '\n';
+}
+
+/* One separator between words; a clause break wins over a space. */
+static int put_sep(struct norm *o, char kind, uint32_t a, uint32_t b)
+{
+    if (o->len == 0)
+        return 0;
+    if (is_sep(o->s[o->len - 1])) {
+        if (kind == '\n')
+            o->s[o->len - 1] = '\n';
+        o->oend[o->len - 1] = b;
+        return 0;
+    }
+    return put(o, &kind, 1, a, b);
+}
+
+static int is_alpha(unsigned char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_leet(unsigned char c)
+{
+    return c == '0' || c == '1' || c == '3' || c == '4' || c == '5' ||
+           c == '7' || c == '@' || c == '$' || c == '!';
+}
+
+static char unleet(unsigned char c)
+{
+    switch (c) {
+    case '0':
+        return 'o';
+    case '1':
+        return 'i';
+    case '3':
+        return 'e';
+    case '4':
+        return 'a';
+    case '5':
+        return 's';
+    case '7':
+        return 't';
+    case '@':
+        return 'a';
+    case '$':
+        return 's';
+    case '!':
+        return 'i';
+    default:
+        return (char)c;
+    }
+}
+
+/* ---- stage 1: decode UTF-8 and fold characters ------------------------ */
+
+/* Decodes one code point; invalid or truncated sequences give U+FFFD over
+ * one byte, so nothing is skipped silently. */
+static uint32_t decode(const unsigned char *p, size_t len, size_t *n)
+{
+    unsigned c = p[0];
+    uint32_t cp;
+    size_t need;
+    if (c < 0x80) {
+        *n = 1;
+        return c;
+    } else if ((c & 0xE0) == 0xC0 && c >= 0xC2) {
+        cp = c & 0x1F;
+        need = 2;
+    } else if ((c & 0xF0) == 0xE0) {
+        cp = c & 0x0F;
+        need = 3;
+    } else if ((c & 0xF8) == 0xF0 && c <= 0xF4) {
+        cp = c & 0x07;
+        need = 4;
+    } else {
+        *n = 1;
+        return 0xFFFD;
+    }
+    if (need > len)
+        goto bad;
+    for (size_t i = 1; i < need; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            goto bad;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        goto bad;
+    *n = need;
+    return cp;
+bad:
+    *n = 1;
+    return 0xFFFD;
+}
+
+struct fold {
+    uint32_t cp;
+    const char *to;
+};
+
+/* Look-alikes and compatibility forms seen in evasion, sorted by cp. */
+static const struct fold folds[] = {
+    {0x00AA, "a"},         {0x00B2, "2"},        {0x00B3, "3"},
+    {0x00B9, "1"},         {0x00BA, "o"},        {0x00DF, "ss"},
+    {0x00E6, "ae"},        {0x00F0, "d"},        {0x00F8, "o"},
+    {0x00FE, "th"},        {0x0131, "i"},        {0x0153, "oe"},
+    {0x0391, "a"},         {0x0392, "b"},        {0x0395, "e"},
+    {0x0396, "z"},         {0x0397, "h"},        {0x0399, "i"},
+    {0x039A, "k"},         {0x039C, "m"},        {0x039D, "n"},
+    {0x039F, "o"},         {0x03A1, "p"},        {0x03A4, "t"},
+    {0x03A5, "y"},         {0x03A7, "x"},        {0x03B1, "a"},
+    {0x03B5, "e"},         {0x03B9, "i"},        {0x03BA, "k"},
+    {0x03BD, "v"},         {0x03BF, "o"},        {0x03C1, "p"},
+    {0x03C4, "t"},         {0x03C5, "u"},        {0x03C7, "x"},
+    {0x0405, "s"},         {0x0406, "i"},        {0x0408, "j"},
+    {0x0410, "a"},         {0x0412, "b"},        {0x0415, "e"},
+    {0x041A, "k"},         {0x041C, "m"},        {0x041D, "h"},
+    {0x041E, "o"},         {0x0420, "p"},        {0x0421, "c"},
+    {0x0422, "t"},         {0x0423, "y"},        {0x0425, "x"},
+    {0x0430, "a"},         {0x0435, "e"},        {0x043A, "k"},
+    {0x043C, "m"},         {0x043E, "o"},        {0x0440, "p"},
+    {0x0441, "c"},         {0x0443, "y"},        {0x0445, "x"},
+    {0x0455, "s"},         {0x0456, "i"},        {0x0458, "j"},
+    {0x0501, "d"},         {0x051B, "q"},        {0x051D, "w"},
+    {0x1E9E, "ss"},        {0x2070, "0"},        {0x2071, "i"},
+    {0x2074, "4"},         {0x2075, "5"},        {0x2077, "7"},
+    {0x26B0, " coffin "},  {0x1F480, " skull "}, {0x1F48A, " pills "},
+    {0x1F489, " needle "}, {0x1F52A, " knife "}, {0x1F52B, " gun "},
+    {0x1F5E1, " knife "},  {0x1FA78, " blood "}, {0x1FAA2, " rope "},
+};
+
+static const char *fold_find(uint32_t cp)
+{
+    size_t lo = 0, hi = sizeof folds / sizeof folds[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (folds[mid].cp == cp)
+            return folds[mid].to;
+        if (folds[mid].cp < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Latin-1 letters with accents, U+00C0..U+00FF, to their base letter. */
+static const char latin1[] = "aaaaaaaceeeeiiiidnooooo*ouuuuyts"
+                             "aaaaaaaceeeeiiiidnooooo/ouuuuyty";
+
+static int map_cp(uint32_t cp, char tmp[8], const char **str)
+{
+    *str = tmp;
+    if (cp < 0x80) {
+        if (cp >= 'A' && cp <= 'Z') {
+            tmp[0] = (char)(cp + 32), tmp[1] = 0;
+            return MAP_STR;
+        }
+        if (is_alpha((unsigned char)cp) || is_digit((unsigned char)cp))
+            return MAP_KEEP;
+        if (cp == '\'' || cp == '`')
+            return MAP_DROP;
+        if (cp == '.' || cp == '!' || cp == '?' || cp == ',' || cp == ';' ||
+            cp == ':' || cp == '\n' || cp == '\r')
+            return MAP_BRK;
+        return MAP_SEP;
+    }
+    const char *f = fold_find(cp);
+    if (f) {
+        *str = f;
+        return MAP_STR;
+    }
+    if (cp >= 0xC0 && cp <= 0xFF && latin1[cp - 0xC0] != '*' &&
+        latin1[cp - 0xC0] != '/') {
+        tmp[0] = latin1[cp - 0xC0], tmp[1] = 0;
+        return MAP_STR;
+    }
+    if (cp >= 0xFF01 && cp <= 0xFF5E) /* fullwidth ASCII */
+        return map_cp(cp - 0xFEE0, tmp, str);
+    if (cp >= 0x1D400 && cp <= 0x1D6A3) { /* maths bold, italic, script */
+        uint32_t k = (cp - 0x1D400) % 52;
+        tmp[0] = (char)('a' + (k % 26)), tmp[1] = 0;
+        return MAP_STR;
+    }
+    if (cp >= 0x24B6 && cp <= 0x24E9) { /* circled letters */
+        tmp[0] = (char)('a' + (cp - 0x24B6) % 26), tmp[1] = 0;
+        return MAP_STR;
+    }
+    if (cp >= 0x1F130 && cp <= 0x1F189) { /* squared, negative circled */
+        tmp[0] = (char)('a' + (cp - 0x1F130) % 26), tmp[1] = 0;
+        return MAP_STR;
+    }
+    if (cp == 0x00AD || (cp >= 0x200B && cp <= 0x200F) || cp == 0x2060 ||
+        cp == 0xFEFF || (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0x2018 ||
+        cp == 0x2019 || cp == 0x201B || cp == 0x02BC || cp == 0x2032 ||
+        cp == 0x00B4)
+        return MAP_DROP; /* invisible, or an apostrophe */
+    if (cp == 0x2026 || cp == 0x2028 || cp == 0x2029 || cp == 0x3002 ||
+        cp == 0xFF0E)
+        return MAP_BRK;
+    if (cp < 0xC0 || (cp >= 0x2000 && cp <= 0x2BFF) ||
+        (cp >= 0x3000 && cp <= 0x303F) || (cp >= 0x1F000 && cp <= 0x1FAFF) ||
+        cp == 0xFFFD || cp >= 0xE0000)
+        return MAP_SEP; /* spaces, punctuation, symbols, emoji */
+    return MAP_KEEP;    /* a letter of another script: keep as typed */
+}
+
+static int stage_decode(const char *text, size_t len, struct norm *o)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    o->len = 0;
+    o->s[0] = '\0';
+    for (size_t i = 0; i < len;) {
+        size_t n;
+        uint32_t cp = decode(p + i, len - i, &n);
+        uint32_t a = (uint32_t)i, b = (uint32_t)(i + n);
+        char tmp[8];
+        const char *str;
+        int k = map_cp(cp, tmp, &str);
+        unsigned char prev = o->len ? (unsigned char)o->s[o->len - 1] : ' ';
+        unsigned char next = i + n < len ? p[i + n] : ' ';
+        if (next >= 'A' && next <= 'Z')
+            next = (unsigned char)(next + 32);
+        int r = 0;
+        if (cp == '.' && is_digit(prev) && is_digit(next)) {
+            r = put(o, ".", 1, a, b); /* 2.5ml */
+        } else if (cp == ',' && is_digit(prev) && is_digit(next)) {
+            r = 0; /* 1,000 */
+        } else if (cp == '!' && is_alpha(prev) && is_alpha(next)) {
+            r = put(o, "!", 1, a, b); /* k!ll: undone with the leet */
+        } else if ((cp == '@' || cp == '$') &&
+                   (is_alpha(prev) || is_alpha(next) || is_digit(prev) ||
+                    is_digit(next))) {
+            r = put(o, (const char *)&p[i], 1, a, b);
+        } else if (k == MAP_KEEP) {
+            r = put(o, (const char *)p + i, n, a, b);
+        } else if (k == MAP_STR) {
+            for (const char *s = str; *s && r == 0; s++) {
+                if (*s == ' ')
+                    r = put_sep(o, ' ', a, b);
+                else
+                    r = put(o, s, 1, a, b);
+            }
+        } else if (k == MAP_SEP) {
+            r = put_sep(o, ' ', a, b);
+        } else if (k == MAP_BRK) {
+            r = put_sep(o, '\n', a, b);
+        }
+        if (r < 0)
+            return -1;
+        i += n;
+    }
+    while (o->len && is_sep(o->s[o->len - 1]))
+        o->s[--o->len] = '\0';
+    return 0;
+}
+
+/* ---- stage 2: leetspeak and spaced letters ---------------------------- */
+
+static const char *const units[] = {
+    "",      "mg",      "g",     "kg",     "ml",   "l",     "mcg",  "ug",
+    "am",    "pm",      "st",    "nd",     "rd",   "th",    "s",    "yo",
+    "yr",    "yrs",     "y",     "m",      "mo",   "mos",   "mth",  "mths",
+    "wk",    "wks",     "w",     "d",      "h",    "hr",    "hrs",  "min",
+    "mins",  "k",       "p",     "x",      "lb",   "lbs",   "oz",   "ft",
+    "cm",    "mm",      "km",    "mph",    "pc",   "ish",   "day",  "days",
+    "week",  "weeks",   "month", "months", "year", "years", "tabs", "pills",
+    "hours", "minutes", "am",    "mths",   "yrs",
+};
+
+/* "800mg", "3am", "2nd", "1000": a number, perhaps with a unit. */
+static int number_unit(const char *t, size_t n)
+{
+    size_t i = 0;
+    if (n == 0 || !is_digit((unsigned char)t[0]))
+        return 0;
+    while (i < n && (is_digit((unsigned char)t[i]) || t[i] == '.'))
+        i++;
+    for (size_t k = 0; k < sizeof units / sizeof units[0]; k++) {
+        size_t ul = strlen(units[k]);
+        if (ul == n - i && memcmp(t + i, units[k], ul) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int single_char_token(const struct norm *in, size_t i)
+{
+    unsigned char c = (unsigned char)in->s[i];
+    return (is_alpha(c) || is_leet(c)) &&
+           (i + 1 >= in->len || is_sep(in->s[i + 1])) &&
+           (i == 0 || is_sep(in->s[i - 1]));
+}
+
+static int stage_words(const struct triage_rules *rules, const struct norm *in,
+                       struct norm *o)
+{
+    o->len = 0;
+    o->s[0] = '\0';
+    size_t i = 0;
+    while (i < in->len) {
+        if (is_sep(in->s[i])) {
+            if (put(o, &in->s[i], 1, in->ostart[i], in->oend[i]) < 0)
+                return -1;
+            i++;
+            continue;
+        }
+        /* spaced letters: "s u i c i d e", "k.n.i.f.e" */
+        if (single_char_token(in, i)) {
+            size_t j = i, count = 0, letters = 0;
+            while (j < in->len && single_char_token(in, j)) {
+                count++;
+                letters += is_alpha((unsigned char)in->s[j]);
+                j += 2;
+            }
+            if (count >= SPACED_MIN_LETTERS && letters * 2 >= count) {
+                for (size_t k = 0; k < count; k++) {
+                    size_t at = i + 2 * k;
+                    char c = unleet((unsigned char)in->s[at]);
+                    if (put(o, &c, 1, in->ostart[at], in->oend[at]) < 0)
+                        return -1;
+                }
+                i += 2 * count - 1; /* at the separator after the run */
+                continue;
+            }
+        }
+        size_t j = i;
+        int alpha = 0, leet = 0, digit = 0;
+        while (j < in->len && !is_sep(in->s[j])) {
+            unsigned char c = (unsigned char)in->s[j];
+            alpha |= is_alpha(c);
+            leet |= is_leet(c);
+            digit |= is_digit(c);
+            j++;
+        }
+        /* "2nite", "gr8": text-speak with digits stays for the lexicon
+         * pass rather than being read as leet. */
+        int spelt = digit && tr_lex_find(rules, in->s + i, j - i) != NULL;
+        int convert = !spelt && alpha && leet && !number_unit(in->s + i, j - i);
+        for (size_t k = i; k < j; k++) {
+            char c = in->s[k];
+            if (convert || c == '!')
+                c = unleet((unsigned char)c);
+            if (put(o, &c, 1, in->ostart[k], in->oend[k]) < 0)
+                return -1;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+/* ---- stage 3: repeated letters and the lexicon ------------------------ */
+
+static int add_token(struct norm *o, size_t at)
+{
+    if (o->ntok >= NORM_MAX_TOKENS)
+        return -1;
+    o->tok[o->ntok++] = (uint32_t)at;
+    return 0;
+}
+
+/* keep: how many letters of a run of three or more survive (2 or 1). */
+static int stage_final(const struct triage_rules *rules, const struct norm *in,
+                       struct norm *o, size_t keep)
+{
+    o->len = 0;
+    o->ntok = 0;
+    o->collapsed = 0;
+    o->s[0] = '\0';
+    size_t i = 0;
+    while (i < in->len) {
+        if (is_sep(in->s[i])) {
+            if (put(o, &in->s[i], 1, in->ostart[i], in->oend[i]) < 0)
+                return -1;
+            i++;
+            continue;
+        }
+        size_t wstart = o->len;
+        uint32_t ostart = in->ostart[i];
+        uint32_t oend = in->oend[i];
+        if (add_token(o, wstart) < 0)
+            return -1;
+        while (i < in->len && !is_sep(in->s[i])) {
+            size_t run = 1;
+            unsigned char c = (unsigned char)in->s[i];
+            if (is_alpha(c))
+                while (i + run < in->len && in->s[i + run] == (char)c)
+                    run++;
+            size_t emit = run;
+            if (run >= 3) {
+                emit = keep;
+                o->collapsed = 1;
+            }
+            for (size_t k = 0; k < emit; k++) {
+                /* the last kept letter spans the rest of the run */
+                size_t last = k + 1 == emit ? i + run - 1 : i + k;
+                if (put(o, &in->s[i + k], 1, in->ostart[i + k],
+                        in->oend[last]) < 0)
+                    return -1;
+            }
+            oend = in->oend[i + run - 1];
+            i += run;
+        }
+        const struct tr_lex_entry *e =
+            tr_lex_find(rules, o->s + wstart, o->len - wstart);
+        if (e) {
+            o->len = wstart;
+            for (size_t k = 0; k < e->tolen; k++) {
+                if (put(o, &e->to[k], 1, ostart, oend) < 0)
+                    return -1;
+                if (k > 0 && e->to[k - 1] == ' ' && add_token(o, o->len - 1))
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int tr_normalise(const struct triage_rules *rules, struct triage_ctx *ctx,
+                 const char *text, size_t len)
+{
+    struct norm *a = &ctx->scratch, *f0 = &ctx->form[0], *f1 = &ctx->form[1];
+    ctx->form[1].len = 0;
+    ctx->form[1].ntok = 0;
+    if (len > TRIAGE_MAX_INPUT)
+        return -1;
+    /* decode into form[1], words into scratch, final forms from scratch */
+    if (stage_decode(text, len, f1) < 0 || stage_words(rules, f1, a) < 0)
+        return -1;
+    if (stage_final(rules, a, f0, 2) < 0)
+        return -1;
+    if (f0->collapsed) {
+        if (stage_final(rules, a, f1, 1) < 0)
+            return -1;
+    } else {
+        f1->len = 0;
+        f1->ntok = 0;
+        f1->s[0] = '\0';
+    }
+    return 0;
+}

@@ -1,0 +1,1128 @@
+/*
+ * rules.c - read the *.rules files of a directory and compile them.
+ *
+ * Owns: triage_load(), triage_free() and the rule-file format described in
+ * docs/triage.md.  Promises: a rule set is either loaded whole or refused
+ * with "file:line: reason" (NULL), so a caller reloading on SIGHUP keeps
+ * the rules in force; every regex is compiled once with PCRE2_UTF|UCP and
+ * JIT; every cue phrase of every rule goes into one prefix-factored regex
+ * (trie.c) so a message is scanned once, and a rule's other patterns only
+ * run when one of its cues is found.  Called by chatd at start and on
+ * SIGHUP, by triage_cli.c and by the tests.
+ *
+ * The reader is hand-written because the format is ours and small: one
+ * directive per line, "#" comments, no quoting, no continuation lines.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "triage_int.h"
+
+#define MAX_FILES     256 /* rule files in a directory */
+#define MAX_LISTS     512 /* named lists in a rule set */
+#define CUE_CHUNK_MIN 64  /* phrases per cue regex before we give up */
+
+const char *const tr_context_names[CTX_COUNT] = {
+    "negation", "reassurance", "third_party", "past", "hypothetical"};
+
+struct list {
+    char name[RULE_NAME_LEN];
+    char **items;
+    size_t n, cap;
+    char *regex; /* trie of the items, built on first use */
+};
+
+struct pair {
+    char *phrase;
+    uint16_t rule;
+    unsigned file, line;
+};
+
+struct vec { /* of char * */
+    char **v;
+    size_t n, cap;
+};
+
+struct loader {
+    struct triage_rules *r;
+    char *err;
+    size_t errlen;
+    int failed;
+    const char *file;
+    unsigned fileidx, line;
+    char *files[MAX_FILES];
+    unsigned nfiles;
+    struct list lists[MAX_LISTS];
+    unsigned nlists;
+    struct pair *pairs;
+    size_t npairs, pcap;
+    struct vec ctx[CTX_COUNT], stop, lexfrom, lexto;
+    long cat, rule; /* current category and rule, -1 = none */
+};
+
+static void fail(struct loader *L, const char *fmt, ...)
+{
+    if (L->failed)
+        return;
+    L->failed = 1;
+    int n = snprintf(L->err, L->errlen, "%s:%u: ", L->file ? L->file : "?",
+                     L->line);
+    if (n < 0 || (size_t)n >= L->errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static int vec_push(struct vec *v, char *s)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        char **p = realloc(v->v, cap * sizeof *p);
+        if (!p)
+            return -1;
+        v->v = p;
+        v->cap = cap;
+    }
+    v->v[v->n++] = s;
+    return 0;
+}
+
+static void vec_free(struct vec *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        free(v->v[i]);
+    free(v->v);
+    memset(v, 0, sizeof *v);
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+int triage_severity_parse(const char *name)
+{
+    for (int s = TRIAGE_NONE; s <= TRIAGE_EMERGENCY; s++)
+        if (name && strcmp(name, triage_severity_name(s)) == 0)
+            return s;
+    return -1;
+}
+
+static struct list *list_find(struct loader *L, const char *name, size_t n)
+{
+    for (unsigned i = 0; i < L->nlists; i++)
+        if (strlen(L->lists[i].name) == n &&
+            memcmp(L->lists[i].name, name, n) == 0)
+            return &L->lists[i];
+    return NULL;
+}
+
+static int valid_name(const char *s)
+{
+    if (!*s || strlen(s) >= RULE_NAME_LEN)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* ---- phrases ---------------------------------------------------------- */
+
+/* Normalises the spacing of one phrase and checks its characters. */
+static int phrase_clean(struct loader *L, const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    int space = 0;
+    for (const char *p = in; *p; p++) {
+        char c = *p;
+        if (c == ' ' || c == '\t') {
+            space = n > 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '*' ||
+              c == '{' || c == '}' || c == '_')) {
+            fail(L,
+                 "phrase \"%s\": character '%c' not allowed (lower-case "
+                 "letters, digits, spaces, '*' and {list})",
+                 in, c);
+            return -1;
+        }
+        if (n + 2 >= cap) {
+            fail(L, "phrase too long");
+            return -1;
+        }
+        if (space)
+            out[n++] = ' ';
+        space = 0;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    if (n == 0) {
+        fail(L, "empty phrase");
+        return -1;
+    }
+    return 0;
+}
+
+/* Expands the {list} references in a phrase; calls out for each result. */
+static int expand(struct loader *L, const char *ph, struct vec *outv,
+                  size_t *budget)
+{
+    const char *open = strchr(ph, '{');
+    if (!open) {
+        if (strchr(ph, '}')) {
+            fail(L, "phrase \"%s\": '}' without '{'", ph);
+            return -1;
+        }
+        if ((*budget)-- == 0) {
+            fail(L, "cue expands to more than %d phrases", MAX_EXPANSION);
+            return -1;
+        }
+        char *d = strdup(ph);
+        if (!d || vec_push(outv, d) < 0) {
+            free(d);
+            fail(L, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    const char *close = strchr(open, '}');
+    if (!close) {
+        fail(L, "phrase \"%s\": '{' without '}'", ph);
+        return -1;
+    }
+    struct list *li = list_find(L, open + 1, (size_t)(close - open - 1));
+    if (!li) {
+        fail(L, "unknown list {%.*s} (lists must be defined before use)",
+             (int)(close - open - 1), open + 1);
+        return -1;
+    }
+    for (size_t i = 0; i < li->n; i++) {
+        char buf[MAX_LINE];
+        int n = snprintf(buf, sizeof buf, "%.*s%s%s", (int)(open - ph), ph,
+                         li->items[i], close + 1);
+        if (n < 0 || (size_t)n >= sizeof buf) {
+            fail(L, "phrase too long after expansion");
+            return -1;
+        }
+        if (expand(L, buf, outv, budget) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Splits "a | b | c" into cleaned, expanded phrases appended to outv. */
+static int phrases_parse(struct loader *L, char *s, struct vec *outv)
+{
+    size_t budget = MAX_EXPANSION;
+    char *save = NULL;
+    int any = 0;
+    for (char *tok = strtok_r(s, "|", &save); tok;
+         tok = strtok_r(NULL, "|", &save)) {
+        char clean[MAX_LINE];
+        if (phrase_clean(L, tok, clean, sizeof clean) < 0 ||
+            expand(L, clean, outv, &budget) < 0)
+            return -1;
+        any = 1;
+    }
+    if (!any) {
+        fail(L, "no phrases");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- regexes ---------------------------------------------------------- */
+
+static const char *list_regex(struct loader *L, struct list *li)
+{
+    if (!li->regex) {
+        li->regex = tr_trie_regex(li->items, li->n, 0);
+        if (!li->regex)
+            fail(L, "out of memory");
+    }
+    return li->regex;
+}
+
+static pcre2_code *compile(struct loader *L, const char *src)
+{
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(code, msg, sizeof msg);
+        fail(L, "regex error at offset %zu: %s", (size_t)off, (char *)msg);
+        return NULL;
+    }
+    /* JIT may be unavailable on some CPUs; the interpreter then runs. */
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    return re;
+}
+
+/* Compiles a rule-file regex, replacing {list} with \b(?:trie)\b. */
+static pcre2_code *regex_parse(struct loader *L, const char *s)
+{
+    size_t cap = strlen(s) + 1, n = 0;
+    char *out = malloc(cap);
+    pcre2_code *re = NULL;
+    if (!out)
+        goto oom;
+    for (const char *p = s; *p;) {
+        const char *add = p;
+        size_t addn = 1;
+        const char *pre = "", *post = "";
+        if (*p == '\\' && p[1]) {
+            addn = 2;
+        } else if (*p == '{' && ((p[1] >= 'a' && p[1] <= 'z') || p[1] == '_')) {
+            const char *close = strchr(p, '}');
+            struct list *li =
+                close ? list_find(L, p + 1, (size_t)(close - p - 1)) : NULL;
+            if (!li) {
+                fail(L, "unknown list {%.*s}",
+                     close ? (int)(close - p - 1) : (int)strlen(p + 1), p + 1);
+                goto out;
+            }
+            add = list_regex(L, li);
+            if (!add)
+                goto out;
+            addn = strlen(add);
+            pre = "\\b(?:";
+            post = ")\\b";
+            p = close + 1;
+            goto copy;
+        }
+        p += addn;
+    copy:;
+        size_t need = n + strlen(pre) + addn + strlen(post) + 1;
+        if (need > cap) {
+            while (need > cap)
+                cap *= 2;
+            char *q = realloc(out, cap);
+            if (!q)
+                goto oom;
+            out = q;
+        }
+        memcpy(out + n, pre, strlen(pre));
+        n += strlen(pre);
+        memcpy(out + n, add, addn);
+        n += addn;
+        memcpy(out + n, post, strlen(post));
+        n += strlen(post);
+        out[n] = '\0';
+    }
+    if (n == 0) {
+        fail(L, "empty regex");
+        goto out;
+    }
+    re = compile(L, out);
+    goto out;
+oom:
+    fail(L, "out of memory");
+out:
+    free(out);
+    return re;
+}
+
+static int pattern_add(struct loader *L, struct tr_pattern **v, unsigned *n,
+                       struct tr_pattern *p)
+{
+    struct tr_pattern *q = realloc(*v, (*n + 1) * sizeof *q);
+    if (!q) {
+        pcre2_code_free(p->re);
+        fail(L, "out of memory");
+        return -1;
+    }
+    *v = q;
+    q[(*n)++] = *p;
+    return 0;
+}
+
+/* "[near N] [label]" before the ':' of require/except/escalate. */
+static int opts_parse(struct loader *L, char *head, struct tr_pattern *p,
+                      int want_label)
+{
+    char *save = NULL;
+    for (char *w = strtok_r(head, " \t", &save); w;
+         w = strtok_r(NULL, " \t", &save)) {
+        if (strcmp(w, "near") == 0) {
+            char *num = strtok_r(NULL, " \t", &save), *end = NULL;
+            long v = num ? strtol(num, &end, 10) : 0;
+            if (!num || *end || v < 1 || v > 100) {
+                fail(L, "near needs a number of words, 1 to 100");
+                return -1;
+            }
+            p->near = (unsigned)v;
+        } else if (want_label && !p->label[0] && valid_name(w)) {
+            snprintf(p->label, sizeof p->label, "%s", w);
+        } else {
+            fail(L, "unexpected \"%s\"", w);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- directives ------------------------------------------------------- */
+
+static struct tr_rule *cur_rule(struct loader *L)
+{
+    return L->rule >= 0 ? &L->r->rules[L->rule] : NULL;
+}
+
+static int d_category(struct loader *L, char *arg)
+{
+    if (!valid_name(arg) || strlen(arg) >= TRIAGE_CATEGORY_LEN) {
+        fail(L, "bad category id \"%s\"", arg);
+        return -1;
+    }
+    struct triage_rules *r = L->r;
+    L->rule = -1;
+    for (unsigned i = 0; i < r->ncategories; i++)
+        if (strcmp(r->categories[i].name, arg) == 0) {
+            L->cat = i;
+            return 0;
+        }
+    struct tr_category *c =
+        realloc(r->categories, (r->ncategories + 1) * sizeof *c);
+    if (!c) {
+        fail(L, "out of memory");
+        return -1;
+    }
+    r->categories = c;
+    c = &r->categories[r->ncategories];
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "%s", arg);
+    c->ctx_mask = CTX_ALL;
+    L->cat = r->ncategories++;
+    return 0;
+}
+
+static int d_rule(struct loader *L, char *arg)
+{
+    struct triage_rules *r = L->r;
+    char *save = NULL;
+    char *name = strtok_r(arg, " \t", &save);
+    char *sev = strtok_r(NULL, " \t", &save);
+    char *extra = strtok_r(NULL, " \t", &save);
+    if (L->cat < 0) {
+        fail(L, "rule before any category line");
+        return -1;
+    }
+    if (!name || !sev || extra) {
+        fail(L, "expected: rule <name> <severity>");
+        return -1;
+    }
+    if (!valid_name(name)) {
+        fail(L, "bad rule name \"%s\" (a-z, 0-9, _)", name);
+        return -1;
+    }
+    int s = triage_severity_parse(sev);
+    if (s <= TRIAGE_NONE) {
+        fail(L, "bad severity \"%s\" (low, medium, high, emergency)", sev);
+        return -1;
+    }
+    for (unsigned i = 0; i < r->nrules; i++)
+        if (strcmp(r->rules[i].name, name) == 0) {
+            fail(L, "rule \"%s\" defined twice", name);
+            return -1;
+        }
+    if (r->nrules >= MAX_RULES) {
+        fail(L, "more than %d rules", MAX_RULES);
+        return -1;
+    }
+    struct tr_rule *v = realloc(r->rules, (r->nrules + 1) * sizeof *v);
+    if (!v) {
+        fail(L, "out of memory");
+        return -1;
+    }
+    r->rules = v;
+    struct tr_rule *ru = &r->rules[r->nrules];
+    memset(ru, 0, sizeof *ru);
+    snprintf(ru->name, sizeof ru->name, "%s", name);
+    ru->category = (unsigned)L->cat;
+    ru->severity = s;
+    ru->ctx_mask = r->categories[L->cat].ctx_mask;
+    L->rule = r->nrules++;
+    return 0;
+}
+
+static int d_cue(struct loader *L, char *arg)
+{
+    if (!cur_rule(L)) {
+        fail(L, "cue outside a rule");
+        return -1;
+    }
+    struct vec v = {0};
+    if (phrases_parse(L, arg, &v) < 0)
+        goto fail;
+    for (size_t i = 0; i < v.n; i++) {
+        if (L->npairs == L->pcap) {
+            size_t cap = L->pcap ? L->pcap * 2 : 256;
+            struct pair *p = realloc(L->pairs, cap * sizeof *p);
+            if (!p) {
+                fail(L, "out of memory");
+                goto fail;
+            }
+            L->pairs = p;
+            L->pcap = cap;
+        }
+        L->pairs[L->npairs++] = (struct pair){.phrase = v.v[i],
+                                              .rule = (uint16_t)L->rule,
+                                              .file = L->fileidx,
+                                              .line = L->line};
+        v.v[i] = NULL;
+    }
+    vec_free(&v);
+    return 0;
+fail:
+    vec_free(&v);
+    return -1;
+}
+
+/* require / except / escalate: "<head>: <regex>" */
+static int d_pattern(struct loader *L, const char *kw, char *arg)
+{
+    char *colon = strchr(arg, ':');
+    if (!colon) {
+        fail(L, "expected: %s [options]: <regex>", kw);
+        return -1;
+    }
+    *colon = '\0';
+    struct tr_pattern p = {0};
+    int esc = strcmp(kw, "escalate") == 0;
+    if (esc) {
+        char *save = NULL, *sev = strtok_r(arg, " \t", &save);
+        int s = sev ? triage_severity_parse(sev) : -1;
+        if (s <= TRIAGE_LOW) {
+            fail(L, "escalate needs a severity above low");
+            return -1;
+        }
+        p.severity = s;
+        arg = save ? save : "";
+    }
+    if (opts_parse(L, arg, &p, esc) < 0)
+        return -1;
+    if (esc && !p.label[0])
+        snprintf(p.label, sizeof p.label, "escalator");
+    char *src = trim(colon + 1);
+    p.re = regex_parse(L, src);
+    if (!p.re)
+        return -1;
+    struct tr_rule *ru = cur_rule(L);
+    if (esc && !ru) {
+        if (L->cat < 0) {
+            pcre2_code_free(p.re);
+            fail(L, "escalate before any category line");
+            return -1;
+        }
+        struct tr_category *c = &L->r->categories[L->cat];
+        return pattern_add(L, &c->escalate, &c->nescalate, &p);
+    }
+    if (!ru) {
+        pcre2_code_free(p.re);
+        fail(L, "%s outside a rule", kw);
+        return -1;
+    }
+    if (esc)
+        return pattern_add(L, &ru->escalate, &ru->nescalate, &p);
+    if (strcmp(kw, "require") == 0)
+        return pattern_add(L, &ru->require, &ru->nrequire, &p);
+    return pattern_add(L, &ru->except, &ru->nexcept, &p);
+}
+
+static int d_contexts(struct loader *L, char *arg)
+{
+    unsigned mask = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(arg, " \t,", &save); w;
+         w = strtok_r(NULL, " \t,", &save)) {
+        if (strcmp(w, "none") == 0)
+            continue;
+        int k;
+        for (k = 0; k < CTX_COUNT; k++)
+            if (strcmp(w, tr_context_names[k]) == 0)
+                break;
+        if (k == CTX_COUNT) {
+            fail(L, "unknown context \"%s\"", w);
+            return -1;
+        }
+        mask |= 1u << k;
+    }
+    struct tr_rule *ru = cur_rule(L);
+    if (ru) {
+        ru->ctx_mask = mask;
+        ru->ctx_set = 1;
+    } else if (L->cat >= 0) {
+        L->r->categories[L->cat].ctx_mask = mask;
+    } else {
+        fail(L, "contexts outside a category");
+        return -1;
+    }
+    return 0;
+}
+
+static int d_list(struct loader *L, char *arg)
+{
+    char *colon = strchr(arg, ':');
+    if (!colon) {
+        fail(L, "expected: list <name>: phrase | phrase");
+        return -1;
+    }
+    *colon = '\0';
+    char *name = trim(arg);
+    if (!valid_name(name)) {
+        fail(L, "bad list name \"%s\"", name);
+        return -1;
+    }
+    struct list *li = list_find(L, name, strlen(name));
+    if (!li) {
+        if (L->nlists >= MAX_LISTS) {
+            fail(L, "more than %d lists", MAX_LISTS);
+            return -1;
+        }
+        li = &L->lists[L->nlists++];
+        snprintf(li->name, sizeof li->name, "%s", name);
+    }
+    if (li->regex) {
+        fail(L, "list {%s} extended after it was used", name);
+        return -1;
+    }
+    struct vec v = {0};
+    if (phrases_parse(L, colon + 1, &v) < 0) {
+        vec_free(&v);
+        return -1;
+    }
+    for (size_t i = 0; i < v.n; i++) {
+        struct vec tmp = {li->items, li->n, li->cap};
+        if (vec_push(&tmp, v.v[i]) < 0) {
+            vec_free(&v);
+            fail(L, "out of memory");
+            return -1;
+        }
+        li->items = tmp.v, li->n = tmp.n, li->cap = tmp.cap;
+        v.v[i] = NULL;
+    }
+    vec_free(&v);
+    return 0;
+}
+
+static int d_trigger(struct loader *L, char *arg)
+{
+    char *colon = strchr(arg, ':');
+    if (!colon) {
+        fail(L, "expected: trigger <context|stop>: phrase | phrase");
+        return -1;
+    }
+    *colon = '\0';
+    char *kind = trim(arg);
+    struct vec *dst = NULL;
+    if (strcmp(kind, "stop") == 0)
+        dst = &L->stop;
+    for (int k = 0; k < CTX_COUNT && !dst; k++)
+        if (strcmp(kind, tr_context_names[k]) == 0)
+            dst = &L->ctx[k];
+    if (!dst) {
+        fail(L, "unknown trigger kind \"%s\"", kind);
+        return -1;
+    }
+    struct vec v = {0};
+    if (phrases_parse(L, colon + 1, &v) < 0) {
+        vec_free(&v);
+        return -1;
+    }
+    for (size_t i = 0; i < v.n; i++) {
+        if (vec_push(dst, v.v[i]) < 0) {
+            vec_free(&v);
+            fail(L, "out of memory");
+            return -1;
+        }
+        v.v[i] = NULL;
+    }
+    vec_free(&v);
+    return 0;
+}
+
+static int d_spell(struct loader *L, char *arg)
+{
+    char *eq = strchr(arg, '=');
+    if (!eq) {
+        fail(L, "expected: spell <word> = <words>");
+        return -1;
+    }
+    *eq = '\0';
+    char *from = trim(arg), *to = trim(eq + 1);
+    char clean[MAX_LINE];
+    if (!*from || strlen(from) > LEX_MAX_WORD || strchr(from, ' ')) {
+        fail(L, "spell: \"%s\" must be one word of at most %d bytes", from,
+             LEX_MAX_WORD);
+        return -1;
+    }
+    for (const char *p = from; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) {
+            fail(L, "spell: \"%s\": lower-case letters and digits only", from);
+            return -1;
+        }
+    if (phrase_clean(L, to, clean, sizeof clean) < 0)
+        return -1;
+    if (strpbrk(clean, "*{}")) {
+        fail(L, "spell: replacement must be plain words");
+        return -1;
+    }
+    for (size_t i = 0; i < L->lexfrom.n; i++)
+        if (strcmp(L->lexfrom.v[i], from) == 0) {
+            fail(L, "spell: \"%s\" given twice", from);
+            return -1;
+        }
+    char *a = strdup(from), *b = strdup(clean);
+    if (!a || !b || vec_push(&L->lexfrom, a) < 0) {
+        free(a);
+        free(b);
+        fail(L, "out of memory");
+        return -1;
+    }
+    if (vec_push(&L->lexto, b) < 0) {
+        free(b);
+        L->lexfrom.n--;
+        free(a);
+        fail(L, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int line_parse(struct loader *L, char *line)
+{
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#')
+        return 0;
+    size_t kwlen = strcspn(s, " \t:");
+    char kw[32];
+    if (kwlen >= sizeof kw) {
+        fail(L, "unknown directive");
+        return -1;
+    }
+    memcpy(kw, s, kwlen);
+    kw[kwlen] = '\0';
+    char *arg = trim(s + kwlen);
+    if (strcmp(kw, "category") == 0)
+        return d_category(L, arg);
+    if (strcmp(kw, "rule") == 0)
+        return d_rule(L, arg);
+    if (strcmp(kw, "cue") == 0) {
+        if (*arg == ':')
+            arg++;
+        return d_cue(L, arg);
+    }
+    if (strcmp(kw, "require") == 0 || strcmp(kw, "except") == 0 ||
+        strcmp(kw, "escalate") == 0)
+        return d_pattern(L, kw, arg);
+    if (strcmp(kw, "contexts") == 0)
+        return d_contexts(L, arg);
+    if (strcmp(kw, "noescalate") == 0) {
+        if (!cur_rule(L) || *arg) {
+            fail(L, "noescalate belongs to a rule and takes nothing");
+            return -1;
+        }
+        cur_rule(L)->noescalate = 1;
+        return 0;
+    }
+    if (strcmp(kw, "list") == 0)
+        return d_list(L, arg);
+    if (strcmp(kw, "trigger") == 0)
+        return d_trigger(L, arg);
+    if (strcmp(kw, "spell") == 0)
+        return d_spell(L, arg);
+    fail(L, "unknown directive \"%s\"", kw);
+    return -1;
+}
+
+static int file_parse(struct loader *L, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    L->line = 0;
+    if (!f) {
+        fail(L, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    char buf[MAX_LINE];
+    int rc = 0;
+    L->cat = -1;
+    L->rule = -1;
+    while (fgets(buf, sizeof buf, f)) {
+        L->line++;
+        size_t n = strlen(buf);
+        if (n == sizeof buf - 1 && buf[n - 1] != '\n') {
+            fail(L, "line longer than %d bytes", MAX_LINE - 2);
+            rc = -1;
+            break;
+        }
+        if (n && buf[n - 1] == '\n')
+            buf[n - 1] = '\0';
+        if (memchr(buf, '\0', n ? n - 1 : 0)) {
+            fail(L, "NUL byte in line");
+            rc = -1;
+            break;
+        }
+        if (line_parse(L, buf) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        fail(L, "read error");
+        rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---- assembly --------------------------------------------------------- */
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    int c = strcmp(x->phrase, y->phrase);
+    return c ? c : (int)x->rule - (int)y->rule;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static long phrase_find(const struct triage_rules *r, const char *s, size_t n)
+{
+    size_t lo = 0, hi = r->nphrases;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strncmp(r->phrases[mid].text, s, n);
+        if (c == 0 && r->phrases[mid].text[n] != '\0')
+            c = 1;
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int lexicon_build(struct loader *L)
+{
+    struct triage_rules *r = L->r;
+    if (L->lexfrom.n == 0)
+        return 0;
+    size_t cap = 16;
+    while (cap < L->lexfrom.n * 2)
+        cap *= 2;
+    r->lex = calloc(cap, sizeof *r->lex);
+    if (!r->lex) {
+        fail(L, "out of memory");
+        return -1;
+    }
+    r->lexcap = cap;
+    for (size_t i = 0; i < L->lexfrom.n; i++) {
+        const char *w = L->lexfrom.v[i];
+        size_t n = strlen(w);
+        uint64_t h = 1469598103934665603ull;
+        for (size_t k = 0; k < n; k++) {
+            h ^= (unsigned char)w[k];
+            h *= 1099511628211ull;
+        }
+        size_t j = h & (cap - 1);
+        while (r->lex[j].from)
+            j = (j + 1) & (cap - 1);
+        r->lex[j] = (struct tr_lex_entry){.from = L->lexfrom.v[i],
+                                          .to = L->lexto.v[i],
+                                          .fromlen = n,
+                                          .tolen = strlen(L->lexto.v[i])};
+        L->lexfrom.v[i] = L->lexto.v[i] = NULL;
+    }
+    return 0;
+}
+
+/* A cue word the lexicon rewrites can never match: refuse it. */
+static int cue_words_check(struct loader *L)
+{
+    for (size_t i = 0; i < L->npairs; i++) {
+        const char *p = L->pairs[i].phrase;
+        while (*p) {
+            size_t n = strcspn(p, " ");
+            const struct tr_lex_entry *e = tr_lex_find(L->r, p, n);
+            if (e) {
+                L->file = L->files[L->pairs[i].file];
+                L->line = L->pairs[i].line;
+                fail(L,
+                     "cue word \"%.*s\" is rewritten to \"%s\" before "
+                     "matching; write that instead",
+                     (int)n, p, e->to);
+                return -1;
+            }
+            p += n;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    return 0;
+}
+
+static int phrases_build(struct loader *L)
+{
+    struct triage_rules *r = L->r;
+    qsort(L->pairs, L->npairs, sizeof *L->pairs, pair_cmp);
+    r->phrases = calloc(L->npairs ? L->npairs : 1, sizeof *r->phrases);
+    if (!r->phrases)
+        goto oom;
+    for (size_t i = 0; i < L->npairs;) {
+        size_t j = i;
+        while (j < L->npairs &&
+               strcmp(L->pairs[j].phrase, L->pairs[i].phrase) == 0)
+            j++;
+        if (r->nphrases >= MAX_PHRASES) {
+            fail(L, "more than %d cue phrases", MAX_PHRASES);
+            return -1;
+        }
+        struct tr_phrase *ph = &r->phrases[r->nphrases++];
+        ph->text = L->pairs[i].phrase;
+        L->pairs[i].phrase = NULL;
+        ph->rules = malloc((j - i) * sizeof *ph->rules);
+        if (!ph->rules)
+            goto oom;
+        for (size_t k = i; k < j; k++) {
+            if (ph->nrules && ph->rules[ph->nrules - 1] == L->pairs[k].rule)
+                continue;
+            ph->rules[ph->nrules++] = L->pairs[k].rule;
+        }
+        i = j;
+    }
+    /* shorter phrases a phrase implies: its prefixes at word ends */
+    for (unsigned i = 0; i < r->nphrases; i++) {
+        struct tr_phrase *ph = &r->phrases[i];
+        for (const char *sp = strchr(ph->text, ' '); sp;
+             sp = strchr(sp + 1, ' ')) {
+            long k = phrase_find(r, ph->text, (size_t)(sp - ph->text));
+            if (k < 0)
+                continue;
+            uint32_t *v = realloc(ph->implied, (ph->nimplied + 1) * sizeof *v);
+            if (!v)
+                goto oom;
+            ph->implied = v;
+            v[ph->nimplied++] = (uint32_t)k;
+        }
+    }
+    if (r->nphrases == 0) {
+        L->file = "(rules)";
+        L->line = 0;
+        fail(L, "no cue phrases: no rules loaded");
+        return -1;
+    }
+    char **texts = malloc(r->nphrases * sizeof *texts);
+    if (!texts)
+        goto oom;
+    for (unsigned i = 0; i < r->nphrases; i++)
+        texts[i] = r->phrases[i].text;
+    char *trie = tr_trie_regex(texts, r->nphrases, 1);
+    free(texts);
+    if (!trie)
+        goto oom;
+    size_t n = strlen(trie) + 32;
+    char *src = malloc(n);
+    if (!src) {
+        free(trie);
+        goto oom;
+    }
+    snprintf(src, n, "\\b(?:%s)\\b", trie);
+    free(trie);
+    L->file = "(cues)";
+    L->line = 0;
+    r->cues = compile(L, src);
+    free(src);
+    return r->cues ? 0 : -1;
+oom:
+    fail(L, "out of memory");
+    return -1;
+}
+
+static pcre2_code *phrases_regex(struct loader *L, struct vec *v)
+{
+    if (v->n == 0)
+        return NULL;
+    char *trie = tr_trie_regex(v->v, v->n, 0);
+    if (!trie) {
+        fail(L, "out of memory");
+        return NULL;
+    }
+    size_t n = strlen(trie) + 32;
+    char *src = malloc(n);
+    if (!src) {
+        free(trie);
+        fail(L, "out of memory");
+        return NULL;
+    }
+    snprintf(src, n, "\\b(?:%s)\\b", trie);
+    free(trie);
+    pcre2_code *re = compile(L, src);
+    free(src);
+    return re;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct triage_rules *triage_load(const char *dir, char *err, size_t errlen)
+{
+    struct loader *L = calloc(1, sizeof *L);
+    char dummy[8];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!L) {
+        snprintf(err, errlen, "%s:0: out of memory", dir ? dir : "?");
+        return NULL;
+    }
+    L->err = err;
+    L->errlen = errlen;
+    L->cat = L->rule = -1;
+    L->r = calloc(1, sizeof *L->r);
+    L->file = dir ? dir : "?";
+    if (!L->r) {
+        fail(L, "out of memory");
+        goto fail;
+    }
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!d) {
+        fail(L, "cannot open rules directory: %s",
+             dir ? strerror(errno) : "none given");
+        goto fail;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n < 7 || strcmp(de->d_name + n - 6, ".rules") != 0 ||
+            de->d_name[0] == '.')
+            continue;
+        if (L->nfiles >= MAX_FILES) {
+            fail(L, "more than %d rule files", MAX_FILES);
+            break;
+        }
+        size_t pn = strlen(dir) + n + 2;
+        char *path = malloc(pn);
+        if (!path) {
+            fail(L, "out of memory");
+            break;
+        }
+        snprintf(path, pn, "%s/%s", dir, de->d_name);
+        L->files[L->nfiles++] = path;
+    }
+    closedir(d);
+    if (L->failed)
+        goto fail;
+    /* alphabetical: _common.rules and _lexicon.rules define lists first */
+    qsort(L->files, L->nfiles, sizeof L->files[0], name_cmp);
+    if (L->nfiles == 0) {
+        fail(L, "no *.rules files");
+        goto fail;
+    }
+    for (unsigned i = 0; i < L->nfiles; i++) {
+        L->file = L->files[i];
+        L->fileidx = i;
+        if (file_parse(L, L->files[i]) < 0)
+            goto fail;
+    }
+    if (lexicon_build(L) < 0 || cue_words_check(L) < 0 || phrases_build(L) < 0)
+        goto fail;
+    L->file = "(triggers)";
+    L->line = 0;
+    for (int k = 0; k < CTX_COUNT; k++) {
+        qsort(L->ctx[k].v, L->ctx[k].n, sizeof(char *), str_cmp);
+        L->r->context[k] = phrases_regex(L, &L->ctx[k]);
+        if (L->failed)
+            goto fail;
+    }
+    L->r->stop = phrases_regex(L, &L->stop);
+    if (L->failed)
+        goto fail;
+    struct triage_rules *r = L->r;
+    L->r = NULL;
+    goto out;
+fail:
+    triage_free(L->r);
+    r = NULL;
+out:
+    for (unsigned i = 0; i < L->nfiles; i++)
+        free(L->files[i]);
+    for (unsigned i = 0; i < L->nlists; i++) {
+        for (size_t k = 0; k < L->lists[i].n; k++)
+            free(L->lists[i].items[k]);
+        free(L->lists[i].items);
+        free(L->lists[i].regex);
+    }
+    for (size_t i = 0; i < L->npairs; i++)
+        free(L->pairs[i].phrase);
+    free(L->pairs);
+    for (int k = 0; k < CTX_COUNT; k++)
+        vec_free(&L->ctx[k]);
+    vec_free(&L->stop);
+    vec_free(&L->lexfrom);
+    vec_free(&L->lexto);
+    free(L);
+    return r;
+}
+
+static void patterns_free(struct tr_pattern *p, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        pcre2_code_free(p[i].re);
+    free(p);
+}
+
+void triage_free(struct triage_rules *r)
+{
+    if (!r)
+        return;
+    pcre2_code_free(r->cues);
+    for (unsigned i = 0; i < r->nphrases; i++) {
+        free(r->phrases[i].text);
+        free(r->phrases[i].rules);
+        free(r->phrases[i].implied);
+    }
+    free(r->phrases);
+    for (unsigned i = 0; i < r->nrules; i++) {
+        patterns_free(r->rules[i].require, r->rules[i].nrequire);
+        patterns_free(r->rules[i].except, r->rules[i].nexcept);
+        patterns_free(r->rules[i].escalate, r->rules[i].nescalate);
+    }
+    free(r->rules);
+    for (unsigned i = 0; i < r->ncategories; i++)
+        patterns_free(r->categories[i].escalate, r->categories[i].nescalate);
+    free(r->categories);
+    for (int k = 0; k < CTX_COUNT; k++)
+        pcre2_code_free(r->context[k]);
+    pcre2_code_free(r->stop);
+    for (size_t i = 0; i < r->lexcap; i++) {
+        free(r->lex[i].from);
+        free(r->lex[i].to);
+    }
+    free(r->lex);
+    free(r);
+}

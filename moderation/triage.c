@@ -1,0 +1,416 @@
+/*
+ * triage.c - decide the severity and categories of one message.
+ *
+ * Owns: triage_run(), the per-thread triage_ctx, severity names and the
+ * latch chatd uses for a conversation.  Promises: no allocation on the
+ * message path (normalised text, match data and hits live in the ctx);
+ * any PCRE2 error or limit gives TRIAGE_MEDIUM "triage_error" and -1,
+ * never a silent none; context (negation, reassurance, third party, past,
+ * hypothetical) lowers a rule by one step at most, so an emergency cue
+ * never ends below high.  Called by chatd for every parent message and by
+ * triage_cli.c.
+ *
+ * How a message is decided: the normalised text is scanned once with the
+ * trie of every cue phrase.  For each cue found, each rule using that cue
+ * checks its require patterns (must match), its exceptions (an idiom
+ * overlapping the cue, "bath bomb"), its escalators (means, plan, timing,
+ * goodbyes raise it) and then the context in the six words before the cue
+ * (NegEx: a trigger whose scope reaches the cue without a "but").
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "triage_int.h"
+
+static const char *const sev_names[] = {"none", "low", "medium", "high",
+                                        "emergency"};
+
+const char *triage_severity_name(enum triage_severity s)
+{
+    if ((int)s < TRIAGE_NONE || s > TRIAGE_EMERGENCY)
+        return "none";
+    return sev_names[s];
+}
+
+enum triage_severity triage_latch(enum triage_severity conversation,
+                                  enum triage_severity message)
+{
+    return message > conversation ? message : conversation;
+}
+
+size_t triage_utf16_offset(const char *text, size_t len, size_t byte_off)
+{
+    size_t u = 0;
+    if (byte_off > len)
+        byte_off = len;
+    for (size_t i = 0; i < byte_off; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if ((c & 0xC0) != 0x80)
+            u += (c >= 0xF0) ? 2 : 1; /* 4-byte sequences are a pair */
+    }
+    return u;
+}
+
+struct triage_ctx *triage_ctx_new(void)
+{
+    struct triage_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    if (tr_norm_alloc(&ctx->form[0]) < 0 || tr_norm_alloc(&ctx->form[1]) < 0 ||
+        tr_norm_alloc(&ctx->scratch) < 0)
+        goto fail;
+    ctx->md = pcre2_match_data_create(OVECTOR_PAIRS, NULL);
+    ctx->mctx = pcre2_match_context_create(NULL);
+    if (!ctx->md || !ctx->mctx)
+        goto fail;
+    pcre2_set_match_limit(ctx->mctx, MATCH_LIMIT);
+    pcre2_set_depth_limit(ctx->mctx, DEPTH_LIMIT);
+    pcre2_set_heap_limit(ctx->mctx, HEAP_LIMIT);
+    return ctx;
+fail:
+    triage_ctx_free(ctx);
+    return NULL;
+}
+
+void triage_ctx_free(struct triage_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    tr_norm_free(&ctx->form[0]);
+    tr_norm_free(&ctx->form[1]);
+    tr_norm_free(&ctx->scratch);
+    pcre2_match_data_free(ctx->md);
+    pcre2_match_context_free(ctx->mctx);
+    free(ctx);
+}
+
+void triage_ctx_set_match_limit(struct triage_ctx *ctx, uint32_t limit)
+{
+    if (ctx && ctx->mctx)
+        pcre2_set_match_limit(ctx->mctx, limit);
+}
+
+const struct triage_hit *triage_last_hits(const struct triage_ctx *ctx,
+                                          unsigned *n)
+{
+    *n = ctx ? ctx->nhits : 0;
+    return ctx ? ctx->hits : NULL;
+}
+
+/* ---- matching helpers ------------------------------------------------- */
+
+/* 1 match (span in *ms, *me), 0 none, -1 error or limit. */
+static int find(struct triage_ctx *ctx, const pcre2_code *re,
+                const struct norm *f, size_t from, size_t to, size_t *ms,
+                size_t *me)
+{
+    int rc = pcre2_match(re, (PCRE2_SPTR)f->s, to, from, 0, ctx->md, ctx->mctx);
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return 0;
+    if (rc < 0)
+        return -1;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ctx->md);
+    *ms = ov[0];
+    *me = ov[1];
+    return 1;
+}
+
+/* Index of the token containing byte off. */
+static size_t tok_at(const struct norm *f, size_t off)
+{
+    size_t lo = 0, hi = f->ntok;
+    while (lo + 1 < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (f->tok[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Byte window of near tokens either side of [ms, me); near 0 = all. */
+static void window(const struct norm *f, size_t ms, size_t me, unsigned near,
+                   size_t *from, size_t *to)
+{
+    if (near == 0 || f->ntok == 0) {
+        *from = 0;
+        *to = f->len;
+        return;
+    }
+    size_t a = tok_at(f, ms), b = tok_at(f, me ? me - 1 : 0);
+    *from = f->tok[a >= near ? a - near : 0];
+    *to = b + near + 1 < f->ntok ? f->tok[b + near + 1] : f->len;
+}
+
+/* Does any match of re in the window (overlapping the cue when need_overlap)
+ * exist?  1 yes, 0 no, -1 error. */
+static int any(struct triage_ctx *ctx, const struct tr_pattern *p,
+               const struct norm *f, size_t ms, size_t me, int need_overlap,
+               size_t *fs, size_t *fe)
+{
+    size_t from, to;
+    window(f, ms, me, p->near, &from, &to);
+    while (from <= to) {
+        size_t a, b;
+        int rc = find(ctx, p->re, f, from, to, &a, &b);
+        if (rc <= 0)
+            return rc;
+        if (!need_overlap || (a < me && b > ms)) {
+            *fs = a;
+            *fe = b;
+            return 1;
+        }
+        from = b > a ? b : a + 1;
+        /* a match could start inside another: move at least one byte */
+        if (b > ms && a < ms)
+            from = a + 1;
+    }
+    return 0;
+}
+
+/* Which context lowers a cue at ms: NegEx scope over the previous
+ * CONTEXT_WINDOW tokens of the same clause, cut by a stop word.
+ * Returns the context index, CTX_COUNT for none, -1 on error. */
+static int context_of(const struct triage_rules *r, struct triage_ctx *ctx,
+                      const struct norm *f, size_t ms, unsigned mask)
+{
+    if (!mask || ms == 0 || f->ntok == 0)
+        return CTX_COUNT;
+    size_t t = tok_at(f, ms);
+    size_t ws = f->tok[t >= CONTEXT_WINDOW ? t - CONTEXT_WINDOW : 0];
+    for (size_t i = ms; i > ws; i--)
+        if (f->s[i - 1] == '\n') {
+            ws = i;
+            break;
+        }
+    for (int k = 0; k < CTX_COUNT; k++) {
+        if (!(mask & (1u << k)) || !r->context[k])
+            continue;
+        size_t from = ws;
+        while (from < ms) {
+            size_t a, b;
+            int rc = find(ctx, r->context[k], f, from, ms, &a, &b);
+            if (rc < 0)
+                return -1;
+            if (rc == 0)
+                break;
+            if (!r->stop)
+                return k;
+            size_t sa, sb;
+            rc = find(ctx, r->stop, f, b, ms, &sa, &sb);
+            if (rc < 0)
+                return -1;
+            if (rc == 0)
+                return k; /* the trigger's scope reaches the cue */
+            from = a + 1;
+        }
+    }
+    return CTX_COUNT;
+}
+
+static void hit_add(struct triage_ctx *ctx, const struct triage_rules *r,
+                    const struct tr_rule *ru, enum triage_severity base,
+                    enum triage_severity sev, const char *esc, const char *cx,
+                    uint32_t os, uint32_t oe, uint32_t es, uint32_t ee)
+{
+    for (unsigned i = 0; i < ctx->nhits; i++) {
+        struct triage_hit *h = &ctx->hits[i];
+        if (h->rule == ru->name) {
+            if (sev > h->severity) {
+                h->base = base, h->severity = sev, h->escalator = esc;
+                h->context = cx, h->start = os, h->end = oe;
+                h->esc_start = es, h->esc_end = ee;
+            }
+            return;
+        }
+    }
+    if (ctx->nhits >= MAX_HITS)
+        return;
+    ctx->hits[ctx->nhits++] = (struct triage_hit){
+        .rule = ru->name,
+        .category = r->categories[ru->category].name,
+        .base = base,
+        .severity = sev,
+        .escalator = esc,
+        .context = cx,
+        .start = os,
+        .end = oe,
+        .esc_start = es,
+        .esc_end = ee,
+    };
+}
+
+static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
+                     const struct norm *f, const struct tr_rule *ru, size_t ms,
+                     size_t me)
+{
+    size_t a, b;
+    for (unsigned i = 0; i < ru->nrequire; i++) {
+        int rc = any(ctx, &ru->require[i], f, ms, me, 0, &a, &b);
+        if (rc <= 0)
+            return rc;
+    }
+    for (unsigned i = 0; i < ru->nexcept; i++) {
+        const struct tr_pattern *p = &ru->except[i];
+        int rc = any(ctx, p, f, ms, me, p->near == 0, &a, &b);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+    }
+    enum triage_severity sev = ru->severity;
+    const char *esc = NULL;
+    uint32_t es = 0, ee = 0;
+    const struct tr_category *cat = &r->categories[ru->category];
+    for (int pass = 0; pass < 2; pass++) {
+        const struct tr_pattern *v = pass ? cat->escalate : ru->escalate;
+        unsigned n = pass ? cat->nescalate : ru->nescalate;
+        if (pass && ru->noescalate)
+            break;
+        for (unsigned i = 0; i < n; i++) {
+            if (v[i].severity <= sev)
+                continue;
+            int rc = any(ctx, &v[i], f, ms, me, 0, &a, &b);
+            if (rc < 0)
+                return -1;
+            if (rc) {
+                sev = v[i].severity;
+                esc = v[i].label;
+                es = f->ostart[a];
+                ee = f->oend[b - 1];
+            }
+        }
+    }
+    enum triage_severity base = sev;
+    int k = context_of(r, ctx, f, ms, ru->ctx_mask);
+    if (k < 0)
+        return -1;
+    const char *cx = NULL;
+    if (k < CTX_COUNT) {
+        cx = tr_context_names[k];
+        if (sev > TRIAGE_LOW)
+            sev = (enum triage_severity)(sev - 1); /* one step, no more */
+    }
+    hit_add(ctx, r, ru, base, sev, esc, cx, f->ostart[ms], f->oend[me - 1], es,
+            ee);
+    return 0;
+}
+
+static int phrase_eval(const struct triage_rules *r, struct triage_ctx *ctx,
+                       const struct norm *f, uint32_t id, size_t ms, size_t me)
+{
+    const struct tr_phrase *ph = &r->phrases[id];
+    for (unsigned i = 0; i < ph->nrules; i++)
+        if (rule_eval(r, ctx, f, &r->rules[ph->rules[i]], ms, me) < 0)
+            return -1;
+    return 0;
+}
+
+static int scan(const struct triage_rules *r, struct triage_ctx *ctx,
+                const struct norm *f)
+{
+    size_t from = 0;
+    while (from < f->len) {
+        size_t ms, me;
+        int rc = find(ctx, r->cues, f, from, f->len, &ms, &me);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
+        PCRE2_SPTR mark = pcre2_get_mark(ctx->md);
+        if (!mark || me <= ms)
+            return -1; /* every phrase ends in a mark: cannot happen */
+        uint32_t id = (uint32_t)strtoul((const char *)mark, NULL, 10);
+        if (id >= r->nphrases)
+            return -1;
+        if (phrase_eval(r, ctx, f, id, ms, me) < 0)
+            return -1;
+        for (unsigned i = 0; i < r->phrases[id].nimplied; i++)
+            if (phrase_eval(r, ctx, f, r->phrases[id].implied[i], ms, me) < 0)
+                return -1;
+        /* next word, not the match end: cues may overlap */
+        size_t t = tok_at(f, ms);
+        from = t + 1 < f->ntok ? f->tok[t + 1] : f->len;
+        if (from <= ms)
+            from = me;
+    }
+    return 0;
+}
+
+static void result_fail(struct triage_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->severity = TRIAGE_MEDIUM;
+    out->ncategories = 1;
+    snprintf(out->categories[0], TRIAGE_CATEGORY_LEN, "triage_error");
+}
+
+static void span_add(struct triage_result *out, uint32_t s, uint32_t e)
+{
+    if (e <= s)
+        return;
+    for (unsigned i = 0; i < out->nspans; i++) {
+        struct triage_span *p = &out->spans[i];
+        if (s < p->end && e > p->start) { /* overlap: merge */
+            if (s < p->start)
+                p->start = s;
+            if (e > p->end)
+                p->end = e;
+            return;
+        }
+    }
+    if (out->nspans < TRIAGE_MAX_SPANS)
+        out->spans[out->nspans++] = (struct triage_span){s, e};
+}
+
+static void result_build(struct triage_ctx *ctx, struct triage_result *out)
+{
+    memset(out, 0, sizeof *out);
+    /* categories by severity, highest first; spans of the same order */
+    for (int s = TRIAGE_EMERGENCY; s > TRIAGE_NONE; s--) {
+        for (unsigned i = 0; i < ctx->nhits; i++) {
+            const struct triage_hit *h = &ctx->hits[i];
+            if ((int)h->severity != s)
+                continue;
+            if (h->severity > out->severity)
+                out->severity = h->severity;
+            span_add(out, h->start, h->end);
+            if (h->escalator)
+                span_add(out, h->esc_start, h->esc_end);
+            unsigned c;
+            for (c = 0; c < out->ncategories; c++)
+                if (strcmp(out->categories[c], h->category) == 0)
+                    break;
+            if (c == out->ncategories && c < TRIAGE_MAX_CATEGORIES) {
+                snprintf(out->categories[c], TRIAGE_CATEGORY_LEN, "%s",
+                         h->category);
+                out->ncategories++;
+            }
+        }
+    }
+}
+
+int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
+               const char *text, size_t len, struct triage_result *out)
+{
+    if (!out)
+        return -1;
+    if (!rules || !ctx || (!text && len)) {
+        result_fail(out);
+        return -1;
+    }
+    ctx->nhits = 0;
+    if (tr_normalise(rules, ctx, text ? text : "", len) < 0)
+        goto fail;
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && ctx->form[1].len == 0)
+            break;
+        if (scan(rules, ctx, &ctx->form[i]) < 0)
+            goto fail;
+    }
+    result_build(ctx, out);
+    return 0;
+fail:
+    result_fail(out);
+    return -1;
+}

@@ -1,0 +1,156 @@
+/*
+ * triage_int.h - internal structures shared by the triage engine's files.
+ *
+ * Owns: the in-memory shape of a compiled rule set (rules.c builds it,
+ * triage.c reads it), the normalised-text buffers (normalise.c fills them)
+ * and the limits of the engine.  Not part of the public API: only files in
+ * moderation/ and the triage tests include it.
+ */
+#ifndef CHATD_TRIAGE_INT_H
+#define CHATD_TRIAGE_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "triage.h"
+
+/* Limits.  Every one has a unit. */
+#define TRIAGE_MAX_INPUT   16384 /* bytes of one message; a 16 KiB frame */
+#define NORM_EXPANSION     4     /* output bytes per input byte, worst case */
+#define NORM_CAP           (TRIAGE_MAX_INPUT * NORM_EXPANSION + 64) /* bytes */
+#define NORM_MAX_TOKENS    (TRIAGE_MAX_INPUT + 1)                   /* tokens */
+#define SPACED_MIN_LETTERS 4  /* single letters in a row to join */
+#define LEX_MAX_WORD       32 /* bytes of a lexicon key or token looked up */
+#define CONTEXT_WINDOW     6  /* tokens before a cue searched (NegEx) */
+#define MATCH_LIMIT        100000 /* PCRE2 match-function calls per match */
+#define DEPTH_LIMIT        1000   /* PCRE2 backtracking depth (interpreter) */
+#define HEAP_LIMIT         1024   /* KiB of PCRE2 heap per match */
+#define MAX_HITS           64     /* rule hits kept per message */
+#define MAX_RULES          4096   /* rules per rule set */
+#define MAX_PHRASES        65535  /* distinct cue phrases per rule set */
+#define MAX_EXPANSION      4096   /* phrases one cue line may expand to */
+#define RULE_NAME_LEN      64     /* bytes, with NUL */
+#define MAX_LINE           4096   /* bytes of one rule-file line */
+#define OVECTOR_PAIRS      16     /* capture pairs in the shared match data */
+
+enum tr_context {
+    CTX_NEGATION = 0,
+    CTX_REASSURANCE,
+    CTX_THIRD_PARTY,
+    CTX_PAST,
+    CTX_HYPOTHETICAL,
+    CTX_COUNT
+};
+#define CTX_ALL ((1u << CTX_COUNT) - 1)
+
+extern const char *const tr_context_names[CTX_COUNT];
+
+/* A compiled regex with the rule-file line it came from. */
+struct tr_pattern {
+    pcre2_code *re;
+    unsigned near;                 /* tokens either side of the cue; 0 = all */
+    enum triage_severity severity; /* escalators: the severity raised to */
+    char label[RULE_NAME_LEN];     /* escalators: what it names ("means") */
+};
+
+struct tr_rule {
+    char name[RULE_NAME_LEN];
+    unsigned category; /* index into rules->categories */
+    enum triage_severity severity;
+    unsigned ctx_mask; /* contexts that may lower this rule */
+    int ctx_set;       /* ctx_mask given on the rule itself */
+    int noescalate;    /* ignore the category's escalators */
+    struct tr_pattern *require, *except, *escalate;
+    unsigned nrequire, nexcept, nescalate;
+};
+
+struct tr_category {
+    char name[TRIAGE_CATEGORY_LEN];
+    unsigned ctx_mask;
+    struct tr_pattern *escalate;
+    unsigned nescalate;
+};
+
+/* One cue phrase: the rules it triggers and the shorter phrases it
+ * implies (a hit on "kill myself tonight" is also a hit on "kill myself"). */
+struct tr_phrase {
+    char *text;
+    uint16_t *rules;
+    unsigned nrules;
+    uint32_t *implied;
+    unsigned nimplied;
+};
+
+struct tr_lex_entry {
+    char *from; /* NULL = empty slot */
+    char *to;
+    size_t fromlen, tolen;
+};
+
+struct triage_rules {
+    pcre2_code *cues; /* every cue phrase, one trie; (*MARK:n) = phrase n */
+    struct tr_phrase *phrases;
+    unsigned nphrases;
+    struct tr_rule *rules;
+    unsigned nrules;
+    struct tr_category *categories;
+    unsigned ncategories;
+    pcre2_code *context[CTX_COUNT]; /* trigger tries; NULL = none defined */
+    pcre2_code *stop;               /* scope terminators ("but") */
+    struct tr_lex_entry *lex;       /* open addressing, power-of-two size */
+    size_t lexcap;
+};
+
+/* One normalised form of a message. */
+struct norm {
+    char *s;          /* NORM_CAP bytes; NUL-terminated normalised UTF-8 */
+    uint32_t *ostart; /* per byte of s: original start offset */
+    uint32_t *oend;   /* per byte of s: original end offset (exclusive) */
+    size_t len;
+    uint32_t *tok; /* start offset in s of each token */
+    size_t ntok;
+    int collapsed; /* a run of 3+ repeated letters was shortened */
+};
+
+/* One rule that fired, for triage_last_hits() and --explain. */
+struct triage_hit {
+    const char *rule;     /* rule name (lives as long as the rules) */
+    const char *category; /* category id */
+    enum triage_severity base, severity; /* before and after context */
+    const char *escalator; /* label of the escalator that raised it, or NULL */
+    const char *context;   /* context that lowered it, or NULL */
+    uint32_t start, end;   /* span of the cue in the original text */
+    uint32_t esc_start, esc_end; /* span of the escalator, if any */
+};
+
+struct triage_ctx {
+    struct norm form[2]; /* [0] runs of 3+ kept as 2; [1] as 1 */
+    struct norm scratch; /* normalise.c working space */
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    struct triage_hit hits[MAX_HITS];
+    unsigned nhits;
+};
+
+/* normalise.c */
+int tr_normalise(const struct triage_rules *rules, struct triage_ctx *ctx,
+                 const char *text, size_t len);
+int tr_norm_alloc(struct norm *n);
+void tr_norm_free(struct norm *n);
+const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
+                                       const char *w, size_t n);
+
+/* trie.c: a prefix-factored alternation of phrases.  Words in a phrase are
+ * separated by one space; a trailing '*' on a word matches the rest of the
+ * word.  marks != 0 ends each phrase with (*MARK:<index>).  Returns a
+ * malloc'd regex source, or NULL on allocation failure. */
+char *tr_trie_regex(char *const *phrases, size_t n, int marks);
+
+/* triage.c: for tests and --explain. */
+void triage_ctx_set_match_limit(struct triage_ctx *ctx, uint32_t limit);
+const struct triage_hit *triage_last_hits(const struct triage_ctx *ctx,
+                                          unsigned *n);
+
+#endif
