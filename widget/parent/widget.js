@@ -36,6 +36,7 @@
   })();
   if (!SCRIPT) return;
 
+  var LANGS = ['en', 'cy'];   // one file each under widget/i18n/
   var DEFAULT_EXIT = 'https://www.bbc.co.uk/weather';
   var SERVER = new URL(SCRIPT.getAttribute('data-server') || '/', SCRIPT.src);
   var ASSETS = new URL(SCRIPT.getAttribute('data-assets') || '/', SCRIPT.src);
@@ -49,7 +50,6 @@
     statusUrl: SERVER.origin + '/api/status'
   };
 
-  var LANGS = ['en', 'cy'];
   var TOPICS = ['behaviour', 'school', 'send', 'bullying', 'separation', 'mental_health',
     'finance_housing', 'substance_misuse', 'young_carer', 'bereavement', 'other'];
   var SHIFT_WINDOW_MS = 5000;
@@ -106,7 +106,7 @@
 
   function fmtTime(ts) {
     try {
-      return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit' }).format(new Date(ts));
+      return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(ts));
     } catch (e) { return ''; }
   }
 
@@ -116,7 +116,7 @@
     if (!iso || isNaN(d.getTime())) return '';
     try {
       return new Intl.DateTimeFormat(locale(), {
-        weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit',
+        weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', hour12: false,
         timeZone: 'Europe/London'
       }).format(d);
     } catch (e) { return d.toString(); }
@@ -760,7 +760,7 @@
     renderEndControls();
     v.update();
     renderLauncher();
-    if (S.shownView !== v) { S.shownView = v; keepFocus(v); }
+    if (S.shownView !== v) { S.shownView = v; scrollOnEnter(v); keepFocus(v); }
   }
 
   function renderBanner() {
@@ -779,6 +779,15 @@
     ui.endBtn.textContent = st === 'waiting' ? t('leave_queue') : t('end_chat');
     ui.endBtn.hidden = S.confirmEnd;
     ui.endConfirm.hidden = !S.confirmEnd;
+  }
+
+  /* A new view starts at its natural place: forms at the top, the chat at
+   * the newest message, the ended view at the ended box. */
+  function scrollOnEnter(v) {
+    var sc = ui.scroll;
+    if (v === VIEWS.intro || v === VIEWS.closed) sc.scrollTop = 0;
+    else if (v === VIEWS.ended) sc.scrollTop = Math.max(0, ui.endedBox.offsetTop - sc.offsetTop - 8);
+    else scrollToEnd();
   }
 
   /* If the element that had focus was just hidden, move focus somewhere
@@ -1339,7 +1348,7 @@
       render();
       // Focus moves into the panel: its heading, so the state is read first.
       ui.heading.focus();
-      scrollToEnd();
+      scrollOnEnter(view());
     },
     close: function () {
       if (!ui.panel) return;
