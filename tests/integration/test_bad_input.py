@@ -40,16 +40,16 @@ async def queued_parent_with_adviser(svc):
 
 
 @pytest.mark.parametrize("raw", ["{not json", "", "{\"type\": \"hello\"", "hello"])
-async def test_malformed_json(svc, raw):
-    c = await svc.chatd.parent()
+async def test_malformed_json(shared, raw):
+    c = await shared.chatd.parent()
     await c.send_raw(raw)
     await expect_error(c, "bad_json", "malformed JSON %r" % raw)
     await still_works(c)
 
 
 @pytest.mark.parametrize("raw", ["[]", "[{\"type\":\"hello\"}]", "42", "\"hello\"", "null", "true"])
-async def test_json_not_object(svc, raw):
-    c = await svc.chatd.parent()
+async def test_json_not_object(shared, raw):
+    c = await shared.chatd.parent()
     await c.send_raw(raw)
     await expect_error(c, "bad_json", "JSON that is not an object (%s)" % raw)
     await still_works(c)
@@ -57,8 +57,8 @@ async def test_json_not_object(svc, raw):
 
 @pytest.mark.parametrize("frame", [{}, {"text": "hi"}, {"type": 7}, {"type": None}, {"type": ["hello"]},
                                    {"type": "nonsense"}, {"type": "HELLO"}, {"type": "assigned"}])
-async def test_unknown_type(svc, frame):
-    c = await svc.chatd.parent_hello()
+async def test_unknown_type(shared, frame):
+    c = await shared.chatd.parent_hello()
     await c.send(frame)
     e = await expect_error(c, "unknown_type", "frame %r" % frame)
     if frame.get("type") == "nonsense":
@@ -74,8 +74,8 @@ async def test_unknown_type_staff(svc):
     await a.recv_type("availability")
 
 
-async def test_unknown_fields_ignored(svc):
-    c = await svc.chatd.parent()
+async def test_unknown_fields_ignored(shared):
+    c = await shared.chatd.parent()
     await c.send({"type": "hello", "future_field": {"x": 1}, "colour": "blue"})
     w = await c.recv_type("welcome")
     assert w.get("state") == "new", "unknown fields must be ignored: %r" % w
@@ -91,8 +91,8 @@ async def test_unknown_fields_ignored(svc):
     ({"type": "msg", "id": "tab\there", "text": "control char in id"}, "msg id with a control character"),
     ({"type": "msg", "id": "caf\u00e9", "text": "non-ascii id"}, "msg id with non-ASCII"),
 ])
-async def test_msg_bad_request(svc, frame, why):
-    p = await svc.chatd.parent_start(text="opening")
+async def test_msg_bad_request(shared, frame, why):
+    p = await shared.chatd.parent_start(text="opening")
     await p.send(frame)
     e = await expect_error(p, "bad_request", why)
     assert e.get("ref") == "msg", "error should echo ref=msg: %r" % e
@@ -102,8 +102,8 @@ async def test_msg_bad_request(svc, frame, why):
         "after %s the next valid message was not stored as seq 2: %r" % (why, ack)
 
 
-async def test_msg_id_64_chars_accepted(svc):
-    p = await svc.chatd.parent_start(text="opening")
+async def test_msg_id_64_chars_accepted(shared):
+    p = await shared.chatd.parent_start(text="opening")
     await p.send({"type": "msg", "id": "y" * 64, "text": "longest id allowed"})
     ack = await p.recv_any(("ack", "error"))
     assert ack["type"] == "ack" and ack.get("id") == "y" * 64, "a 64-character id was refused: %r" % ack
@@ -116,8 +116,8 @@ async def test_msg_id_64_chars_accepted(svc):
     ({"type": "start", "area": "1PR"}, "start with area digits first"),
     ({"type": "hello", "last_seq": "3", "resume": "whatever"}, "hello with a string last_seq"),
 ])
-async def test_parent_fields_bad_request(svc, frame, why):
-    c = await svc.chatd.parent()
+async def test_parent_fields_bad_request(shared, frame, why):
+    c = await shared.chatd.parent()
     if frame["type"] != "hello":
         await c.send({"type": "hello"})
         await c.recv_type("welcome")
@@ -188,10 +188,10 @@ async def test_frame_over_16k(svc):
         assert ack.get("seq") == 2, "the oversized frame was stored: %r" % ack
 
 
-async def test_frame_just_under_16k_accepted_by_framing(svc):
+async def test_frame_just_under_16k_accepted_by_framing(shared):
     """A 15 KiB frame with a short text and an unknown padding field is
     within the frame limit: unknown fields are ignored."""
-    p = await svc.chatd.parent_start(text="opening")
+    p = await shared.chatd.parent_start(text="opening")
     frame = json.dumps({"type": "msg", "id": "padded", "text": "fine", "pad": "p" * (15 * 1024)})
     assert len(frame) < 16 * 1024
     await p.send_raw(frame)
@@ -200,15 +200,15 @@ async def test_frame_just_under_16k_accepted_by_framing(svc):
 
 
 @pytest.mark.parametrize("data", [b"\xff\xfe{}", b'{"type":"hello","x":"\xc3\x28"}', b'{"type":"he\xedllo"}'])
-async def test_invalid_utf8(svc, data):
-    c = await svc.chatd.parent()
+async def test_invalid_utf8(shared, data):
+    c = await shared.chatd.parent()
     await c.send_text_bytes(data)
     await expect_error(c, "bad_json", "invalid UTF-8 %r" % data)
     await still_works(c)
 
 
-async def test_binary_frame(svc):
-    c = await svc.chatd.parent()
+async def test_binary_frame(shared):
+    c = await shared.chatd.parent()
     await c.send_raw(b'{"type":"hello"}')
     await expect_error(c, "bad_request", "a binary frame")
     await still_works(c)
