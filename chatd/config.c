@@ -1,0 +1,212 @@
+/*
+ * config.c - see config.h.  The file format is INI (flat, no sections),
+ * parsed by inih; this file only maps names to typed fields.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ENV_PREFIX "CHATD_"
+#define ENV_NAME_MAX 64 /* bytes, for "CHATD_" + option name */
+
+enum opt_type { OPT_INT, OPT_STR };
+
+struct option {
+    const char *name;
+    enum opt_type type;
+    size_t offset;
+    const char *def;
+    long min, max; /* for OPT_INT */
+    const char *help;
+};
+
+#define INT_OPT(n, d, lo, hi, h)                                               \
+    {#n, OPT_INT, offsetof(struct config, n), d, lo, hi, h}
+#define STR_OPT(n, d, h) {#n, OPT_STR, offsetof(struct config, n), d, 0, 0, h}
+
+static const struct option options[] = {
+    INT_OPT(port, "8080", 0, 65535, "TCP port for HTTP and WebSocket"),
+    STR_OPT(bind, "", "address to listen on; empty means every address"),
+    STR_OPT(data_dir, "./var",
+            "directory for the master key, the embedded Redis and its data"),
+    STR_OPT(static_dir, "",
+            "directory of the browser files; empty means widget/ beside "
+            "the binary's source tree"),
+    STR_OPT(rules_dir, "",
+            "triage rule files; empty means moderation/rules beside the "
+            "binary's source tree"),
+    STR_OPT(redis_url, "",
+            "redis://host:port or unix:///path; empty starts an embedded "
+            "redis-server under data_dir"),
+    STR_OPT(redis_appendfsync, "always",
+            "embedded Redis only: always (no acknowledged message lost on "
+            "a crash) or everysec (faster, may lose ~1 s)"),
+    STR_OPT(master_key_file, "",
+            "file holding the 32-byte master key (mode 0600); empty means "
+            "data_dir/master.key; every chatd on one Redis needs the same"),
+    STR_OPT(allowed_origins, "",
+            "comma-separated origins (https://example.org) allowed to open "
+            "WebSockets besides the server's own"),
+    STR_OPT(tls_cert, "", "PEM certificate; with tls_key, serve HTTPS/WSS"),
+    STR_OPT(tls_key, "", "PEM private key for tls_cert"),
+    INT_OPT(default_capacity, "2", 1, 8,
+            "chats an adviser takes at once unless they choose otherwise"),
+    INT_OPT(max_capacity, "4", 1, 8, "most chats an adviser may choose"),
+    INT_OPT(grace_s, "60", 1, 3600,
+            "seconds a dropped parent keeps their place, and a dropped "
+            "adviser keeps their chats"),
+    INT_OPT(continuity_wait_s, "60", 0, 3600,
+            "seconds a returning parent waits for their previous adviser"),
+    INT_OPT(sweep_interval_ms, "1000", 50, 60000,
+            "milliseconds between checks for parents and advisers gone "
+            "past grace_s"),
+    INT_OPT(default_chat_s, "900", 60, 7200,
+            "assumed chat length in seconds for wait estimates until "
+            "real chats have been measured"),
+    INT_OPT(retention_days, "30", 1, 3650,
+            "days a transcript is kept unless a lead holds it"),
+    INT_OPT(session_ttl_s, "43200", 60, 604800,
+            "seconds a staff login lasts"),
+    INT_OPT(login_max_failures, "5", 1, 1000,
+            "failed logins for one name before it is throttled"),
+    INT_OPT(login_lockout_s, "900", 1, 86400,
+            "seconds a throttled name must wait"),
+    STR_OPT(log_level, "info", "debug, info, warn or error"),
+    STR_OPT(log_file, "", "append the log here; empty means stderr"),
+};
+
+#define NOPTIONS (int)(sizeof options / sizeof options[0])
+
+const char *config_option_name(int i)
+{
+    return i >= 0 && i < NOPTIONS ? options[i].name : NULL;
+}
+
+int config_set(struct config *cfg, const char *name, const char *value,
+               char *err, size_t errlen)
+{
+    for (int i = 0; i < NOPTIONS; i++) {
+        const struct option *o = &options[i];
+        char *field = (char *)cfg + o->offset;
+        if (strcmp(o->name, name) != 0)
+            continue;
+        if (o->type == OPT_INT) {
+            char *end;
+            long v;
+            errno = 0;
+            v = strtol(value, &end, 10);
+            if (errno || end == value || *end || v < o->min || v > o->max) {
+                snprintf(err, errlen, "%s must be a whole number from %ld to %ld",
+                         name, o->min, o->max);
+                return -1;
+            }
+            *(int *)field = (int)v;
+            return 0;
+        }
+        if (strlen(value) >= CONFIG_STR_MAX) {
+            snprintf(err, errlen, "%s is longer than %d bytes", name,
+                     CONFIG_STR_MAX - 1);
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    snprintf(err, errlen, "unknown option '%s'", name);
+    return -1;
+}
+
+void config_defaults(struct config *cfg)
+{
+    char err[128];
+
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < NOPTIONS; i++)
+        (void)config_set(cfg, options[i].name, options[i].def, err,
+                         sizeof err);
+}
+
+struct load_ctx {
+    struct config *cfg;
+    char *err;
+    size_t errlen;
+};
+
+static int on_ini_line(void *user, const char *section, const char *name,
+                       const char *value)
+{
+    struct load_ctx *lc = user;
+
+    if (section && *section) {
+        snprintf(lc->err, lc->errlen, "sections are not used ([%s])",
+                 section);
+        return 0;
+    }
+    return config_set(lc->cfg, name, value, lc->err, lc->errlen) == 0;
+}
+
+static int apply_env(struct config *cfg, char *err, size_t errlen)
+{
+    for (int i = 0; i < NOPTIONS; i++) {
+        char env[ENV_NAME_MAX], msg[256];
+        const char *v;
+        size_t n = strlen(ENV_PREFIX);
+
+        memcpy(env, ENV_PREFIX, n);
+        for (const char *p = options[i].name; *p && n < sizeof env - 1; p++)
+            env[n++] = (char)toupper((unsigned char)*p);
+        env[n] = '\0';
+        if (!(v = getenv(env)))
+            continue;
+        if (config_set(cfg, options[i].name, v, msg, sizeof msg) < 0) {
+            snprintf(err, errlen, "environment %s: %s", env, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_load(const char *path, struct config *cfg, char *err,
+                size_t errlen)
+{
+    struct config tmp;
+    struct load_ctx lc = {&tmp, NULL, 0};
+    char msg[256] = "";
+
+    config_defaults(&tmp);
+    lc.err = msg;
+    lc.errlen = sizeof msg;
+    if (path) {
+        int line = ini_parse(path, on_ini_line, &lc);
+        if (line == -1) {
+            snprintf(err, errlen, "%s: cannot open", path);
+            return -1;
+        }
+        if (line != 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, line,
+                     *msg ? msg : "syntax error");
+            return -1;
+        }
+    }
+    if (apply_env(&tmp, err, errlen) < 0)
+        return -1;
+    if (tmp.default_capacity > tmp.max_capacity) {
+        snprintf(err, errlen, "default_capacity exceeds max_capacity");
+        return -1;
+    }
+    *cfg = tmp;
+    return 0;
+}
+
+void config_help(FILE *out)
+{
+    for (int i = 0; i < NOPTIONS; i++) {
+        const struct option *o = &options[i];
+        fprintf(out, "  %-20s %s\n  %-20s (default: %s%s%s)\n", o->name,
+                o->help, "", *o->def ? "" : "\"", o->def, *o->def ? "" : "\"");
+    }
+}

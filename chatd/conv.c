@@ -1,0 +1,870 @@
+/*
+ * conv.c - see conv.h.
+ *
+ * Delivery rule: an attach's `delivered` is the highest seq the client has
+ * been given (a message, or the ack for its own).  An event with the next
+ * seq is delivered at once; a later one means something was missed, so
+ * the stream is read from `delivered` on; an earlier one was seen already.
+ * A client is never sent its own live messages: the ack stands for them,
+ * and an ack is held back until every earlier seq has gone out, so a
+ * client that resumes from the highest seq it saw misses nothing.
+ */
+#include "conv.h"
+#include "log.h"
+#include "rds.h"
+#include "triage.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LCONV_BUCKETS       4096 /* hash buckets for local conversations */
+#define FILL_BATCH          512  /* stream entries per catch-up read */
+#define QUEUE_REFRESH_MS    50   /* coalesce queue changes this long */
+#define HEARTBEAT_MAX_MS    5000 /* heartbeats at least this often */
+#define SEV_BAND            10000000000000.0 /* as lib.lua */
+#define MSG_TEXT_MAX        (PROTO_MAX_TEXT_CHARS * 4 + 1) /* UTF-8 bytes */
+
+static struct lconv *table[LCONV_BUCKETS];
+static const struct config *CFG;
+static uv_timer_t queue_timer, tick_timer;
+static int q_advisers, q_waiting;
+static long long q_avg_ms;
+static char *last_queue_frame; /* for staff who connect later */
+static unsigned ticks, hb_every;
+
+/* --- the table -------------------------------------------------------- */
+
+static unsigned bucket(const char *id)
+{
+    unsigned h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % LCONV_BUCKETS;
+}
+
+static struct lconv *lconv_find(const char *id)
+{
+    for (struct lconv *lc = table[bucket(id)]; lc; lc = lc->hnext)
+        if (strcmp(lc->id, id) == 0)
+            return lc;
+    return NULL;
+}
+
+static struct lconv *lconv_get(const char *id)
+{
+    struct lconv *lc = lconv_find(id);
+    unsigned b;
+
+    if (lc)
+        return lc;
+    if (strlen(id) >= ID_STR_LEN || !(lc = calloc(1, sizeof *lc)))
+        return NULL;
+    strcpy(lc->id, id);
+    b = bucket(id);
+    lc->hnext = table[b];
+    table[b] = lc;
+    return lc;
+}
+
+static void lconv_put(struct lconv *lc)
+{
+    struct lconv **pp;
+
+    if (lc->atts || lc->refs)
+        return;
+    for (pp = &table[bucket(lc->id)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == lc) {
+            *pp = lc->hnext;
+            break;
+        }
+    sodium_memzero(lc->key, sizeof lc->key);
+    free(lc);
+}
+
+void conv_set_key(struct lconv *lc, const uint8_t *key)
+{
+    memcpy(lc->key, key, CRYPTO_KEY_BYTES);
+    lc->have_key = 1;
+}
+
+/* --- attaches --------------------------------------------------------- */
+
+struct attach *conv_attach(struct client *c, const char *conv_id)
+{
+    struct lconv *lc = lconv_get(conv_id);
+    struct attach *a;
+
+    if (!lc || !(a = calloc(1, sizeof *a))) {
+        if (lc)
+            lconv_put(lc);
+        return NULL;
+    }
+    a->c = c;
+    a->lc = lc;
+    a->position = -1;
+    a->eta_s = -2;
+    a->next_in_conv = lc->atts;
+    lc->atts = a;
+    a->next_in_client = c->atts;
+    c->atts = a;
+    return a;
+}
+
+void conv_detach(struct attach *a)
+{
+    struct attach **pp;
+    struct lconv *lc = a->lc;
+
+    for (pp = &lc->atts; *pp; pp = &(*pp)->next_in_conv)
+        if (*pp == a) {
+            *pp = a->next_in_conv;
+            break;
+        }
+    for (pp = &a->c->atts; *pp; pp = &(*pp)->next_in_client)
+        if (*pp == a) {
+            *pp = a->next_in_client;
+            break;
+        }
+    while (a->acks) {
+        struct pending_ack *p = a->acks;
+        a->acks = p->next;
+        free(p);
+    }
+    free(a);
+    lconv_put(lc);
+}
+
+struct attach *conv_find_attach(struct client *c, const char *conv_id)
+{
+    for (struct attach *a = c->atts; a; a = a->next_in_client)
+        if (strcmp(a->lc->id, conv_id) == 0)
+            return a;
+    return NULL;
+}
+
+static const char *side(const struct attach *a)
+{
+    return a->c->ep == EP_PARENT ? "parent" : "adviser";
+}
+
+/* --- delivery ---------------------------------------------------------- */
+
+struct entry {
+    uint64_t seq;
+    const char *from;
+    long long ts;
+    const char *ct;
+    size_t ct_len;
+    const char *cid;
+    const char *tri;
+};
+
+/* Decrypt an entry's text into buf; "" if it cannot be opened. */
+static const char *entry_text(struct lconv *lc, const struct entry *e,
+                              char *buf, size_t buflen)
+{
+    char ad[ID_STR_LEN + 16 + PROTO_MAX_ID_BYTES + 4];
+    size_t n;
+
+    snprintf(ad, sizeof ad, "%s|%s|%s", lc->id, e->from, e->cid);
+    if (!lc->have_key ||
+        unseal(lc->key, ad, e->ct, e->ct_len, (uint8_t *)buf, buflen, &n) <
+            0) {
+        log_err("conversation %s: seq %llu cannot be decrypted", lc->id,
+                (unsigned long long)e->seq);
+        buf[0] = '\0';
+    }
+    return buf;
+}
+
+static json_t *entry_json(const struct attach *a, const struct entry *e,
+                          const char *text, int with_type)
+{
+    json_t *o = json_pack("{s:I, s:s, s:s, s:I}", "seq", (json_int_t)e->seq,
+                          "from", e->from, "text", text, "ts",
+                          (json_int_t)e->ts);
+
+    if (!o)
+        return NULL;
+    if (with_type)
+        json_object_set_new(o, "type", json_string("msg"));
+    if (a->c->ep == EP_STAFF) {
+        json_object_set_new(o, "conversation", json_string(a->lc->id));
+        if (strcmp(e->from, "parent") == 0 && e->tri && *e->tri) {
+            json_t *t = json_loads(e->tri, 0, NULL);
+            if (t)
+                json_object_set_new(o, "triage", t);
+        }
+    }
+    if (strcmp(e->from, side(a)) == 0 && e->cid && *e->cid)
+        json_object_set_new(o, "id", json_string(e->cid));
+    return o;
+}
+
+static void flush_acks(struct attach *a)
+{
+    struct pending_ack **pp = &a->acks;
+
+    while (*pp) {
+        struct pending_ack *p = *pp;
+        if (p->seq <= a->delivered) {
+            json_t *o = json_pack("{s:s, s:s, s:I}", "type", "ack", "id",
+                                  p->id, "seq", (json_int_t)p->seq);
+            if (a->c->ep == EP_STAFF)
+                json_object_set_new(o, "conversation",
+                                    json_string(a->lc->id));
+            client_send(a->c, o);
+            *pp = p->next;
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+static void deliver(struct attach *a, const struct entry *e, const char *text,
+                    int live)
+{
+    int own = strcmp(e->from, side(a)) == 0;
+
+    if (e->seq <= a->delivered)
+        return;
+    if (!own || !live || a->replay_own)
+        client_send(a->c, entry_json(a, e, text, 1));
+    a->delivered = e->seq;
+    flush_acks(a);
+}
+
+static void fill(struct attach *a);
+static void emit_end(struct attach *a);
+
+void conv_ack(struct attach *a, uint64_t seq, const char *id)
+{
+    struct pending_ack *p;
+
+    if (seq == a->delivered + 1)
+        a->delivered = seq; /* our own message: nothing to send but the ack */
+    if (!(p = calloc(1, sizeof *p)))
+        return;
+    p->seq = seq;
+    snprintf(p->id, sizeof p->id, "%s", id);
+    p->next = a->acks;
+    a->acks = p;
+    flush_acks(a);
+    if (a->acks)
+        fill(a); /* something before it was missed: catch up */
+}
+
+/* --- catch-up reads ---------------------------------------------------- */
+
+struct read_req {
+    struct client *c;
+    struct lconv *lc;
+    int full; /* staff's first read: all of it, for `assigned` */
+    json_t *meta; /* for `assigned` */
+};
+
+static int parse_entry(redisReply *item, struct entry *e)
+{
+    redisReply *id, *fields;
+
+    memset(e, 0, sizeof *e);
+    if (item->type != REDIS_REPLY_ARRAY || item->elements != 2)
+        return -1;
+    id = item->element[0];
+    fields = item->element[1];
+    if (id->type != REDIS_REPLY_STRING || strncmp(id->str, "0-", 2) != 0 ||
+        fields->type != REDIS_REPLY_ARRAY)
+        return -1;
+    e->seq = strtoull(id->str + 2, NULL, 10);
+    e->from = "system";
+    e->cid = "";
+    e->tri = "";
+    e->ct = "";
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const char *k = fields->element[i]->str;
+        redisReply *v = fields->element[i + 1];
+        if (!k || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (strcmp(k, "f") == 0)
+            e->from = v->str;
+        else if (strcmp(k, "ts") == 0)
+            e->ts = strtoll(v->str, NULL, 10);
+        else if (strcmp(k, "ct") == 0) {
+            e->ct = v->str;
+            e->ct_len = v->len;
+        } else if (strcmp(k, "id") == 0)
+            e->cid = v->str;
+        else if (strcmp(k, "tri") == 0)
+            e->tri = v->str;
+    }
+    return 0;
+}
+
+static void read_done(redisReply *reply, void *priv)
+{
+    struct read_req *rq = priv;
+    struct lconv *lc = rq->lc;
+    struct attach *a = NULL;
+    size_t n = 0;
+    static char text[MSG_TEXT_MAX];
+
+    lc->refs--;
+    if (client_release(rq->c))
+        a = conv_find_attach(rq->c, lc->id);
+    if (!a || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        if (a)
+            a->filling = 0;
+        goto out;
+    }
+    n = reply->elements;
+    if (rq->full) {
+        json_t *hist = json_array();
+        struct entry e;
+        for (size_t i = 0; i < n; i++)
+            if (parse_entry(reply->element[i], &e) == 0) {
+                json_array_append_new(
+                    hist, entry_json(a, &e, entry_text(lc, &e, text,
+                                                       sizeof text), 0));
+                if (e.seq > a->delivered)
+                    a->delivered = e.seq;
+            }
+        json_object_set_new(rq->meta, "history", hist);
+        client_send(a->c, rq->meta);
+        rq->meta = NULL;
+        a->synced = 1;
+        a->told = TOLD_CHATTING;
+        n = 0; /* the whole stream was read */
+    } else {
+        struct entry e;
+        for (size_t i = 0; i < n; i++)
+            if (parse_entry(reply->element[i], &e) == 0)
+                deliver(a, &e, entry_text(lc, &e, text, sizeof text), 0);
+    }
+    a->filling = 0;
+    if (n == FILL_BATCH || a->refill) {
+        a->refill = 0;
+        fill(a);
+    } else {
+        a->replay_own = 0;
+        flush_acks(a);
+        emit_end(a);
+    }
+out:
+    if (rq->meta)
+        json_decref(rq->meta);
+    free(rq);
+    lconv_put(lc);
+}
+
+static void start_read(struct attach *a, int full, json_t *meta)
+{
+    char key[ID_STR_LEN + 16], from[32], count[16];
+    struct read_req *rq = calloc(1, sizeof *rq);
+    const char *argv[6] = {"XRANGE", key, from, "+", "COUNT", count};
+
+    if (!rq) {
+        json_decref(meta);
+        return;
+    }
+    snprintf(key, sizeof key, "conv:%s:log", a->lc->id);
+    if (full)
+        snprintf(from, sizeof from, "-");
+    else
+        snprintf(from, sizeof from, "(0-%llu",
+                 (unsigned long long)a->delivered);
+    snprintf(count, sizeof count, "%d", FILL_BATCH);
+    rq->c = a->c;
+    rq->lc = a->lc;
+    rq->full = full;
+    rq->meta = meta;
+    a->filling = 1;
+    client_hold(a->c);
+    a->lc->refs++;
+    if (rds_cmd(read_done, rq, full ? 4 : 6, argv, NULL) < 0)
+        read_done(NULL, rq);
+}
+
+static void fill(struct attach *a)
+{
+    if (a->filling) {
+        a->refill = 1;
+        return;
+    }
+    start_read(a, 0, NULL);
+}
+
+/* --- state sync --------------------------------------------------------- */
+
+static void emit_end(struct attach *a)
+{
+    json_t *o;
+
+    if (!a->end_due || a->filling)
+        return;
+    a->end_due = 0;
+    a->told = TOLD_ENDED;
+    o = json_pack("{s:s, s:s}", "type", "ended", "by", a->end_by);
+    if (a->c->ep == EP_STAFF)
+        json_object_set_new(o, "conversation", json_string(a->lc->id));
+    if (a->end_reason[0])
+        json_object_set_new(o, "reason", json_string(a->end_reason));
+    client_send(a->c, o);
+}
+
+static const char *sev_label(const char *num)
+{
+    int s = num ? atoi(num) : 0;
+    return triage_severity_name(s >= TRIAGE_NONE && s <= TRIAGE_EMERGENCY
+                                    ? (enum triage_severity)s
+                                    : TRIAGE_MEDIUM);
+}
+
+struct sync_req {
+    struct client *c;
+    struct lconv *lc;
+};
+
+enum { S_STATE, S_ADVISER, S_ENDED_BY, S_REASON, S_SEQ, S_KEY, S_SEV,
+       S_TOPIC, S_AREA, S_NFIELDS };
+
+static const char *field(redisReply *r, int i)
+{
+    redisReply *e = r->element[i];
+    return e->type == REDIS_REPLY_STRING ? e->str : NULL;
+}
+
+static void sync_done(redisReply *reply, void *priv);
+
+void conv_sync(struct attach *a)
+{
+    char key[ID_STR_LEN + 8];
+    struct sync_req *sr = calloc(1, sizeof *sr);
+    const char *argv[] = {"HMGET", key,   "state", "adviser", "ended_by",
+                          "reason", "seq", "key",   "sev",     "topic",
+                          "area"};
+
+    if (!sr)
+        return;
+    snprintf(key, sizeof key, "conv:%s", a->lc->id);
+    sr->c = a->c;
+    sr->lc = a->lc;
+    client_hold(a->c);
+    a->lc->refs++;
+    if (rds_cmd(sync_done, sr, (int)(sizeof argv / sizeof argv[0]), argv,
+                NULL) < 0)
+        sync_done(NULL, sr);
+}
+
+static void sync_done(redisReply *reply, void *priv)
+{
+    struct sync_req *sr = priv;
+    struct lconv *lc = sr->lc;
+    struct attach *a = NULL;
+    const char *state, *adviser, *wrapped;
+    uint64_t seq;
+
+    lc->refs--;
+    if (client_release(sr->c))
+        a = conv_find_attach(sr->c, lc->id);
+    if (!a || !reply || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != S_NFIELDS || !(state = field(reply, S_STATE)))
+        goto out;
+    wrapped = field(reply, S_KEY);
+    if (!lc->have_key && wrapped &&
+        convkey_unwrap(lc->id, wrapped, lc->key) == 0)
+        lc->have_key = 1;
+    adviser = field(reply, S_ADVISER);
+    seq = field(reply, S_SEQ) ? strtoull(field(reply, S_SEQ), NULL, 10) : 0;
+
+    if (strcmp(state, "ended") == 0 && a->told != TOLD_ENDED && !a->end_due) {
+        a->end_due = 1;
+        snprintf(a->end_by, sizeof a->end_by, "%s",
+                 field(reply, S_ENDED_BY) ? field(reply, S_ENDED_BY)
+                                          : "system");
+        snprintf(a->end_reason, sizeof a->end_reason, "%s",
+                 field(reply, S_REASON) ? field(reply, S_REASON) : "");
+    }
+    if (a->c->ep == EP_PARENT) {
+        if (strcmp(state, "queued") == 0 && a->told != TOLD_QUEUED) {
+            a->told = TOLD_QUEUED;
+            a->position = -1; /* the next refresh sends it */
+            conv_queue_changed();
+        } else if (strcmp(state, "chatting") == 0 &&
+                   a->told != TOLD_CHATTING && adviser) {
+            a->told = TOLD_CHATTING;
+            client_send(a->c, json_pack("{s:s, s:s, s:s}", "type",
+                                        "connected", "adviser", adviser,
+                                        "conversation", lc->id));
+        }
+    } else if (!a->synced) {
+        /* The adviser's first view of this chat: everything so far. */
+        json_t *meta = json_pack(
+            "{s:s, s:s, s:s, s:b}", "type", "assigned", "conversation",
+            lc->id, "severity",
+            sev_label(field(reply, S_SEV)), "returning", 0);
+        if (field(reply, S_TOPIC) && *field(reply, S_TOPIC))
+            json_object_set_new(meta, "topic",
+                                json_string(field(reply, S_TOPIC)));
+        if (field(reply, S_AREA) && *field(reply, S_AREA))
+            json_object_set_new(meta, "area",
+                                json_string(field(reply, S_AREA)));
+        if (!a->filling) {
+            start_read(a, 1, meta);
+            goto out;
+        }
+        json_decref(meta);
+    }
+    if (seq > a->delivered)
+        fill(a);
+    else
+        emit_end(a);
+out:
+    free(sr);
+    lconv_put(lc);
+}
+
+/* --- staff ------------------------------------------------------------- */
+
+static void staff_sync_done(redisReply *reply, void *priv)
+{
+    struct client *c = priv;
+    struct attach *a, *next;
+
+    if (!client_release(c) || !reply || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    /* Drop chats no longer held (wrapped up, or moved on after grace). */
+    for (a = c->atts; a; a = next) {
+        int held = 0;
+        next = a->next_in_client;
+        for (size_t i = 0; i < reply->elements; i++)
+            held |= strcmp(reply->element[i]->str, a->lc->id) == 0;
+        if (!held)
+            conv_detach(a);
+    }
+    for (size_t i = 0; i < reply->elements; i++) {
+        const char *id = reply->element[i]->str;
+        if (reply->element[i]->type != REDIS_REPLY_STRING ||
+            conv_find_attach(c, id))
+            continue;
+        if ((a = conv_attach(c, id)))
+            conv_sync(a);
+    }
+}
+
+void conv_staff_sync(struct client *c)
+{
+    char k1[USER_NAME_MAX + 16], k2[USER_NAME_MAX + 16];
+    const char *argv[3] = {"SUNION", k1, k2};
+
+    snprintf(k1, sizeof k1, "staff:%s:convs", c->name);
+    snprintf(k2, sizeof k2, "staff:%s:wrap", c->name);
+    client_hold(c);
+    if (rds_cmd(staff_sync_done, c, 3, argv, NULL) < 0)
+        client_release(c);
+}
+
+/* --- the queue ---------------------------------------------------------- */
+
+int conv_waiting(void)
+{
+    return q_waiting;
+}
+
+int conv_eta(int position)
+{
+    long long avg_s = q_avg_ms > 0 ? q_avg_ms / 1000 : CFG->default_chat_s;
+
+    if (q_advisers <= 0 || position <= 0)
+        return -1;
+    return (int)(((position - 1) / q_advisers + 1) * avg_s);
+}
+
+static json_t *queued_json(int position)
+{
+    int eta = conv_eta(position);
+    json_t *o = json_pack("{s:s, s:i}", "type", "queued", "position",
+                          position);
+    json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
+    return o;
+}
+
+static void send_staff_queue(json_t *frame)
+{
+    char *s = json_dumps(frame, JSON_COMPACT | JSON_SORT_KEYS);
+
+    if (!s)
+        return;
+    if (!last_queue_frame || strcmp(s, last_queue_frame) != 0) {
+        for (struct client *c = clients; c; c = c->next)
+            if (c->ep == EP_STAFF && c->authed)
+                client_send(c, json_deep_copy(frame));
+        free(last_queue_frame);
+        last_queue_frame = s;
+    } else {
+        free(s);
+    }
+}
+
+static void queue_state_done(redisReply *reply, void *priv)
+{
+    static const char *const sev_names[] = {"none", "low", "medium", "high",
+                                            "emergency"};
+    long long oldest = 0, now = (long long)now_ms();
+    int counts[5] = {0};
+    json_t *frame, *by;
+    size_t n;
+
+    (void)priv;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
+        return;
+    q_advisers = (int)reply->element[0]->integer;
+    q_avg_ms = reply->element[1]->integer;
+    n = (reply->elements - 2) / 2;
+    q_waiting = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = reply->element[2 + 2 * i]->str;
+        double score = strtod(reply->element[3 + 2 * i]->str, NULL);
+        int band = (int)(score / SEV_BAND);
+        long long joined = (long long)(score - band * SEV_BAND);
+        struct lconv *lc = lconv_find(id);
+
+        if (band >= 0 && band <= 4)
+            counts[4 - band]++;
+        if (joined > 0 && now - joined > oldest)
+            oldest = now - joined;
+        for (struct attach *a = lc ? lc->atts : NULL; a; a = a->next_in_conv) {
+            int pos = (int)i + 1, eta = conv_eta(pos);
+            if (a->c->ep != EP_PARENT || a->told != TOLD_QUEUED ||
+                (a->position == pos && a->eta_s == eta))
+                continue;
+            a->position = pos;
+            a->eta_s = eta;
+            client_send(a->c, queued_json(pos));
+        }
+    }
+    by = json_object();
+    for (int s = 0; s < 5; s++)
+        json_object_set_new(by, sev_names[s], json_integer(counts[s]));
+    frame = json_pack("{s:s, s:I, s:I, s:o}", "type", "queue", "waiting",
+                      (json_int_t)n, "oldest_wait_s",
+                      (json_int_t)(oldest / 1000), "by_severity", by);
+    send_staff_queue(frame);
+    json_decref(frame);
+}
+
+static void queue_timer_cb(uv_timer_t *t)
+{
+    (void)t;
+    rds_script("queue_state", queue_state_done, NULL, 0, NULL, NULL);
+}
+
+void conv_queue_changed(void)
+{
+    if (!uv_is_active((uv_handle_t *)&queue_timer))
+        uv_timer_start(&queue_timer, queue_timer_cb, QUEUE_REFRESH_MS, 0);
+}
+
+void conv_send_queue_state(struct client *c)
+{
+    json_t *o;
+
+    if (last_queue_frame && (o = json_loads(last_queue_frame, 0, NULL)))
+        client_send(c, o);
+}
+
+/* --- events from Redis --------------------------------------------------- */
+
+static void on_msg_event(json_t *ev, struct lconv *lc)
+{
+    static char text[MSG_TEXT_MAX];
+    struct entry e;
+    int decrypted = 0;
+
+    e.seq = (uint64_t)json_integer_value(json_object_get(ev, "seq"));
+    e.from = json_string_value(json_object_get(ev, "f"));
+    e.ts = json_integer_value(json_object_get(ev, "ts"));
+    e.ct = json_string_value(json_object_get(ev, "ct"));
+    e.cid = json_string_value(json_object_get(ev, "id"));
+    e.tri = json_string_value(json_object_get(ev, "tri"));
+    if (!e.from || !e.ct || !e.seq)
+        return;
+    if (!e.cid)
+        e.cid = "";
+    if (!e.tri)
+        e.tri = "";
+    e.ct_len = strlen(e.ct);
+    for (struct attach *a = lc->atts, *next; a; a = next) {
+        next = a->next_in_conv;
+        if (a->c->ep == EP_STAFF && !a->synced)
+            continue; /* `assigned` will carry it */
+        if (a->filling) {
+            if (e.seq > a->delivered)
+                a->refill = 1;
+        } else if (e.seq == a->delivered + 1) {
+            if (!decrypted) {
+                entry_text(lc, &e, text, sizeof text);
+                decrypted = 1;
+            }
+            deliver(a, &e, text, 1);
+        } else if (e.seq > a->delivered + 1) {
+            fill(a);
+        }
+    }
+}
+
+void conv_event(const char *payload, size_t len)
+{
+    json_t *ev = json_loadb(payload, len, 0, NULL);
+    const char *t, *id;
+    struct lconv *lc;
+
+    if (!ev)
+        return;
+    t = json_string_value(json_object_get(ev, "t"));
+    id = json_string_value(json_object_get(ev, "c"));
+    lc = id ? lconv_find(id) : NULL;
+    if (!t)
+        goto out;
+    if (strcmp(t, "queue") == 0) {
+        conv_queue_changed();
+    } else if (strcmp(t, "staff") == 0) {
+        const char *name = json_string_value(json_object_get(ev, "s"));
+        for (struct client *c = clients; c && name; c = c->next)
+            if (c->ep == EP_STAFF && c->authed && strcmp(c->name, name) == 0)
+                conv_staff_sync(c);
+    } else if (!lc) {
+        goto out;
+    } else if (strcmp(t, "msg") == 0) {
+        on_msg_event(ev, lc);
+    } else if (strcmp(t, "state") == 0) {
+        for (struct attach *a = lc->atts; a; a = a->next_in_conv)
+            conv_sync(a);
+    } else if (strcmp(t, "typing") == 0) {
+        const char *f = json_string_value(json_object_get(ev, "f"));
+        for (struct attach *a = lc->atts; a && f; a = a->next_in_conv) {
+            json_t *o;
+            if (strcmp(side(a), f) == 0 || a->told != TOLD_CHATTING)
+                continue;
+            o = json_pack("{s:s}", "type", "typing");
+            if (a->c->ep == EP_STAFF)
+                json_object_set_new(o, "conversation", json_string(lc->id));
+            client_send(a->c, o);
+        }
+    }
+out:
+    json_decref(ev);
+}
+
+void conv_resync_all(void)
+{
+    for (struct client *c = clients; c; c = c->next) {
+        if (c->ep == EP_STAFF && c->authed)
+            conv_staff_sync(c);
+        for (struct attach *a = c->atts; a; a = a->next_in_client)
+            conv_sync(a);
+    }
+    conv_queue_changed();
+}
+
+/* --- heartbeats and the sweep ------------------------------------------- */
+
+static int live_parent(const struct attach *a)
+{
+    return a->told == TOLD_QUEUED || a->told == TOLD_CHATTING ||
+           a->told == TOLD_NONE;
+}
+
+static void heartbeat(void)
+{
+    size_t n = 0, cap = 0, pn, sn;
+    const char **argv = NULL;
+    char now[24];
+
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    for (struct client *c = clients; c; c = c->next)
+        cap += 2;
+    if (!cap)
+        return;
+    if (!(argv = malloc((cap + 2) * sizeof *argv)))
+        return;
+    argv[0] = "ZADD";
+    argv[1] = "seen:p";
+    pn = 2;
+    for (struct client *c = clients; c; c = c->next)
+        if (c->ep == EP_PARENT && c->atts && live_parent(c->atts)) {
+            argv[pn++] = now;
+            argv[pn++] = c->atts->lc->id;
+        }
+    if (pn > 2)
+        rds_cmd(NULL, NULL, (int)pn, argv, NULL);
+    argv[1] = "seen:s";
+    sn = 2;
+    for (struct client *c = clients; c; c = c->next)
+        if (c->ep == EP_STAFF && c->authed) {
+            argv[sn++] = now;
+            argv[sn++] = c->name;
+        }
+    if (sn > 2)
+        rds_cmd(NULL, NULL, (int)sn, argv, NULL);
+    (void)n;
+    free(argv);
+}
+
+void conv_seen(struct client *c)
+{
+    char now[24];
+
+    if (!rds_ready())
+        return;
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    if (c->ep == EP_PARENT && c->atts && live_parent(c->atts))
+        rds_cmdf(NULL, NULL, "ZADD seen:p %s %s", now, c->atts->lc->id);
+    else if (c->ep == EP_STAFF && c->authed)
+        rds_cmdf(NULL, NULL, "ZADD seen:s %s %s", now, c->name);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    char now[24], grace[24];
+    const char *argv[2] = {now, grace};
+
+    (void)t;
+    if (!rds_ready())
+        return;
+    if (++ticks % hb_every == 0)
+        heartbeat();
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    snprintf(grace, sizeof grace, "%lld", (long long)CFG->grace_s * 1000);
+    rds_script("sweep", NULL, NULL, 2, argv, NULL);
+}
+
+int conv_init(uv_loop_t *loop, const struct config *cfg)
+{
+    int hb_ms;
+
+    CFG = cfg;
+    uv_timer_init(loop, &queue_timer);
+    uv_timer_init(loop, &tick_timer);
+    hb_ms = cfg->grace_s * 1000 / 4;
+    if (hb_ms > HEARTBEAT_MAX_MS)
+        hb_ms = HEARTBEAT_MAX_MS;
+    hb_every = (unsigned)(hb_ms / cfg->sweep_interval_ms);
+    if (hb_every < 1)
+        hb_every = 1;
+    uv_timer_start(&tick_timer, tick_cb, (uint64_t)cfg->sweep_interval_ms,
+                   (uint64_t)cfg->sweep_interval_ms);
+    return 0;
+}
+
+void conv_shutdown(void)
+{
+    uv_timer_stop(&queue_timer);
+    uv_timer_stop(&tick_timer);
+    uv_close((uv_handle_t *)&queue_timer, NULL);
+    uv_close((uv_handle_t *)&tick_timer, NULL);
+    free(last_queue_frame);
+    last_queue_frame = NULL;
+}

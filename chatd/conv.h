@@ -1,0 +1,62 @@
+/*
+ * conv.h - the conversations this process has clients for, and the flow
+ * of events from Redis to those clients.
+ *
+ * Owns: struct lconv (one per conversation with a local participant: its
+ * unwrapped key and its attaches), the queue-position refresher, the
+ * heartbeat and sweep timers.  Promises: a client attached to a
+ * conversation gets every message once, in seq order, with no gaps, even
+ * across reconnections of Redis or of the client: an out-of-order or
+ * missed event triggers a catch-up read of the conversation's stream, and
+ * state changes are re-read from Redis rather than trusted from events.
+ * Called by session.c (attach/detach/sync) and rds.c (events via main.c).
+ */
+#ifndef CHATD_CONV_H
+#define CHATD_CONV_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "config.h"
+#include "session.h"
+
+struct lconv {
+    char id[ID_STR_LEN];
+    uint8_t key[CRYPTO_KEY_BYTES];
+    int have_key;
+    struct attach *atts;
+    int refs; /* in-flight reads */
+    struct lconv *hnext;
+};
+
+int conv_init(uv_loop_t *loop, const struct config *cfg);
+void conv_shutdown(void);
+
+struct attach *conv_attach(struct client *c, const char *conv_id);
+void conv_detach(struct attach *a);
+struct attach *conv_find_attach(struct client *c, const char *conv_id);
+/* Re-read the conversation's state and catch the client up. */
+void conv_sync(struct attach *a);
+/* Re-read which conversations a staff member holds. */
+void conv_staff_sync(struct client *c);
+/* Store the conversation's key once known (start). */
+void conv_set_key(struct lconv *lc, const uint8_t *key);
+/* An ack for the client's own message, sent once every earlier seq has
+ * been delivered. */
+void conv_ack(struct attach *a, uint64_t seq, const char *id);
+/* Ask for a queue refresh (coalesced). */
+void conv_queue_changed(void);
+/* Wait estimate for a position, from the last refresh. */
+int conv_eta(int position);
+/* One JSON event from the Redis channel. */
+void conv_event(const char *payload, size_t len);
+/* Redis came back: resynchronise every local client. */
+void conv_resync_all(void);
+/* Send the latest queue frame to a staff member who just connected. */
+void conv_send_queue_state(struct client *c);
+/* Parents waiting, from the last refresh. */
+int conv_waiting(void);
+/* Heartbeat for one client now (e.g. on disconnect, to start grace). */
+void conv_seen(struct client *c);
+
+#endif

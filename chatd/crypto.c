@@ -1,0 +1,185 @@
+/*
+ * crypto.c - see crypto.h.
+ */
+#include "crypto.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define AEAD_TAG   crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEAL_MAX   65536 /* bytes of plaintext sealed at once */
+
+static uint8_t *master_key; /* sodium_malloc'd, read-only after load */
+
+static int read_key(const char *path, uint8_t *key)
+{
+    struct stat st;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return errno == ENOENT ? 1 : -1;
+    if (fstat(fd, &st) < 0 || (st.st_mode & 077)) {
+        log_err("%s: master key must be mode 0600", path);
+        close(fd);
+        return -1;
+    }
+    n = read(fd, key, CRYPTO_KEY_BYTES);
+    close(fd);
+    if (n != CRYPTO_KEY_BYTES) {
+        log_err("%s: master key must be %d bytes", path, CRYPTO_KEY_BYTES);
+        return -1;
+    }
+    return 0;
+}
+
+static int create_key(const char *path, uint8_t *key)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        /* Another chatd on this data dir may have won the race. */
+        return errno == EEXIST ? read_key(path, key) : -1;
+    }
+    randombytes_buf(key, CRYPTO_KEY_BYTES);
+    if (write(fd, key, CRYPTO_KEY_BYTES) != CRYPTO_KEY_BYTES ||
+        fsync(fd) < 0) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    close(fd);
+    log_info("created a new master key at %s", path);
+    return 0;
+}
+
+int crypto_init(const char *master_key_path)
+{
+    int r;
+
+    if (sodium_init() < 0)
+        return -1;
+    if (!master_key_path)
+        return 0; /* tools that never touch messages */
+    master_key = sodium_malloc(CRYPTO_KEY_BYTES);
+    if (!master_key)
+        return -1;
+    r = read_key(master_key_path, master_key);
+    if (r == 1)
+        r = create_key(master_key_path, master_key);
+    if (r < 0) {
+        log_err("%s: cannot load the master key", master_key_path);
+        sodium_free(master_key);
+        master_key = NULL;
+        return -1;
+    }
+    sodium_mprotect_readonly(master_key);
+    return 0;
+}
+
+void crypto_shutdown(void)
+{
+    if (master_key)
+        sodium_free(master_key);
+    master_key = NULL;
+}
+
+void token_new(char out[TOKEN_STR_LEN])
+{
+    uint8_t raw[TOKEN_BYTES];
+
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(out, TOKEN_STR_LEN, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+}
+
+void id_new(char out[ID_STR_LEN])
+{
+    uint8_t raw[ID_BYTES];
+
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, ID_STR_LEN, raw, sizeof raw);
+}
+
+void token_digest(const char *token, char out[DIGEST_STR_LEN])
+{
+    uint8_t h[32];
+
+    crypto_generichash(h, sizeof h, (const uint8_t *)token, strlen(token),
+                       NULL, 0);
+    sodium_bin2hex(out, DIGEST_STR_LEN, h, sizeof h);
+}
+
+size_t seal_len(size_t len)
+{
+    return sodium_base64_ENCODED_LEN(AEAD_NONCE + len + AEAD_TAG,
+                                     sodium_base64_VARIANT_ORIGINAL);
+}
+
+int seal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
+         const uint8_t *plain, size_t len, char *out, size_t outsize)
+{
+    uint8_t buf[AEAD_NONCE + SEAL_MAX + AEAD_TAG];
+    unsigned long long clen;
+
+    if (len > SEAL_MAX || outsize < seal_len(len))
+        return -1;
+    randombytes_buf(buf, AEAD_NONCE);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        buf + AEAD_NONCE, &clen, plain, len, (const uint8_t *)ad, strlen(ad),
+        NULL, buf, key);
+    sodium_bin2base64(out, outsize, buf, AEAD_NONCE + (size_t)clen,
+                      sodium_base64_VARIANT_ORIGINAL);
+    return 0;
+}
+
+int unseal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
+           const char *sealed, size_t sealed_len, uint8_t *out,
+           size_t outsize, size_t *outlen)
+{
+    uint8_t buf[AEAD_NONCE + SEAL_MAX + AEAD_TAG];
+    size_t blen;
+    unsigned long long plen;
+
+    if (sodium_base642bin(buf, sizeof buf, sealed, sealed_len, NULL, &blen,
+                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        blen < AEAD_NONCE + AEAD_TAG || blen - AEAD_NONCE - AEAD_TAG >= outsize)
+        return -1;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            out, &plen, NULL, buf + AEAD_NONCE, blen - AEAD_NONCE,
+            (const uint8_t *)ad, strlen(ad), buf, key) != 0)
+        return -1;
+    out[plen] = '\0';
+    *outlen = (size_t)plen;
+    return 0;
+}
+
+int convkey_new(const char *conv, uint8_t key[CRYPTO_KEY_BYTES],
+                char wrapped[WRAPPED_KEY_STR_LEN])
+{
+    crypto_aead_xchacha20poly1305_ietf_keygen(key);
+    return seal(master_key, conv, key, CRYPTO_KEY_BYTES, wrapped,
+                WRAPPED_KEY_STR_LEN);
+}
+
+int convkey_unwrap(const char *conv, const char *wrapped,
+                   uint8_t key[CRYPTO_KEY_BYTES])
+{
+    uint8_t out[CRYPTO_KEY_BYTES + 1];
+    size_t n;
+
+    if (unseal(master_key, conv, wrapped, strlen(wrapped), out, sizeof out,
+               &n) < 0 ||
+        n != CRYPTO_KEY_BYTES)
+        return -1;
+    memcpy(key, out, CRYPTO_KEY_BYTES);
+    sodium_memzero(out, sizeof out);
+    return 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * crypto.h - every secret chatd handles, through libsodium.
+ *
+ * Owns: the master key (in guarded memory, read-only once loaded).
+ * Promises: random tokens and ids; token digests for lookups (so Redis
+ * never holds a usable token); per-conversation keys wrapped by the master
+ * key; XChaCha20-Poly1305 sealing of message bodies bound to their
+ * conversation.  Called by session.c (messages), auth.c (sessions) and
+ * main.c (start-up).
+ */
+#ifndef CHATD_CRYPTO_H
+#define CHATD_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRYPTO_KEY_BYTES   32
+#define TOKEN_BYTES        32                 /* 256-bit session/resume */
+#define TOKEN_STR_LEN      44                 /* base64url, with NUL */
+#define DIGEST_STR_LEN     65                 /* hex BLAKE2b-256, with NUL */
+#define ID_BYTES           12                 /* conversation ids */
+#define ID_STR_LEN         (ID_BYTES * 2 + 1) /* hex, with NUL */
+#define WRAPPED_KEY_STR_LEN 128               /* base64 nonce||key||tag */
+
+int crypto_init(const char *master_key_path);
+void crypto_shutdown(void);
+
+void token_new(char out[TOKEN_STR_LEN]);
+void id_new(char out[ID_STR_LEN]);
+/* Digest of a token, for use as a Redis key.  Not reversible. */
+void token_digest(const char *token, char out[DIGEST_STR_LEN]);
+
+/* A fresh conversation key and its wrapped (storable) form. */
+int convkey_new(const char *conv, uint8_t key[CRYPTO_KEY_BYTES],
+                char wrapped[WRAPPED_KEY_STR_LEN]);
+int convkey_unwrap(const char *conv, const char *wrapped,
+                   uint8_t key[CRYPTO_KEY_BYTES]);
+
+/* Base64 length needed to seal len bytes, with NUL. */
+size_t seal_len(size_t len);
+/* Seal plain under key, bound to ad; out gets base64(nonce||ct). */
+int seal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
+         const uint8_t *plain, size_t len, char *out, size_t outsize);
+/* Open what seal() made; out gets len bytes plus a NUL. */
+int unseal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
+           const char *sealed, size_t sealed_len, uint8_t *out,
+           size_t outsize, size_t *outlen);
+
+#endif

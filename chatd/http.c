@@ -1,0 +1,522 @@
+/*
+ * http.c - see http.h.
+ */
+#include "http.h"
+#include "auth.h"
+#include "conv.h"
+#include "log.h"
+#include "rds.h"
+#include "session.h"
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define HTTP_PATH_MAX      256  /* bytes of URL path we route */
+#define HTTP_BODY_MAX      4096 /* bytes of a POST body (login) */
+#define HTTP_HDR_MAX       2048 /* bytes of response headers we build */
+#define WS_RX_CHUNK        4096 /* lws receive buffer per connection */
+#define COOKIE_MAX         128
+#define ORIGIN_MAX         256
+
+static const char security_headers[] =
+    "content-security-policy: default-src 'self'; script-src 'self'; "
+    "style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'\r\n"
+    "x-content-type-options: nosniff\r\n"
+    "referrer-policy: no-referrer\r\n"
+    "x-frame-options: SAMEORIGIN\r\n"
+    "cache-control: no-store\r\n";
+
+static const struct config *CFG;
+static struct lws_context *context;
+static char static_dir[CONFIG_STR_MAX];
+
+/* An HTTP exchange whose answer may come after an async step.  Shared by
+ * the connection and the callback; whichever finishes last frees it. */
+struct http_job {
+    struct lws *wsi; /* NULL once the connection has closed */
+    int refs;
+    int status;
+    const char *ctype;
+    char *body;
+    size_t body_len;
+    char cookie[COOKIE_MAX + 96];
+    int headers_sent;
+};
+
+struct pss {
+    /* WebSocket */
+    struct client *c;
+    enum endpoint ep;
+    char cookie[COOKIE_MAX];
+    /* HTTP */
+    char path[HTTP_PATH_MAX];
+    int post;
+    char body[HTTP_BODY_MAX + 1];
+    size_t body_len;
+    int body_too_big;
+    struct http_job *job;
+};
+
+static void job_put(struct http_job *j)
+{
+    if (--j->refs == 0) {
+        free(j->body);
+        free(j);
+    }
+}
+
+/* Set the answer and ask for a write. */
+static void job_answer(struct http_job *j, int status, const char *ctype,
+                       const char *body, size_t len)
+{
+    j->status = status;
+    j->ctype = ctype;
+    free(j->body);
+    j->body = malloc(len + 1);
+    if (j->body) {
+        memcpy(j->body, body, len);
+        j->body[len] = '\0';
+    }
+    j->body_len = j->body ? len : 0;
+    if (j->wsi)
+        lws_callback_on_writable(j->wsi);
+}
+
+static void job_json(struct http_job *j, int status, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+
+    job_answer(j, status, "application/json", s ? s : "{}",
+               s ? strlen(s) : 2);
+    free(s);
+    json_decref(o);
+}
+
+static int job_write(struct lws *wsi, struct http_job *j)
+{
+    unsigned char buf[LWS_PRE + HTTP_HDR_MAX], *start = buf + LWS_PRE,
+                                               *p = start,
+                                               *end = buf + sizeof buf - 1;
+
+    if (!j->headers_sent) {
+        if (lws_add_http_common_headers(wsi, (unsigned int)j->status,
+                                        j->ctype, j->body_len, &p, end))
+            return -1;
+        if ((size_t)(end - p) < sizeof security_headers + sizeof j->cookie)
+            return -1;
+        memcpy(p, security_headers, sizeof security_headers - 1);
+        p += sizeof security_headers - 1;
+        if (j->cookie[0])
+            p += sprintf((char *)p, "set-cookie: %s\r\n", j->cookie);
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        j->headers_sent = 1;
+        if (j->body_len) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else if (j->body_len) {
+        unsigned char *b = malloc(LWS_PRE + j->body_len);
+        int n;
+        if (!b)
+            return -1;
+        memcpy(b + LWS_PRE, j->body, j->body_len);
+        n = lws_write(wsi, b + LWS_PRE, j->body_len, LWS_WRITE_HTTP_FINAL);
+        free(b);
+        if (n < (int)j->body_len)
+            return -1;
+    }
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* --- static files ------------------------------------------------------- */
+
+static const char *mime_for(const char *path)
+{
+    static const char *const map[][2] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".woff2", "font/woff2"},
+    };
+    const char *dot = strrchr(path, '.');
+
+    for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(dot, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+/* URL path to a file under static_dir; -1 if it may not be served. */
+static int map_static(const char *url, char *out, size_t outlen)
+{
+    const char *rel = url;
+
+    if (strcmp(url, "/") == 0)
+        rel = "/demo/index.html";
+    else if (strcmp(url, "/widget.js") == 0)
+        rel = "/parent/widget.js";
+    else if (strcmp(url, "/console") == 0 || strcmp(url, "/console/") == 0)
+        rel = "/console/index.html";
+    /* lws has already decoded %xx; refuse anything that climbs or hides. */
+    if (rel[0] != '/' || strstr(rel, "..") || strstr(rel, "//") ||
+        strstr(rel, "/.") || strchr(rel, '\\'))
+        return -1;
+    if ((size_t)snprintf(out, outlen, "%s%s", static_dir, rel) >= outlen)
+        return -1;
+    return 0;
+}
+
+static int serve_static(struct lws *wsi, const char *url)
+{
+    char file[CONFIG_STR_MAX + HTTP_PATH_MAX];
+    struct stat st;
+    const char *mime;
+    int n;
+
+    if (map_static(url, file, sizeof file) < 0 || stat(file, &st) < 0 ||
+        !S_ISREG(st.st_mode) || !(mime = mime_for(file)))
+        return 1; /* not found */
+    n = lws_serve_http_file(wsi, file, mime, security_headers,
+                            (int)sizeof security_headers - 1);
+    if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
+        return -1;
+    return 0;
+}
+
+/* --- API ------------------------------------------------------------------ */
+
+static void get_cookie(struct lws *wsi, char *out, size_t outlen)
+{
+    size_t max = outlen;
+
+    out[0] = '\0';
+    if (lws_http_cookie_get(wsi, SESSION_COOKIE, out, &max) != 0)
+        out[0] = '\0';
+}
+
+static void login_done(enum login_result r, const char *name,
+                       const char *role, const char *token, void *priv)
+{
+    struct http_job *j = priv;
+
+    if (!j->wsi) {
+        job_put(j);
+        return;
+    }
+    if (r == LOGIN_OK) {
+        snprintf(j->cookie, sizeof j->cookie,
+                 "%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d%s",
+                 SESSION_COOKIE, token, CFG->session_ttl_s,
+                 CFG->tls_cert[0] ? "; Secure" : "");
+        job_json(j, 200, json_pack("{s:s, s:s}", "name", name, "role", role));
+    } else if (r == LOGIN_BAD) {
+        job_json(j, 401, json_pack("{s:s}", "error", "bad_credentials"));
+    } else if (r == LOGIN_THROTTLED) {
+        job_json(j, 429, json_pack("{s:s}", "error", "rate_limited"));
+    } else {
+        job_json(j, 503, json_pack("{s:s}", "error", "unavailable"));
+    }
+    job_put(j);
+}
+
+static void me_done(const char *name, const char *role, void *priv)
+{
+    struct http_job *j = priv;
+
+    if (j->wsi) {
+        if (name)
+            job_json(j, 200,
+                     json_pack("{s:s, s:s}", "name", name, "role", role));
+        else
+            job_json(j, 401, json_pack("{s:s}", "error", "no_session"));
+    }
+    job_put(j);
+}
+
+static void api_login(struct http_job *j, struct pss *ps)
+{
+    json_t *o = json_loadb(ps->body, ps->body_len, 0, NULL);
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const char *pw = json_string_value(json_object_get(o, "password"));
+
+    if (!name || !pw) {
+        job_json(j, 400, json_pack("{s:s}", "error", "bad_request"));
+    } else {
+        j->refs++;
+        auth_login(name, pw, login_done, j);
+    }
+    json_decref(o);
+}
+
+static void api_status(struct http_job *j)
+{
+    int eta = conv_eta(conv_waiting() + 1);
+    json_t *o = json_pack("{s:b, s:n, s:i}", "open", 1, "next_open",
+                          "waiting", conv_waiting());
+
+    json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
+    job_json(j, 200, o);
+}
+
+static int route(struct lws *wsi, struct pss *ps)
+{
+    struct http_job *j;
+    const char *p = ps->path;
+    char cookie[COOKIE_MAX];
+
+    if (!ps->post && strncmp(p, "/api/", 5) != 0 && strcmp(p, "/healthz") &&
+        strcmp(p, "/readyz")) {
+        int r = serve_static(wsi, p);
+        if (r <= 0)
+            return r;
+    }
+    if (!(j = calloc(1, sizeof *j)))
+        return -1;
+    j->wsi = wsi;
+    j->refs = 1;
+    ps->job = j;
+    if (!ps->post && strcmp(p, "/healthz") == 0) {
+        job_answer(j, 200, "text/plain", "ok\n", 3);
+    } else if (!ps->post && strcmp(p, "/readyz") == 0) {
+        if (rds_ready())
+            job_answer(j, 200, "text/plain", "ready\n", 6);
+        else
+            job_answer(j, 503, "text/plain", "not ready\n", 10);
+    } else if (!ps->post && strcmp(p, "/api/status") == 0) {
+        api_status(j);
+    } else if (!ps->post && strcmp(p, "/api/me") == 0) {
+        get_cookie(wsi, cookie, sizeof cookie);
+        j->refs++;
+        auth_session(cookie, me_done, j);
+    } else if (ps->post && strcmp(p, "/api/login") == 0) {
+        if (ps->body_too_big)
+            job_json(j, 413, json_pack("{s:s}", "error", "too_long"));
+        else
+            api_login(j, ps);
+    } else if (ps->post && strcmp(p, "/api/logout") == 0) {
+        get_cookie(wsi, cookie, sizeof cookie);
+        auth_logout(cookie);
+        snprintf(j->cookie, sizeof j->cookie,
+                 "%s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+                 SESSION_COOKIE);
+        job_answer(j, 204, "text/plain", "", 0);
+    } else {
+        job_json(j, 404, json_pack("{s:s}", "error", "not_found"));
+    }
+    return 0;
+}
+
+/* --- WebSocket upgrades ----------------------------------------------------- */
+
+static int origin_allowed(struct lws *wsi)
+{
+    char origin[ORIGIN_MAX], host[ORIGIN_MAX], own[ORIGIN_MAX + 16];
+    const char *list = CFG->allowed_origins;
+    size_t olen;
+
+    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0)
+        return 1; /* not a browser: Origin protects browsers' users */
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) > 0) {
+        snprintf(own, sizeof own, "http://%s", host);
+        if (strcmp(origin, own) == 0)
+            return 1;
+        snprintf(own, sizeof own, "https://%s", host);
+        if (strcmp(origin, own) == 0)
+            return 1;
+    }
+    olen = strlen(origin);
+    while (*list) {
+        size_t n = strcspn(list, ", ");
+        if (n == olen && strncmp(list, origin, n) == 0)
+            return 1;
+        list += n;
+        list += strspn(list, ", ");
+    }
+    return 0;
+}
+
+static void staff_auth_done(const char *name, const char *role, void *priv)
+{
+    struct client *c = priv;
+
+    if (!client_release(c))
+        return;
+    if (!name) {
+        client_error(c, "no_session", "log in first");
+        c->close_after_flush = 1;
+        return;
+    }
+    session_staff_ready(c, name, role);
+}
+
+static void ws_receive(struct lws *wsi, struct pss *ps, const char *in,
+                       size_t len)
+{
+    struct client *c = ps->c;
+
+    if (!c)
+        return;
+    if (!c->rx_overflow) {
+        if (c->rx_len + len > PROTO_MAX_FRAME_BYTES) {
+            c->rx_overflow = 1;
+        } else {
+            char *nb = realloc(c->rx, c->rx_len + len + 1);
+            if (!nb)
+                return;
+            c->rx = nb;
+            memcpy(c->rx + c->rx_len, in, len);
+            c->rx_len += len;
+        }
+    }
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+        return;
+    if (c->rx_overflow)
+        client_error(c, "too_long", "frame is longer than %d bytes",
+                     PROTO_MAX_FRAME_BYTES);
+    else
+        session_frame(c, c->rx ? c->rx : "", c->rx_len,
+                      lws_frame_is_binary(wsi));
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = 0;
+    c->rx_overflow = 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+                    void *user, void *in, size_t len)
+{
+    struct pss *ps = user;
+    char uri[HTTP_PATH_MAX];
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        snprintf(ps->path, sizeof ps->path, "%s", (const char *)in);
+        ps->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+        if (ps->post)
+            return 0; /* wait for the body */
+        return route(wsi, ps);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (ps->body_len + len > HTTP_BODY_MAX) {
+            ps->body_too_big = 1;
+            return 0;
+        }
+        memcpy(ps->body + ps->body_len, in, len);
+        ps->body_len += len;
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        ps->body[ps->body_len] = '\0';
+        return route(wsi, ps);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!ps->job || !ps->job->status)
+            return 0;
+        return job_write(wsi, ps->job);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (ps && ps->job) {
+            ps->job->wsi = NULL;
+            job_put(ps->job);
+            ps->job = NULL;
+        }
+        return 0;
+
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+            return 1;
+        if (strcmp(uri, "/ws/parent") == 0)
+            ps->ep = EP_PARENT;
+        else if (strcmp(uri, "/ws/staff") == 0)
+            ps->ep = EP_STAFF;
+        else
+            return 1;
+        if (!origin_allowed(wsi))
+            return 1;
+        if (ps->ep == EP_STAFF)
+            get_cookie(wsi, ps->cookie, sizeof ps->cookie);
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!(ps->c = client_new(wsi, ps->ep)))
+            return -1;
+        if (ps->ep == EP_STAFF) {
+            client_hold(ps->c);
+            auth_session(ps->cookie[0] ? ps->cookie : NULL, staff_auth_done,
+                         ps->c);
+        }
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        ws_receive(wsi, ps, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!ps->c)
+            return -1;
+        if (client_write(ps->c) < 0) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
+            return -1;
+        }
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (ps->c) {
+            client_gone(ps->c);
+            ps->c = NULL;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"helpline.v1", callback, sizeof(struct pss), WS_RX_CHUNK, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+int http_start(uv_loop_t *loop, const struct config *cfg)
+{
+    struct lws_context_creation_info info;
+    void *loops[1] = {loop};
+
+    CFG = cfg;
+    snprintf(static_dir, sizeof static_dir, "%s", cfg->static_dir);
+    memset(&info, 0, sizeof info);
+    info.port = cfg->port;
+    info.iface = cfg->bind[0] ? cfg->bind : NULL;
+    info.protocols = protocols;
+    /* Not VALIDATE_UTF8: lws would close the socket on bad UTF-8, where we
+     * answer bad_json and keep it.  Not the "best practices" headers: they
+     * forbid framing; ours are in security_headers. */
+    info.options = LWS_SERVER_OPTION_LIBUV;
+    info.foreign_loops = loops;
+    info.vhost_name = "chatd";
+    info.server_string = "chatd";
+    info.timeout_secs = 30;
+    if (cfg->tls_cert[0] && cfg->tls_key[0]) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+    }
+    context = lws_create_context(&info);
+    if (!context) {
+        log_err("cannot listen on port %d", cfg->port);
+        return -1;
+    }
+    return 0;
+}
+
+void http_stop(void)
+{
+    if (context)
+        lws_context_destroy(context);
+    context = NULL;
+}

@@ -1,0 +1,220 @@
+/*
+ * main.c - chatd's entry point: the command line, start-up in order, the
+ * signals, and shutdown.
+ *
+ *   chatd [--config FILE]            run the daemon
+ *   chatd user add|del|list ...      staff accounts
+ *   chatd triage [--explain]         triage lines from standard input
+ */
+#include "auth.h"
+#include "config.h"
+#include "conv.h"
+#include "crypto.h"
+#include "http.h"
+#include "log.h"
+#include "rds.h"
+#include "session.h"
+#include "triage.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SEARCH_UP_LEVELS 4 /* from the binary up to the source tree */
+
+static struct config cfg;
+static const char *config_path;
+static struct triage_rules *rules;
+static uv_loop_t loop;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static int stopping;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "chatd - anonymous parent helpline chat server\n\n"
+            "usage: chatd [--config FILE]      run the daemon\n"
+            "       chatd user add NAME --role adviser|lead|supervisor|admin\n"
+            "                                  (password on standard input)\n"
+            "       chatd user del NAME\n"
+            "       chatd user list\n"
+            "       chatd triage [--explain]   triage standard input, one "
+            "message a line\n"
+            "       chatd --help\n\n"
+            "Signals: SIGHUP reloads the triage rules; SIGTERM drains and "
+            "exits.\n\n"
+            "Options (config file 'name = value', or environment "
+            "CHATD_<NAME>, which wins):\n");
+    config_help(out);
+}
+
+/* Find dir (e.g. "widget") beside the binary's source tree, else ./dir. */
+static void find_dir(const char *name, char *out, size_t outlen)
+{
+    char exe[PATH_MAX], try[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    struct stat st;
+
+    if (n > 0) {
+        exe[n] = '\0';
+        char *d = dirname(exe);
+        for (int up = 0; up <= SEARCH_UP_LEVELS; up++) {
+            snprintf(try, sizeof try, "%s/%s", d, name);
+            if (stat(try, &st) == 0 && S_ISDIR(st.st_mode) &&
+                strlen(try) < outlen) {
+                memcpy(out, try, strlen(try) + 1);
+                return;
+            }
+            d = dirname(d);
+        }
+    }
+    snprintf(out, outlen, "%s", name);
+}
+
+static int resolve_config(int argc, char **argv)
+{
+    char err[512];
+
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0)
+            config_path = argv[i + 1];
+    if (config_load(config_path, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "chatd: %s\n", err);
+        return -1;
+    }
+    if (!cfg.static_dir[0])
+        find_dir("widget", cfg.static_dir, sizeof cfg.static_dir);
+    if (!cfg.rules_dir[0])
+        find_dir("moderation/rules", cfg.rules_dir, sizeof cfg.rules_dir);
+    if (!cfg.master_key_file[0] &&
+        (size_t)snprintf(cfg.master_key_file, sizeof cfg.master_key_file,
+                         "%s/master.key",
+                         cfg.data_dir) >= sizeof cfg.master_key_file) {
+        fprintf(stderr, "chatd: data_dir is too long\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    if (signum == SIGHUP) {
+        char err[512];
+        struct triage_rules *fresh = triage_load(cfg.rules_dir, err,
+                                                 sizeof err);
+        if (!fresh) {
+            log_err("SIGHUP: rules refused, the old ones stay: %s", err);
+            return;
+        }
+        session_init(&cfg, fresh);
+        triage_free(rules);
+        rules = fresh;
+        log_info("SIGHUP: triage rules reloaded");
+        return;
+    }
+    if (stopping)
+        return;
+    stopping = 1;
+    log_info("stopping");
+    http_stop();
+    conv_shutdown();
+    rds_stop();
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+static void on_ready(void)
+{
+    conv_resync_all();
+}
+
+static int run_daemon(void)
+{
+    char err[512];
+    struct rds_hooks hooks = {on_ready, NULL, conv_event};
+    struct rlimit no_core = {0, 0};
+
+    /* A core dump would hold keys and message text. */
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(SIGPIPE, SIG_IGN);
+    if (mkdir(cfg.data_dir, 0700) < 0 && errno != EEXIST) {
+        log_err("%s: cannot create: %s", cfg.data_dir, strerror(errno));
+        return 1;
+    }
+    if (crypto_init(cfg.master_key_file) < 0)
+        return 1;
+    if (!(rules = triage_load(cfg.rules_dir, err, sizeof err))) {
+        log_err("triage rules: %s", err);
+        return 1;
+    }
+    uv_loop_init(&loop);
+    if (auth_init(&loop, &cfg) != 0) {
+        log_err("cannot initialise password checks");
+        return 1;
+    }
+    session_init(&cfg, rules);
+    if (rds_start(&loop, &cfg, &hooks) < 0)
+        return 1;
+    conv_init(&loop, &cfg);
+    if (http_start(&loop, &cfg) < 0) {
+        rds_stop();
+        rds_stop_embedded();
+        return 1;
+    }
+    uv_signal_init(&loop, &sig_term);
+    uv_signal_init(&loop, &sig_int);
+    uv_signal_init(&loop, &sig_hup);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    log_info("chatd listening on port %d (static files: %s)", cfg.port,
+             cfg.static_dir);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    rds_stop_embedded();
+    triage_free(rules);
+    crypto_shutdown();
+    log_info("stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    if (resolve_config(argc, argv) < 0)
+        return 2;
+    if (log_init(cfg.log_level, cfg.log_file) < 0) {
+        fprintf(stderr, "chatd: log_level or log_file is not valid\n");
+        return 2;
+    }
+    log_route_lws();
+    if (argc > 1 && strcmp(argv[1], "triage") == 0)
+        return triage_cli(argc - 1, argv + 1, cfg.rules_dir);
+    if (argc > 1 && strcmp(argv[1], "user") == 0) {
+        if (crypto_init(NULL) < 0)
+            return 1;
+        return user_cli(argc - 2, argv + 2, &cfg);
+    }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--config") == 0)
+            i++;
+        else {
+            fprintf(stderr, "chatd: unknown argument '%s'\n\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    return run_daemon();
+}

@@ -1,0 +1,541 @@
+/*
+ * rds.c - see rds.h.
+ */
+#include "rds.h"
+#include "log.h"
+#include "scripts.h"
+
+#include <errno.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RDS_MAX_SCRIPTS      32
+#define RDS_SHA_LEN          41   /* hex SHA1 with NUL */
+#define RDS_BACKOFF_MIN_MS   100  /* first retry after a lost connection */
+#define RDS_BACKOFF_MAX_MS   5000 /* retries never wait longer than this */
+#define RDS_SPAWN_WAIT_MS    5000 /* for an embedded redis-server to answer */
+#define RDS_STOP_WAIT_MS     5000 /* for it to exit after SIGTERM */
+#define RDS_SYNC_TIMEOUT_MS  2000
+#define RDS_DEFAULT_PORT     6379
+#define RDS_HOST_MAX         (CONFIG_STR_MAX + 16)
+
+static struct {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct rds_hooks hooks;
+    redisAsyncContext *cmd, *sub;
+    int cmd_up, sub_up, scripts_pending, subscribed, ready, was_ready;
+    int stopping;
+    char sha[RDS_MAX_SCRIPTS][RDS_SHA_LEN];
+    uv_timer_t retry;
+    int backoff_ms;
+    pid_t child; /* embedded redis-server we started, or 0 */
+} R;
+
+/* --- addresses and the embedded server ------------------------------- */
+
+void rds_embedded_path(const struct config *cfg, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/redis.sock", cfg->data_dir);
+}
+
+struct addr {
+    int is_unix;
+    char host[RDS_HOST_MAX];
+    int port;
+};
+
+static int parse_url(const struct config *cfg, struct addr *a)
+{
+    const char *u = cfg->redis_url;
+
+    memset(a, 0, sizeof *a);
+    if (!*u) {
+        a->is_unix = 1;
+        rds_embedded_path(cfg, a->host, sizeof a->host);
+        return 0;
+    }
+    if (strncmp(u, "unix://", 7) == 0) {
+        a->is_unix = 1;
+        if (strlen(u + 7) >= sizeof a->host || u[7] != '/')
+            return -1;
+        strcpy(a->host, u + 7);
+        return 0;
+    }
+    if (strncmp(u, "redis://", 8) == 0) {
+        const char *h = u + 8, *colon = strrchr(h, ':');
+        size_t hl = colon ? (size_t)(colon - h) : strlen(h);
+        if (hl == 0 || hl >= sizeof a->host)
+            return -1;
+        memcpy(a->host, h, hl);
+        a->host[hl] = '\0';
+        a->port = colon ? atoi(colon + 1) : RDS_DEFAULT_PORT;
+        return a->port > 0 && a->port < 65536 ? 0 : -1;
+    }
+    return -1;
+}
+
+static redisContext *sync_connect(const struct addr *a)
+{
+    struct timeval tv = {RDS_SYNC_TIMEOUT_MS / 1000,
+                         (RDS_SYNC_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c = a->is_unix ? redisConnectUnixWithTimeout(a->host, tv)
+                                 : redisConnectWithTimeout(a->host, a->port,
+                                                           tv);
+    redisReply *r;
+
+    if (!c || c->err)
+        goto fail;
+    r = redisCommand(c, "PING");
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        if (r)
+            freeReplyObject(r);
+        goto fail;
+    }
+    freeReplyObject(r);
+    return c;
+fail:
+    if (c)
+        redisFree(c);
+    return NULL;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Start redis-server on a unix socket under data_dir; returns its pid. */
+static pid_t spawn_embedded(const struct config *cfg, const struct addr *a)
+{
+    char logfile[CONFIG_STR_MAX + 16];
+    pid_t pid;
+    redisContext *c;
+
+    if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
+        log_err("%s: cannot create the data directory: %s", cfg->data_dir,
+                strerror(errno));
+        return -1;
+    }
+    snprintf(logfile, sizeof logfile, "%s/redis.log", cfg->data_dir);
+    unlink(a->host); /* a stale socket from a killed server */
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        /* Its own session, so a terminal's Ctrl-C reaches chatd, which
+         * then stops it in order. */
+        setsid();
+        execlp("redis-server", "redis-server", "--port", "0",
+               "--unixsocket", a->host, "--unixsocketperm", "700", "--dir",
+               cfg->data_dir, "--appendonly", "yes", "--appendfsync",
+               cfg->redis_appendfsync, "--save", "", "--logfile", logfile,
+               "--daemonize", "no", (char *)NULL);
+        _exit(127);
+    }
+    for (int waited = 0; waited < RDS_SPAWN_WAIT_MS; waited += 50) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            log_err("embedded redis-server exited at start; see %s", logfile);
+            return -1;
+        }
+        if ((c = sync_connect(a))) {
+            redisFree(c);
+            log_info("started embedded redis-server (pid %d) on %s", (int)pid,
+                     a->host);
+            return pid;
+        }
+        sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    log_err("embedded redis-server did not answer within %d ms",
+            RDS_SPAWN_WAIT_MS);
+    return -1;
+}
+
+static void stop_embedded(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited < RDS_STOP_WAIT_MS; waited += 20) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* The embedded server: use the one running on our data dir, or start it. */
+static int ensure_embedded(const struct config *cfg, const struct addr *a,
+                           pid_t *child)
+{
+    redisContext *c = sync_connect(a);
+
+    *child = 0;
+    if (c) {
+        redisFree(c);
+        return 0;
+    }
+    *child = spawn_embedded(cfg, a);
+    return *child > 0 ? 0 : -1;
+}
+
+/* --- async connections ----------------------------------------------- */
+
+static void connect_all(void);
+
+static void retry_cb(uv_timer_t *t)
+{
+    (void)t;
+    connect_all();
+}
+
+static void schedule_retry(void)
+{
+    if (R.stopping || uv_is_active((uv_handle_t *)&R.retry))
+        return;
+    uv_timer_start(&R.retry, retry_cb, (uint64_t)R.backoff_ms, 0);
+    log_warn("redis: reconnecting in %d ms", R.backoff_ms);
+    R.backoff_ms *= 2;
+    if (R.backoff_ms > RDS_BACKOFF_MAX_MS)
+        R.backoff_ms = RDS_BACKOFF_MAX_MS;
+}
+
+static void lost(void)
+{
+    int had = R.was_ready;
+
+    R.ready = R.was_ready = 0;
+    R.subscribed = 0;
+    if (R.cmd)
+        redisAsyncDisconnect(R.cmd);
+    if (R.sub)
+        redisAsyncDisconnect(R.sub);
+    if (had && R.hooks.on_lost)
+        R.hooks.on_lost();
+    schedule_retry();
+}
+
+static void check_ready(void)
+{
+    if (R.ready || !R.cmd_up || !R.sub_up || R.scripts_pending ||
+        !R.subscribed)
+        return;
+    R.ready = R.was_ready = 1;
+    R.backoff_ms = RDS_BACKOFF_MIN_MS;
+    log_info("redis: ready");
+    if (R.hooks.on_ready)
+        R.hooks.on_ready();
+}
+
+static void script_loaded(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    long i = (long)priv;
+
+    (void)ac;
+    if (!reply)
+        return;
+    if (reply->type != REDIS_REPLY_STRING || reply->len >= RDS_SHA_LEN) {
+        log_err("redis: SCRIPT LOAD %s failed: %s", lua_scripts[i].name,
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
+        return; /* never ready: the scripts are the routing rules */
+    }
+    memcpy(R.sha[i], reply->str, reply->len);
+    R.sha[i][reply->len] = '\0';
+    R.scripts_pending--;
+    check_ready();
+}
+
+static void sub_message(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+
+    (void)ac;
+    (void)priv;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
+        return;
+    if (strcmp(reply->element[0]->str, "subscribe") == 0) {
+        R.subscribed = 1;
+        check_ready();
+    } else if (strcmp(reply->element[0]->str, "message") == 0 &&
+               reply->element[2]->type == REDIS_REPLY_STRING &&
+               R.hooks.on_event) {
+        R.hooks.on_event(reply->element[2]->str, reply->element[2]->len);
+    }
+}
+
+static void on_up(void)
+{
+    if (!R.cmd_up || !R.sub_up)
+        return;
+    R.scripts_pending = lua_nscripts;
+    for (long i = 0; i < lua_nscripts; i++)
+        redisAsyncCommand(R.cmd, script_loaded, (void *)i, "SCRIPT LOAD %s",
+                          lua_scripts[i].src);
+    redisAsyncCommand(R.sub, sub_message, NULL, "SUBSCRIBE %s",
+                      RDS_EVENT_CHANNEL);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    int is_cmd = ac == R.cmd;
+
+    if (status != REDIS_OK) {
+        log_warn("redis: cannot connect: %s", ac->errstr);
+        if (is_cmd)
+            R.cmd = NULL; /* hiredis frees it after this callback */
+        else
+            R.sub = NULL;
+        lost();
+        return;
+    }
+    if (is_cmd)
+        R.cmd_up = 1;
+    else
+        R.sub_up = 1;
+    on_up();
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    if (ac == R.cmd) {
+        R.cmd = NULL;
+        R.cmd_up = 0;
+    } else {
+        R.sub = NULL;
+        R.sub_up = 0;
+    }
+    if (status != REDIS_OK && !R.stopping)
+        log_warn("redis: connection lost: %s", ac->errstr);
+    if (!R.stopping)
+        lost();
+}
+
+static redisAsyncContext *open_async(const struct addr *a)
+{
+    redisAsyncContext *ac = a->is_unix ? redisAsyncConnectUnix(a->host)
+                                       : redisAsyncConnect(a->host, a->port);
+    if (!ac)
+        return NULL;
+    if (ac->err) {
+        log_warn("redis: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    redisLibuvAttach(ac, R.loop);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    return ac;
+}
+
+static void connect_all(void)
+{
+    struct addr a;
+
+    if (R.stopping || R.cmd || R.sub)
+        return; /* the old ones are still closing; their callback retries */
+    parse_url(R.cfg, &a);
+    if (!*R.cfg->redis_url && ensure_embedded(R.cfg, &a, &R.child) < 0 &&
+        !R.child) {
+        schedule_retry();
+        return;
+    }
+    R.cmd = open_async(&a);
+    R.sub = R.cmd ? open_async(&a) : NULL;
+    if (!R.cmd || !R.sub) {
+        if (R.cmd)
+            redisAsyncFree(R.cmd);
+        R.cmd = NULL;
+        schedule_retry();
+    }
+}
+
+int rds_start(uv_loop_t *loop, const struct config *cfg,
+              const struct rds_hooks *hooks)
+{
+    struct addr a;
+
+    if (lua_nscripts > RDS_MAX_SCRIPTS)
+        return -1;
+    memset(&R, 0, sizeof R);
+    R.loop = loop;
+    R.cfg = cfg;
+    R.hooks = *hooks;
+    R.backoff_ms = RDS_BACKOFF_MIN_MS;
+    if (parse_url(cfg, &a) < 0) {
+        log_err("redis_url '%s' is not redis://host:port or unix:///path",
+                cfg->redis_url);
+        return -1;
+    }
+    uv_timer_init(loop, &R.retry);
+    if (!*cfg->redis_url && ensure_embedded(cfg, &a, &R.child) < 0)
+        return -1;
+    connect_all();
+    return 0;
+}
+
+void rds_stop(void)
+{
+    R.stopping = 1;
+    uv_timer_stop(&R.retry);
+    uv_close((uv_handle_t *)&R.retry, NULL);
+    if (R.cmd)
+        redisAsyncDisconnect(R.cmd);
+    if (R.sub)
+        redisAsyncDisconnect(R.sub);
+}
+
+/* Called after the loop has drained, so the embedded server outlives every
+ * pending write. */
+void rds_stop_embedded(void)
+{
+    stop_embedded(R.child);
+    R.child = 0;
+}
+
+int rds_ready(void)
+{
+    return R.ready;
+}
+
+/* hiredis calls back with (ac, reply, priv); ours take (reply, priv). */
+struct trampoline {
+    rds_cb cb;
+    void *priv;
+};
+
+static void trampoline(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct trampoline *t = priv;
+
+    (void)ac;
+    if (t->cb)
+        t->cb(reply, t->priv);
+    free(t);
+}
+
+int rds_cmd(rds_cb cb, void *priv, int argc, const char **argv,
+            const size_t *lens)
+{
+    struct trampoline *t;
+
+    if (!R.cmd_up || !R.cmd)
+        return -1;
+    if (!(t = malloc(sizeof *t)))
+        return -1;
+    t->cb = cb;
+    t->priv = priv;
+    if (redisAsyncCommandArgv(R.cmd, trampoline, t, argc, argv, lens) !=
+        REDIS_OK) {
+        free(t);
+        return -1;
+    }
+    return 0;
+}
+
+int rds_cmdf(rds_cb cb, void *priv, const char *fmt, ...)
+{
+    struct trampoline *t;
+    va_list ap;
+    int r;
+
+    if (!R.cmd_up || !R.cmd)
+        return -1;
+    if (!(t = malloc(sizeof *t)))
+        return -1;
+    t->cb = cb;
+    t->priv = priv;
+    va_start(ap, fmt);
+    r = redisvAsyncCommand(R.cmd, trampoline, t, fmt, ap);
+    va_end(ap);
+    if (r != REDIS_OK) {
+        free(t);
+        return -1;
+    }
+    return 0;
+}
+
+#define RDS_SCRIPT_MAX_ARGS 32
+
+int rds_script(const char *name, rds_cb cb, void *priv, int argc,
+               const char **argv, const size_t *lens)
+{
+    const char *av[RDS_SCRIPT_MAX_ARGS + 3];
+    size_t al[RDS_SCRIPT_MAX_ARGS + 3];
+    int i;
+
+    if (!R.ready || argc > RDS_SCRIPT_MAX_ARGS)
+        return -1;
+    for (i = 0; i < lua_nscripts; i++)
+        if (strcmp(lua_scripts[i].name, name) == 0)
+            break;
+    if (i == lua_nscripts) {
+        log_err("no Lua script named %s", name);
+        return -1;
+    }
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = R.sha[i];
+    al[1] = strlen(R.sha[i]);
+    av[2] = "0";
+    al[2] = 1;
+    for (int k = 0; k < argc; k++) {
+        av[k + 3] = argv[k];
+        al[k + 3] = lens ? lens[k] : strlen(argv[k]);
+    }
+    return rds_cmd(cb, priv, argc + 3, av, al);
+}
+
+int rds_publish(const char *payload, size_t len)
+{
+    const char *av[3] = {"PUBLISH", RDS_EVENT_CHANNEL, payload};
+    size_t al[3] = {7, strlen(RDS_EVENT_CHANNEL), len};
+
+    return rds_cmd(NULL, NULL, 3, av, al);
+}
+
+/* --- blocking access for the command line ---------------------------- */
+
+redisContext *rds_sync_open(const struct config *cfg, int *spawned)
+{
+    struct addr a;
+    pid_t child = 0;
+    redisContext *c;
+
+    *spawned = 0;
+    if (parse_url(cfg, &a) < 0) {
+        fprintf(stderr, "redis_url '%s' is not valid\n", cfg->redis_url);
+        return NULL;
+    }
+    if (!*cfg->redis_url && ensure_embedded(cfg, &a, &child) < 0)
+        return NULL;
+    *spawned = (int)child;
+    if (!(c = sync_connect(&a))) {
+        fprintf(stderr, "cannot connect to Redis at %s\n", a.host);
+        stop_embedded(child);
+        *spawned = 0;
+    }
+    return c;
+}
+
+void rds_sync_close(redisContext *c, const struct config *cfg, int spawned)
+{
+    (void)cfg;
+    if (c)
+        redisFree(c);
+    stop_embedded((pid_t)spawned);
+}

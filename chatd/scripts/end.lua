@@ -1,0 +1,35 @@
+-- end: the parent or the adviser ends a conversation.
+-- ARGV: now, conv, by (parent|adviser|system), reason, caller
+local now, conv, by, reason, caller = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = 'conv:' .. conv
+local st = redis.call('HMGET', key, 'state', 'adviser', 'paired_at')
+if st[1] ~= 'queued' and st[1] ~= 'chatting' then
+  return redis.error_reply('not_allowed')
+end
+if by == 'adviser' and (st[1] ~= 'chatting' or st[2] ~= caller) then
+  return redis.error_reply('not_allowed')
+end
+if st[1] == 'queued' then
+  redis.call('ZREM', 'queue', conv)
+  queue_changed()
+elseif st[2] and st[2] ~= '' then
+  local adv = st[2]
+  redis.call('SREM', 'staff:' .. adv .. ':convs', conv)
+  redis.call('SADD', 'staff:' .. adv .. ':wrap', conv)
+  redis.call('HINCRBY', 'staff:' .. adv, 'active', -1)
+  redis.call('ZADD', 'advisers', 'XX', now, adv)
+  -- Rolling mean of chat length over about the last 20 chats, for ETAs.
+  local len = now - (tonumber(st[3]) or now)
+  local s = redis.call('HMGET', 'stats', 'chat_avg_ms', 'chats')
+  local n = math.min((tonumber(s[2]) or 0) + 1, 20)
+  local avg = tonumber(s[1]) or len
+  avg = avg + (len - avg) / n
+  redis.call('HSET', 'stats', 'chat_avg_ms', string.format('%d', avg), 'chats', n)
+  publish({t = 'staff', s = adv})
+end
+redis.call('HSET', key, 'state', 'ended', 'ended_by', by, 'reason', reason,
+           'ended_at', now)
+redis.call('ZREM', 'seen:p', conv)
+publish({t = 'state', c = conv})
+pair_all(now)
+return 'ok'

@@ -1,0 +1,87 @@
+-- lib.lua: shared by every script (tools/embed-lua.sh prepends it).
+-- Keys (no KEYS[] is passed; chatd runs on standalone Redis):
+--   conv:<id>         hash: state queued|chatting|ended, sev 0-4, adviser,
+--                     key (wrapped), seq, created, queued_at, paired_at, ...
+--   conv:<id>:log     stream, entry id 0-<seq>: f, ts, ct (sealed), id, tri
+--   conv:<id>:ids     hash "<from>:<client id>" -> seq (dedupe)
+--   queue             zset conv -> (4 - sev) * SEV_BAND + joined_ms
+--   advisers          zset of available advisers -> idle since (ms)
+--   staff:<n>         hash: available, capacity, active
+--   staff:<n>:convs   set of chats in progress; staff:<n>:wrap awaiting wrap-up
+--   seen:p, seen:s    zset conv / adviser -> last heartbeat (ms)
+--   resume:<digest>   conv id of a parent's session
+--   stats             hash: chat_avg_ms, chats
+-- Events go to one channel as JSON; every chatd filters what is local.
+local EV = 'chatd:ev'
+local SEV_BAND = 10000000000000 -- 1e13 ms: severity outranks any wait
+
+local function publish(t)
+  redis.call('PUBLISH', EV, cjson.encode(t))
+end
+
+local function score(sev, t)
+  return string.format('%d', (4 - sev) * SEV_BAND + t)
+end
+
+-- Append one entry to a conversation; returns seq, duplicate (0/1).
+local function append(conv, from, cid, now, ct, tri)
+  local key = 'conv:' .. conv
+  if cid ~= '' then
+    local dup = redis.call('HGET', key .. ':ids', from .. ':' .. cid)
+    if dup then return tonumber(dup), 1 end
+  end
+  local seq = redis.call('HINCRBY', key, 'seq', 1)
+  redis.call('XADD', key .. ':log', '0-' .. seq, 'f', from, 'ts', now,
+             'ct', ct, 'id', cid, 'tri', tri)
+  if cid ~= '' then redis.call('HSET', key .. ':ids', from .. ':' .. cid, seq) end
+  publish({t = 'msg', c = conv, seq = seq, f = from, ts = now, ct = ct,
+           id = cid, tri = tri})
+  return seq, 0
+end
+
+-- Routing rule: among available advisers under capacity, fewest active
+-- chats, then idle longest.
+local function pick_adviser()
+  local best, best_active, best_idle
+  local advs = redis.call('ZRANGE', 'advisers', 0, -1, 'WITHSCORES')
+  for i = 1, #advs, 2 do
+    local name, idle = advs[i], tonumber(advs[i + 1])
+    local h = redis.call('HMGET', 'staff:' .. name, 'active', 'capacity')
+    local active, cap = tonumber(h[1]) or 0, tonumber(h[2]) or 0
+    if active < cap and (best == nil or active < best_active or
+        (active == best_active and idle < best_idle)) then
+      best, best_active, best_idle = name, active, idle
+    end
+  end
+  return best
+end
+
+local function assign(conv, adv, now)
+  redis.call('ZREM', 'queue', conv)
+  redis.call('HSET', 'conv:' .. conv, 'state', 'chatting', 'adviser', adv,
+             'paired_at', now)
+  redis.call('SADD', 'staff:' .. adv .. ':convs', conv)
+  redis.call('HINCRBY', 'staff:' .. adv, 'active', 1)
+  redis.call('ZADD', 'advisers', 'XX', now, adv)
+  publish({t = 'state', c = conv})
+  publish({t = 'staff', s = adv})
+end
+
+-- Pair the head of the queue while anyone can take it.
+local function pair_all(now)
+  local n = 0
+  while true do
+    local head = redis.call('ZRANGE', 'queue', 0, 0)
+    if #head == 0 then break end
+    local adv = pick_adviser()
+    if not adv then break end
+    assign(head[1], adv, now)
+    n = n + 1
+  end
+  if n > 0 then publish({t = 'queue'}) end
+  return n
+end
+
+local function queue_changed()
+  publish({t = 'queue'})
+end

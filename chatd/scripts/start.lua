@@ -1,0 +1,18 @@
+-- start: a parent joins the queue.
+-- ARGV: now, conv, sev, topic, area, wrapped key, resume digest,
+--       resume ttl s, opening cid ('' if none), sealed text, triage json
+local now, conv, sev = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local key = 'conv:' .. conv
+if redis.call('EXISTS', key) == 1 then return redis.error_reply('exists') end
+redis.call('HSET', key, 'state', 'queued', 'sev', sev, 'created', now,
+           'queued_at', now, 'topic', ARGV[4], 'area', ARGV[5],
+           'key', ARGV[6], 'seq', 0)
+redis.call('SET', 'resume:' .. ARGV[7], conv, 'EX', ARGV[8])
+if ARGV[9] ~= '' then append(conv, 'parent', ARGV[9], now, ARGV[10], ARGV[11]) end
+redis.call('ZADD', 'queue', score(sev, now), conv)
+redis.call('ZADD', 'seen:p', now, conv)
+queue_changed()
+pair_all(now)
+local rank = redis.call('ZRANK', 'queue', conv)
+if rank then return rank + 1 end
+return 0

@@ -1,0 +1,10 @@
+-- wrapup: the adviser closes an ended conversation with its wrap-up.
+-- ARGV: now, conv, caller, wrap-up json
+local now, conv, caller = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+if redis.call('SISMEMBER', 'staff:' .. caller .. ':wrap', conv) == 0 then
+  return redis.error_reply('not_allowed')
+end
+redis.call('HSET', 'conv:' .. conv, 'wrapup', ARGV[4], 'wrapped_at', now)
+redis.call('SREM', 'staff:' .. caller .. ':wrap', conv)
+publish({t = 'staff', s = caller})
+return 'ok'

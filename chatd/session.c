@@ -1,0 +1,839 @@
+/*
+ * session.c - see session.h.  A frame's path: http.c hands the bytes to
+ * session_frame(); proto_parse() validates; the handler below triages and
+ * seals the text, then one Lua script stores it and publishes it; the
+ * reply becomes the sender's ack (conv_ack) and the published event
+ * reaches the other side through conv.c.
+ */
+#include "session.h"
+#include "conv.h"
+#include "log.h"
+#include "rds.h"
+#include "triage.h"
+
+#include <libwebsockets.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RESUME_TTL_S    86400 /* a parent's session outlives a closed tab */
+#define TYPING_MIN_MS   1000  /* relay at most one typing event a second */
+#define OPENING_CID     "start" /* client id of the opening message */
+
+struct client *clients;
+static const struct config *CFG;
+static const struct triage_rules *RULES;
+static struct triage_ctx *TCTX;
+
+void session_init(const struct config *cfg, const struct triage_rules *rules)
+{
+    CFG = cfg;
+    RULES = rules;
+    if (!TCTX)
+        TCTX = triage_ctx_new();
+}
+
+uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* --- clients ----------------------------------------------------------- */
+
+struct client *client_new(struct lws *wsi, enum endpoint ep)
+{
+    struct client *c = calloc(1, sizeof *c);
+
+    if (!c)
+        return NULL;
+    c->wsi = wsi;
+    c->ep = ep;
+    c->refs = 1;
+    c->next = clients;
+    if (clients)
+        clients->prev = c;
+    clients = c;
+    return c;
+}
+
+static void client_free(struct client *c)
+{
+    while (c->out_head) {
+        struct outbuf *b = c->out_head;
+        c->out_head = b->next;
+        free(b);
+    }
+    free(c->rx);
+    free(c);
+}
+
+void client_gone(struct client *c)
+{
+    conv_seen(c); /* grace starts now */
+    while (c->atts)
+        conv_detach(c->atts);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    c->wsi = NULL;
+    if (--c->refs == 0)
+        client_free(c);
+}
+
+void client_hold(struct client *c)
+{
+    c->refs++;
+}
+
+int client_release(struct client *c)
+{
+    int alive = c->wsi != NULL;
+
+    if (--c->refs == 0)
+        client_free(c);
+    return alive;
+}
+
+void client_send(struct client *c, json_t *o)
+{
+    struct outbuf *b;
+    size_t len;
+
+    if (!o)
+        return;
+    if (!c->wsi)
+        goto out;
+    len = json_dumpb(o, NULL, 0, JSON_COMPACT);
+    if (c->out_bytes + len > OUTQ_MAX_BYTES) {
+        log_warn("a client fell %zu bytes behind; closing it", c->out_bytes);
+        c->close_after_flush = 1;
+        goto out;
+    }
+    if (!(b = malloc(sizeof *b + LWS_PRE + len)))
+        goto out;
+    b->next = NULL;
+    b->len = json_dumpb(o, (char *)b->data + LWS_PRE, len, JSON_COMPACT);
+    if (c->out_tail)
+        c->out_tail->next = b;
+    else
+        c->out_head = b;
+    c->out_tail = b;
+    c->out_bytes += b->len;
+    lws_callback_on_writable(c->wsi);
+out:
+    json_decref(o);
+}
+
+void client_error(struct client *c, const char *code, const char *fmt, ...)
+{
+    struct proto_error e;
+    va_list ap;
+
+    memset(&e, 0, sizeof e);
+    e.code = code;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    client_send(c, proto_error_json(&e));
+}
+
+static void error_for(struct client *c, const char *code, const char *id,
+                      const char *msg)
+{
+    struct proto_error e;
+
+    memset(&e, 0, sizeof e);
+    e.code = code;
+    snprintf(e.message, sizeof e.message, "%s", msg);
+    if (id)
+        snprintf(e.id, sizeof e.id, "%s", id);
+    client_send(c, proto_error_json(&e));
+}
+
+int client_write(struct client *c)
+{
+    struct outbuf *b = c->out_head;
+
+    if (!b)
+        return c->close_after_flush ? -1 : 0;
+    if (lws_write(c->wsi, b->data + LWS_PRE, b->len, LWS_WRITE_TEXT) <
+        (int)b->len)
+        return -1;
+    c->out_head = b->next;
+    if (!c->out_head)
+        c->out_tail = NULL;
+    c->out_bytes -= b->len;
+    free(b);
+    if (c->out_head || c->close_after_flush)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+/* --- helpers ----------------------------------------------------------- */
+
+static void fmt_now(char *buf, size_t len)
+{
+    snprintf(buf, len, "%llu", (unsigned long long)now_ms());
+}
+
+static int unavailable(struct client *c, const char *id)
+{
+    error_for(c, "closed", id, "unavailable: the service is reconnecting");
+    return -1;
+}
+
+static int reply_error(redisReply *r, const char **code)
+{
+    if (!r) {
+        *code = "closed";
+        return 1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        *code = strncmp(r->str, "not_allowed", 11) == 0 ? "not_allowed"
+                                                         : "closed";
+        return 1;
+    }
+    return 0;
+}
+
+/* Triage result as the adviser sees it: spans in UTF-16 units. */
+static char *triage_json(const char *text, size_t len,
+                         const struct triage_result *tr)
+{
+    json_t *cats = json_array(), *spans = json_array(), *o;
+    char *s;
+
+    for (unsigned i = 0; i < tr->ncategories; i++)
+        json_array_append_new(cats, json_string(tr->categories[i]));
+    for (unsigned i = 0; i < tr->nspans; i++)
+        json_array_append_new(
+            spans,
+            json_pack("[I, I]",
+                      (json_int_t)utf16_offset(text, len, tr->spans[i].start),
+                      (json_int_t)utf16_offset(text, len, tr->spans[i].end)));
+    o = json_pack("{s:s, s:o, s:o}", "severity",
+                  triage_severity_name(tr->severity), "categories", cats,
+                  "spans", spans);
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static void run_triage(const char *text, size_t len, struct triage_result *tr)
+{
+    memset(tr, 0, sizeof *tr);
+    if (!RULES || !TCTX || triage_run(RULES, TCTX, text, len, tr) < 0) {
+        /* Fail safe: a human looks at what could not be triaged. */
+        if (tr->severity < TRIAGE_MEDIUM)
+            tr->severity = TRIAGE_MEDIUM;
+        if (tr->ncategories == 0) {
+            snprintf(tr->categories[0], TRIAGE_CATEGORY_LEN, "triage_error");
+            tr->ncategories = 1;
+        }
+    }
+}
+
+/* --- appending a message ----------------------------------------------- */
+
+struct append_req {
+    struct client *c;
+    char conv[ID_STR_LEN];
+    char from[8];
+    char cid[PROTO_MAX_ID_BYTES + 1];
+    size_t len;
+    char text[]; /* NUL-terminated copy */
+};
+
+static void append_done(redisReply *r, void *priv)
+{
+    struct append_req *rq = priv;
+    struct attach *a;
+    const char *code;
+
+    if (!client_release(rq->c) || !(a = conv_find_attach(rq->c, rq->conv)))
+        goto out;
+    if (reply_error(r, &code)) {
+        error_for(rq->c, code, rq->cid,
+                  strcmp(code, "not_allowed") == 0
+                      ? "this conversation is not open to you"
+                      : "unavailable: not stored, send again");
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
+        conv_ack(a, (uint64_t)r->element[0]->integer, rq->cid);
+out:
+    free(rq);
+}
+
+static void append_store(struct append_req *rq, struct lconv *lc)
+{
+    struct triage_result tr;
+    char now[24], sev[4], ad[ID_STR_LEN + 16 + PROTO_MAX_ID_BYTES + 4];
+    char *tri = NULL, *ct = NULL;
+    size_t ctlen = seal_len(rq->len);
+    const char *argv[8];
+
+    if (strcmp(rq->from, "parent") == 0) {
+        run_triage(rq->text, rq->len, &tr);
+        tri = triage_json(rq->text, rq->len, &tr);
+    } else {
+        tr.severity = TRIAGE_NONE;
+    }
+    snprintf(ad, sizeof ad, "%s|%s|%s", rq->conv, rq->from, rq->cid);
+    if (!(ct = malloc(ctlen)) ||
+        seal(lc->key, ad, (const uint8_t *)rq->text, rq->len, ct, ctlen) < 0)
+        goto fail;
+    fmt_now(now, sizeof now);
+    snprintf(sev, sizeof sev, "%d", (int)tr.severity);
+    argv[0] = now;
+    argv[1] = rq->conv;
+    argv[2] = rq->from;
+    argv[3] = rq->cid;
+    argv[4] = ct;
+    argv[5] = tri ? tri : "";
+    argv[6] = sev;
+    argv[7] = rq->c->ep == EP_STAFF ? rq->c->name : "";
+    if (rds_script("append", append_done, rq, 8, argv, NULL) < 0)
+        goto fail;
+    free(ct);
+    free(tri);
+    return;
+fail:
+    free(ct);
+    free(tri);
+    append_done(NULL, rq);
+}
+
+static void append_key_done(redisReply *r, void *priv)
+{
+    struct append_req *rq = priv;
+    struct attach *a;
+
+    if (!rq->c->wsi || !(a = conv_find_attach(rq->c, rq->conv)) || !r ||
+        r->type != REDIS_REPLY_STRING ||
+        convkey_unwrap(rq->conv, r->str, a->lc->key) < 0) {
+        append_done(NULL, rq);
+        return;
+    }
+    a->lc->have_key = 1;
+    append_store(rq, a->lc);
+}
+
+static void append_message(struct client *c, struct attach *a,
+                           const char *from, const struct frame *f)
+{
+    struct append_req *rq = malloc(sizeof *rq + f->text_len + 1);
+
+    if (!rq)
+        return;
+    rq->c = c;
+    snprintf(rq->conv, sizeof rq->conv, "%s", a->lc->id);
+    snprintf(rq->from, sizeof rq->from, "%s", from);
+    snprintf(rq->cid, sizeof rq->cid, "%s", f->id);
+    rq->len = f->text_len;
+    memcpy(rq->text, f->text, f->text_len);
+    rq->text[f->text_len] = '\0';
+    client_hold(c);
+    if (a->lc->have_key) {
+        append_store(rq, a->lc);
+    } else if (rds_cmdf(append_key_done, rq, "HGET conv:%s key", rq->conv) <
+               0) {
+        append_done(NULL, rq);
+    }
+}
+
+/* --- parents ------------------------------------------------------------- */
+
+struct hello_req {
+    struct client *c;
+    long long last_seq;
+};
+
+static void send_welcome(struct client *c, const char *state,
+                         const char *conv)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "type", "welcome", "resume",
+                          c->token, "state", state, "open", 1);
+    if (conv)
+        json_object_set_new(o, "conversation", json_string(conv));
+    client_send(c, o);
+}
+
+static void hello_done(redisReply *r, void *priv)
+{
+    struct hello_req *hq = priv;
+    struct client *c = hq->c;
+    struct attach *a;
+
+    if (!client_release(c))
+        goto out;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        /* Unknown or expired: a fresh session. */
+        token_new(c->token);
+        send_welcome(c, "new", NULL);
+        goto out;
+    }
+    send_welcome(c, r->element[1]->str, r->element[0]->str);
+    if (!(a = conv_attach(c, r->element[0]->str)))
+        goto out;
+    a->delivered = (uint64_t)hq->last_seq;
+    a->replay_own = 1;
+    conv_sync(a);
+out:
+    free(hq);
+}
+
+static void parent_hello(struct client *c, const struct frame *f)
+{
+    char digest[DIGEST_STR_LEN], ttl[16], now[24];
+    struct hello_req *hq;
+    const char *argv[3] = {digest, ttl, now};
+
+    if (c->helloed) {
+        client_error(c, "not_allowed", "hello was already sent");
+        return;
+    }
+    c->helloed = 1;
+    if (!f->resume || strlen(f->resume) != TOKEN_STR_LEN - 1) {
+        token_new(c->token);
+        send_welcome(c, "new", NULL);
+        return;
+    }
+    memcpy(c->token, f->resume, TOKEN_STR_LEN);
+    token_digest(c->token, digest);
+    snprintf(ttl, sizeof ttl, "%d", RESUME_TTL_S);
+    fmt_now(now, sizeof now);
+    if (!(hq = calloc(1, sizeof *hq)))
+        return;
+    hq->c = c;
+    hq->last_seq = f->last_seq;
+    client_hold(c);
+    if (rds_script("resume", hello_done, hq, 3, argv, NULL) < 0) {
+        client_release(c);
+        free(hq);
+        c->helloed = 0;
+        unavailable(c, NULL);
+    }
+}
+
+struct start_req {
+    struct client *c;
+    char conv[ID_STR_LEN];
+};
+
+static void start_done(redisReply *r, void *priv)
+{
+    struct start_req *sq = priv;
+    struct attach *a;
+    const char *code;
+
+    if (!client_release(sq->c) || !(a = conv_find_attach(sq->c, sq->conv)))
+        goto out;
+    if (reply_error(r, &code)) {
+        conv_detach(a);
+        error_for(sq->c, code, NULL, "could not join the queue; try again");
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0 &&
+        a->told == TOLD_NONE) {
+        json_t *o = json_pack("{s:s, s:I}", "type", "queued", "position",
+                              (json_int_t)r->integer);
+        int eta = conv_eta((int)r->integer);
+        json_object_set_new(o, "eta_s",
+                            eta < 0 ? json_null() : json_integer(eta));
+        a->told = TOLD_QUEUED;
+        a->position = (int)r->integer;
+        a->eta_s = eta;
+        client_send(sq->c, o);
+    }
+    conv_sync(a);
+out:
+    free(sq);
+}
+
+static void parent_start(struct client *c, const struct frame *f)
+{
+    struct triage_result tr;
+    uint8_t key[CRYPTO_KEY_BYTES];
+    char wrapped[WRAPPED_KEY_STR_LEN], digest[DIGEST_STR_LEN];
+    char now[24], sev[4], ttl[16], ad[ID_STR_LEN + 32];
+    char *ct = NULL, *tri = NULL;
+    struct start_req *sq = NULL;
+    struct attach *a;
+    const char *argv[11];
+
+    if (c->atts && (c->atts->told != TOLD_ENDED || c->atts->end_due)) {
+        client_error(c, "not_allowed", "a chat is already under way");
+        return;
+    }
+    if (!(sq = calloc(1, sizeof *sq)))
+        return;
+    memset(&tr, 0, sizeof tr);
+    if (f->text && f->text_len)
+        run_triage(f->text, f->text_len, &tr);
+    id_new(sq->conv);
+    if (convkey_new(sq->conv, key, wrapped) < 0)
+        goto fail;
+    if (f->text && f->text_len) {
+        size_t n = seal_len(f->text_len);
+        snprintf(ad, sizeof ad, "%s|parent|%s", sq->conv, OPENING_CID);
+        if (!(ct = malloc(n)) ||
+            seal(key, ad, (const uint8_t *)f->text, f->text_len, ct, n) < 0 ||
+            !(tri = triage_json(f->text, f->text_len, &tr)))
+            goto fail;
+    }
+    while (c->atts)
+        conv_detach(c->atts);
+    if (!(a = conv_attach(c, sq->conv)))
+        goto fail;
+    conv_set_key(a->lc, key);
+    token_digest(c->token, digest);
+    fmt_now(now, sizeof now);
+    snprintf(sev, sizeof sev, "%d", (int)tr.severity);
+    snprintf(ttl, sizeof ttl, "%d", RESUME_TTL_S);
+    argv[0] = now;
+    argv[1] = sq->conv;
+    argv[2] = sev;
+    argv[3] = f->topic ? f->topic : "";
+    argv[4] = f->area ? f->area : "";
+    argv[5] = wrapped;
+    argv[6] = digest;
+    argv[7] = ttl;
+    argv[8] = ct ? OPENING_CID : "";
+    argv[9] = ct ? ct : "";
+    argv[10] = tri ? tri : "";
+    sq->c = c;
+    client_hold(c);
+    if (rds_script("start", start_done, sq, 11, argv, NULL) < 0) {
+        start_done(NULL, sq);
+        sq = NULL;
+    }
+    sodium_memzero(key, sizeof key);
+    free(ct);
+    free(tri);
+    return;
+fail:
+    sodium_memzero(key, sizeof key);
+    free(ct);
+    free(tri);
+    free(sq);
+    client_error(c, "closed", "unavailable: could not start; try again");
+}
+
+static void simple_done(redisReply *r, void *priv)
+{
+    struct client *c = priv;
+    const char *code;
+
+    if (client_release(c) && reply_error(r, &code))
+        client_error(c, code, "%s",
+                     strcmp(code, "not_allowed") == 0
+                         ? "not allowed in this state"
+                         : "unavailable: try again");
+}
+
+static void run_end(struct client *c, const char *conv, const char *by,
+                    const char *reason)
+{
+    char now[24];
+    const char *argv[5] = {now, conv, by, reason ? reason : "",
+                           c->ep == EP_STAFF ? c->name : ""};
+
+    fmt_now(now, sizeof now);
+    client_hold(c);
+    if (rds_script("end", simple_done, c, 5, argv, NULL) < 0)
+        simple_done(NULL, c);
+}
+
+static void publish_typing(struct client *c, struct attach *a)
+{
+    char buf[128];
+    uint64_t now = now_ms();
+    int n;
+
+    if (a->told != TOLD_CHATTING || now - c->last_typing_ms < TYPING_MIN_MS)
+        return;
+    c->last_typing_ms = now;
+    n = snprintf(buf, sizeof buf, "{\"t\":\"typing\",\"c\":\"%s\",\"f\":\"%s\"}",
+                 a->lc->id, c->ep == EP_PARENT ? "parent" : "adviser");
+    rds_publish(buf, (size_t)n);
+}
+
+static void feedback_done(redisReply *r, void *priv)
+{
+    struct client *c = priv;
+
+    if (!client_release(c))
+        return;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        client_error(c, "closed", "unavailable: try again");
+    else
+        client_send(c, json_pack("{s:s}", "type", "feedback_ok"));
+}
+
+static void parent_feedback(struct client *c, struct attach *a,
+                            const struct frame *f)
+{
+    char key[ID_STR_LEN + 8], rating[4], ad[ID_STR_LEN + 16], *ct = NULL;
+    const char *argv[6] = {"HSET", key, "feedback_rating", rating,
+                           "feedback_text", ""};
+
+    snprintf(key, sizeof key, "conv:%s", a->lc->id);
+    snprintf(rating, sizeof rating, "%d", f->rating);
+    if (f->text && f->text_len && a->lc->have_key) {
+        size_t n = seal_len(f->text_len);
+        snprintf(ad, sizeof ad, "%s|feedback|", a->lc->id);
+        if ((ct = malloc(n)) && seal(a->lc->key, ad, (const uint8_t *)f->text,
+                                     f->text_len, ct, n) == 0)
+            argv[5] = ct;
+    }
+    client_hold(c);
+    if (rds_cmd(feedback_done, c, 6, argv, NULL) < 0)
+        feedback_done(NULL, c);
+    free(ct);
+}
+
+static void parent_frame(struct client *c, const struct frame *f)
+{
+    struct attach *a = c->atts;
+    int open = a && a->told != TOLD_ENDED && !a->end_due;
+
+    if (f->type != F_HELLO && !c->helloed) {
+        error_for(c, "no_session", f->id, "send hello first");
+        return;
+    }
+    switch (f->type) {
+    case F_HELLO:
+        parent_hello(c, f);
+        break;
+    case F_START:
+        parent_start(c, f);
+        break;
+    case F_MSG:
+        if (!open)
+            error_for(c, "not_allowed", f->id, "start a chat first");
+        else
+            append_message(c, a, "parent", f);
+        break;
+    case F_TYPING:
+        if (open)
+            publish_typing(c, a);
+        break;
+    case F_END:
+        if (!open)
+            client_error(c, "not_allowed", "there is no chat to end");
+        else
+            run_end(c, a->lc->id, "parent", f->reason);
+        break;
+    case F_FEEDBACK:
+        if (!a || a->told != TOLD_ENDED)
+            client_error(c, "not_allowed", "feedback comes after the chat");
+        else
+            parent_feedback(c, a, f);
+        break;
+    default:
+        client_error(c, "unknown_type", "not a parent frame");
+    }
+}
+
+/* --- staff --------------------------------------------------------------- */
+
+static void availability_done(redisReply *r, void *priv)
+{
+    struct client *c = priv;
+
+    if (!client_release(c))
+        return;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        client_error(c, "closed", "unavailable: try again");
+        return;
+    }
+    client_send(c, json_pack("{s:s, s:b, s:I, s:I}", "type", "availability",
+                             "available", (int)r->element[0]->integer,
+                             "capacity", (json_int_t)r->element[1]->integer,
+                             "active", (json_int_t)r->element[2]->integer));
+}
+
+static void staff_availability(struct client *c, const struct frame *f)
+{
+    char now[24], avail[4], cap[4], def[4];
+    const char *argv[5] = {now, c->name, avail, cap, def};
+
+    if (f->capacity > CFG->max_capacity) {
+        client_error(c, "bad_request", "capacity is at most %d",
+                     CFG->max_capacity);
+        return;
+    }
+    fmt_now(now, sizeof now);
+    snprintf(avail, sizeof avail, "%d", f->available ? 1 : 0);
+    snprintf(cap, sizeof cap, "%d", f->capacity);
+    snprintf(def, sizeof def, "%d", CFG->default_capacity);
+    client_hold(c);
+    if (rds_script("avail", availability_done, c, 5, argv, NULL) < 0)
+        availability_done(NULL, c);
+}
+
+struct wrap_req {
+    struct client *c;
+    char conv[ID_STR_LEN];
+};
+
+static void wrapup_done(redisReply *r, void *priv)
+{
+    struct wrap_req *wq = priv;
+    const char *code;
+    struct attach *a;
+
+    if (!client_release(wq->c))
+        goto out;
+    if (reply_error(r, &code)) {
+        client_error(wq->c, code, "%s",
+                     strcmp(code, "not_allowed") == 0
+                         ? "wrap-up comes after the chat has ended"
+                         : "unavailable: try again");
+        goto out;
+    }
+    if ((a = conv_find_attach(wq->c, wq->conv)))
+        conv_detach(a);
+    client_send(wq->c, json_pack("{s:s, s:s}", "type", "wrapped",
+                                 "conversation", wq->conv));
+out:
+    free(wq);
+}
+
+static void staff_wrapup(struct client *c, struct attach *a,
+                         const struct frame *f)
+{
+    char now[24], ad[ID_STR_LEN + 16], *ct = NULL, *js;
+    struct wrap_req *wq;
+    json_t *w;
+    const char *argv[4];
+
+    w = json_pack("{s:O, s:s, s:I}", "categories", f->categories, "outcome",
+                  f->outcome, "at", (json_int_t)now_ms());
+    if (f->note && *f->note && a->lc->have_key) {
+        size_t n = seal_len(strlen(f->note));
+        snprintf(ad, sizeof ad, "%s|wrapup|", a->lc->id);
+        if ((ct = malloc(n)) &&
+            seal(a->lc->key, ad, (const uint8_t *)f->note, strlen(f->note), ct,
+                 n) == 0)
+            json_object_set_new(w, "note", json_string(ct));
+    }
+    js = json_dumps(w, JSON_COMPACT);
+    json_decref(w);
+    free(ct);
+    if (!js || !(wq = calloc(1, sizeof *wq))) {
+        free(js);
+        return;
+    }
+    wq->c = c;
+    snprintf(wq->conv, sizeof wq->conv, "%s", a->lc->id);
+    fmt_now(now, sizeof now);
+    argv[0] = now;
+    argv[1] = wq->conv;
+    argv[2] = c->name;
+    argv[3] = js;
+    client_hold(c);
+    if (rds_script("wrapup", wrapup_done, wq, 4, argv, NULL) < 0)
+        wrapup_done(NULL, wq);
+    free(js);
+}
+
+static void staff_frame(struct client *c, const struct frame *f)
+{
+    struct attach *a = NULL;
+
+    if (f->type != F_AVAILABILITY) {
+        a = conv_find_attach(c, f->conversation);
+        if (!a) {
+            error_for(c, "not_allowed", f->id,
+                      "that conversation is not yours");
+            return;
+        }
+    }
+    switch (f->type) {
+    case F_AVAILABILITY:
+        staff_availability(c, f);
+        break;
+    case F_MSG:
+        append_message(c, a, "adviser", f);
+        break;
+    case F_TYPING:
+        publish_typing(c, a);
+        break;
+    case F_END:
+        run_end(c, a->lc->id, "adviser", NULL);
+        break;
+    case F_WRAPUP:
+        staff_wrapup(c, a, f);
+        break;
+    default:
+        client_error(c, "not_allowed", "not available in this version");
+    }
+}
+
+static void staff_state_done(redisReply *r, void *priv)
+{
+    struct client *c = priv;
+    const char *av, *cap, *act;
+
+    if (!client_release(c) || !r || r->type != REDIS_REPLY_ARRAY ||
+        r->elements != 3)
+        return;
+    av = r->element[0]->str;
+    cap = r->element[1]->str;
+    act = r->element[2]->str;
+    client_send(c, json_pack("{s:s, s:b, s:i, s:i}", "type", "availability",
+                             "available", av && atoi(av) == 1, "capacity",
+                             cap ? atoi(cap) : CFG->default_capacity, "active",
+                             act ? atoi(act) : 0));
+}
+
+void session_staff_ready(struct client *c, const char *name, const char *role)
+{
+    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->role, sizeof c->role, "%s", role);
+    c->authed = 1;
+    client_send(c, json_pack("{s:s, s:s, s:s}", "type", "welcome", "role",
+                             role, "name", name));
+    client_hold(c);
+    if (rds_cmdf(staff_state_done, c, "HMGET staff:%s available capacity active",
+                 name) < 0)
+        client_release(c);
+    conv_seen(c);
+    conv_staff_sync(c);
+    conv_send_queue_state(c);
+    conv_queue_changed();
+}
+
+/* --- entry point ---------------------------------------------------------- */
+
+void session_frame(struct client *c, const char *buf, size_t len, int binary)
+{
+    struct frame f;
+    struct proto_error err;
+
+    if (proto_parse(c->ep, buf, len, binary, &f, &err) < 0) {
+        client_send(c, proto_error_json(&err));
+        return;
+    }
+    if (!rds_ready())
+        unavailable(c, f.id);
+    else if (c->ep == EP_PARENT)
+        parent_frame(c, &f);
+    else if (c->authed)
+        staff_frame(c, &f);
+    else
+        error_for(c, "no_session", f.id, "log in first");
+    frame_free(&f);
+}

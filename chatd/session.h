@@ -1,0 +1,118 @@
+/*
+ * session.h - one connected parent or staff member, and what they are
+ * attached to.
+ *
+ * Owns: struct client (a WebSocket's state: its output queue, its frame
+ * reassembly, who it is) and struct attach (a client's view of one
+ * conversation: the highest seq it has been given, what it has been told).
+ * Promises: session_frame() turns one received frame into Redis work and
+ * replies; replies and deliveries leave through client_send(), one JSON
+ * frame per call, in order.  Called by http.c (WebSocket events) and
+ * conv.c (deliveries).
+ */
+#ifndef CHATD_SESSION_H
+#define CHATD_SESSION_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "proto.h"
+
+#define USER_NAME_MAX   64  /* bytes, with NUL */
+#define ROLE_MAX        16
+#define OUTQ_MAX_BYTES  (1024 * 1024) /* a client this far behind is cut */
+
+struct lws;
+struct lconv;
+
+enum told {
+    TOLD_NONE = 0, /* nothing yet about this conversation */
+    TOLD_QUEUED,
+    TOLD_CHATTING,
+    TOLD_ENDED,
+};
+
+struct pending_ack {
+    uint64_t seq;
+    char id[PROTO_MAX_ID_BYTES + 1];
+    struct pending_ack *next;
+};
+
+struct attach {
+    struct client *c;
+    struct lconv *lc;
+    uint64_t delivered;   /* every seq <= this has been sent or acked */
+    enum told told;
+    int position;         /* last queued position sent; -1 to force */
+    int eta_s;
+    int filling, refill;  /* a catch-up read is in flight / needed again */
+    int replay_own;       /* resume: include the client's own messages */
+    int synced;           /* staff: assigned has been sent */
+    int end_due;          /* ended frame to send once messages are out */
+    char end_by[16];
+    char end_reason[16];
+    struct pending_ack *acks; /* acks waiting for earlier seqs */
+    struct attach *next_in_conv, *next_in_client;
+};
+
+struct outbuf {
+    struct outbuf *next;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE bytes of headroom, then the frame */
+};
+
+struct client {
+    struct lws *wsi; /* NULL once the socket has gone */
+    enum endpoint ep;
+    int refs;        /* in-flight Redis replies hold the client */
+    struct outbuf *out_head, *out_tail;
+    size_t out_bytes;
+    int close_after_flush;
+    /* reassembly of a fragmented frame */
+    char *rx;
+    size_t rx_len;
+    int rx_overflow;
+    uint64_t last_typing_ms;
+    /* parent */
+    int helloed;
+    char token[TOKEN_STR_LEN];
+    /* staff */
+    int authed;
+    char name[USER_NAME_MAX];
+    char role[ROLE_MAX];
+    struct attach *atts; /* parent: at most one */
+    struct client *next, *prev; /* every client of this process */
+};
+
+extern struct client *clients; /* list head, for heartbeats and resyncs */
+
+struct client *client_new(struct lws *wsi, enum endpoint ep);
+/* The socket has closed: detach everything, free when no reply holds it. */
+void client_gone(struct client *c);
+void client_hold(struct client *c);
+/* Returns 1 if the client is still connected, and drops the hold. */
+int client_release(struct client *c);
+
+/* Queue one frame (consumes the reference to o). */
+void client_send(struct client *c, json_t *o);
+void client_error(struct client *c, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Called by http.c when the socket is writable: writes one frame. */
+int client_write(struct client *c);
+
+/* One complete frame from the socket. */
+void session_frame(struct client *c, const char *buf, size_t len, int binary);
+/* A staff socket authenticated by http.c/auth.c. */
+void session_staff_ready(struct client *c, const char *name,
+                         const char *role);
+
+uint64_t now_ms(void);
+
+struct config;
+struct triage_rules;
+/* The triage rules in force; called at start and after a SIGHUP reload. */
+void session_init(const struct config *cfg, const struct triage_rules *rules);
+
+#endif
