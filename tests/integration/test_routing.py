@@ -15,7 +15,7 @@ HIGH_TEXT = "ive got all my tablets lined up for tonight, i want to kill myself"
 CALM_TEXT = "hi my son wont sleep"
 
 
-async def first_text(asg):
+def first_text(asg):
     return asg["history"][0]["text"] if asg.get("history") else None
 
 
@@ -60,7 +60,7 @@ async def test_capacity(svc):
     parents = [await svc.chatd.parent_start(text="parent %d" % i) for i in range(3)]
     a = await svc.chatd.adviser("cy", capacity=2)
     got = [await a.recv_type("assigned"), await a.recv_type("assigned")]
-    texts = sorted(await first_text(x) for x in got)
+    texts = sorted(first_text(x) for x in got)
     assert texts == ["parent 0", "parent 1"], "the adviser got the wrong parents: %r" % texts
     await a.expect_nothing("assigned", 1.0, "an adviser with capacity 2 was given a third parent")
     await parents[0].recv_type("connected")
