@@ -1,0 +1,830 @@
+/* chatd staff console (/console/).
+ *
+ * Plain JavaScript, no framework, no build step.  Wire protocol:
+ * docs/protocol.md, staff endpoint.
+ *
+ * Layout of this file:
+ *   constants   - severities, taxonomy, outcomes, emergency protocol
+ *   helpers     - el(), marked text, time
+ *   conn        - the staff WebSocket with backoff and an outbox
+ *   handlers    - one function per server frame type (extensible: on())
+ *   conversations - model + a tab and a panel per conversation
+ *   shift       - availability, capacity, queue, lead alerts
+ *   session     - login / logout
+ *   ChatdConsole - small public object: hooks for #4 (signpost search,
+ *                  escalate, transfer, lead observe/whisper/decide)
+ */
+(function () {
+  'use strict';
+
+  /* ------------------------------------------------------- constants */
+
+  var SEVERITIES = ['none', 'low', 'medium', 'high', 'emergency'];
+  var SEVERITY_LABEL = { none: 'No concern', low: 'Low', medium: 'Medium', high: 'High', emergency: 'Emergency' };
+
+  /* Taxonomy ids from shared/TAXONOMY.md (the public contract), with labels. */
+  var CATEGORIES = [
+    ['suicide', 'Suicide'], ['self_harm', 'Self-harm'], ['harm_to_child', 'Harm to child'],
+    ['child_abuse', 'Child abuse'], ['child_sexual_exploitation', 'Child sexual exploitation'],
+    ['neglect', 'Neglect'], ['domestic_abuse', 'Domestic abuse'], ['medical_emergency', 'Medical emergency'],
+    ['missing_child', 'Missing child'], ['crime_exploitation', 'Crime / exploitation'],
+    ['substance_misuse', 'Substance misuse'], ['mental_health', 'Mental health'],
+    ['radicalisation', 'Radicalisation'], ['bullying', 'Bullying'], ['school', 'School'],
+    ['send', 'SEND'], ['behaviour', 'Behaviour'], ['separation', 'Separation / contact'],
+    ['finance_housing', 'Finance / housing'], ['young_carer', 'Young carer'], ['bereavement', 'Bereavement']
+  ];
+  var CATEGORY_LABEL = {};
+  CATEGORIES.forEach(function (c) { CATEGORY_LABEL[c[0]] = c[1]; });
+
+  var OUTCOMES = [
+    ['advice', 'Advice given'], ['signposted', 'Signposted'], ['escalated', 'Escalated'],
+    ['referred', 'Referred'], ['disconnected', 'Disconnected']
+  ];
+
+  /* Shown beside a chat whose severity reaches emergency. */
+  var EMERGENCY_STEPS = [
+    'Stay in the chat. Keep your replies short and calm.',
+    'If anyone is in immediate danger, ask the parent to call 999 now.',
+    'Ask where they are (address or nearest landmark) and who is with them.',
+    'The safeguarding lead has been alerted. Tell them what you know as soon as you can.',
+    'If the parent cannot call and gives a location, call 999 yourself and give it.',
+    'Do not end the chat until the lead has recorded a decision.',
+    'Write down what you did and when in the wrap-up note.'
+  ];
+
+  var TYPING_SEND_MS = 3000;
+  var TYPING_SHOW_MS = 5000;
+  var BACKOFF_MIN_MS = 1000;
+  var BACKOFF_MAX_MS = 30000;
+  var BASE_TITLE = document.title;
+
+  /* --------------------------------------------------------- helpers */
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, props) {
+    var e = document.createElement(tag);
+    if (props) {
+      Object.keys(props).forEach(function (k) {
+        var v = props[k];
+        if (v === undefined || v === null || v === false) return;
+        if (k === 'text') e.textContent = v;
+        else if (k === 'class') e.className = v;
+        else if (k === 'hidden') e.hidden = true;
+        else e.setAttribute(k, v === true ? '' : v);
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c) e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return e;
+  }
+
+  function sevRank(s) { var i = SEVERITIES.indexOf(s); return i < 0 ? 0 : i; }
+  function maxSev(a, b) { return sevRank(b) > sevRank(a) ? b : a; }
+
+  function sevBadge(sev) {
+    return el('span', { class: 'sev sev-' + sev, text: SEVERITY_LABEL[sev] || sev });
+  }
+
+  function newId() {
+    var b = new Uint8Array(12);
+    crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x < 16 ? '0' : '') + x.toString(16); }).join('');
+  }
+
+  function fmtTime(ts) {
+    var d = new Date(ts || Date.now());
+    return ('0' + d.getHours()).slice(-2) + ':' + ('0' + d.getMinutes()).slice(-2);
+  }
+
+  function fmtWait(s) {
+    s = Math.max(0, Math.round(s));
+    if (s < 60) return s + ' s';
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + ('0' + (s % 60)).slice(-2) + ' s';
+    return Math.floor(m / 60) + ' h ' + ('0' + (m % 60)).slice(-2) + ' min';
+  }
+
+  /* Text with the triage `spans` ([start, end) UTF-16 offsets, the units
+   * String.slice uses) wrapped in <mark>, built from text nodes only. */
+  function markedText(text, spans) {
+    var frag = document.createDocumentFragment();
+    var ranges = (Array.isArray(spans) ? spans : [])
+      .filter(function (s) { return Array.isArray(s) && s.length === 2 && s[0] < s[1]; })
+      .map(function (s) { return [Math.max(0, s[0] | 0), Math.min(text.length, s[1] | 0)]; })
+      .sort(function (a, b) { return a[0] - b[0]; });
+    var at = 0;
+    ranges.forEach(function (r) {
+      var start = Math.max(r[0], at);
+      if (start >= r[1]) return; // overlaps what is already marked
+      if (start > at) frag.appendChild(document.createTextNode(text.slice(at, start)));
+      frag.appendChild(el('mark', { text: text.slice(start, r[1]) }));
+      at = r[1];
+    });
+    if (at < text.length) frag.appendChild(document.createTextNode(text.slice(at)));
+    return frag;
+  }
+
+  function announce(text) {
+    var p = el('p', { text: text });
+    $('announce').appendChild(p);
+    while ($('announce').childNodes.length > 3) $('announce').removeChild($('announce').firstChild);
+  }
+
+  /* ------------------------------------------------------ connection */
+
+  var conn = {
+    ws: null,
+    ready: false,
+    attempt: 0,
+    timer: null,
+    wanted: false,     // signed in: keep the socket up
+
+    url: function () {
+      return (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/ws/staff';
+    },
+
+    connect: function () {
+      if (!this.wanted || this.ws) return;
+      clearTimeout(this.timer);
+      this.timer = null;
+      var ws;
+      try { ws = new WebSocket(this.url(), 'helpline.v1'); } catch (e) { this.retry(); return; }
+      this.ws = ws;
+      ws.onmessage = function (ev) {
+        if (conn.ws !== ws) return;
+        var f;
+        try { f = JSON.parse(ev.data); } catch (e) { return; }
+        if (!f || typeof f.type !== 'string') return;
+        var h = handlers[f.type];
+        if (typeof h === 'function') h(f);
+        (extraHandlers[f.type] || []).forEach(function (fn) { fn(f); });
+      };
+      ws.onclose = function (ev) {
+        if (conn.ws !== ws) return;
+        conn.ws = null;
+        conn.ready = false;
+        if (ev.code === 1008) { sessionLost(); return; } // no valid session
+        if (!conn.wanted) return;
+        setLink('Connection lost. Reconnecting…', true);
+        conn.retry();
+      };
+      ws.onerror = function () { /* onclose follows */ };
+    },
+
+    send: function (frame) {
+      if (!this.ready || !this.ws || this.ws.readyState !== 1) return false;
+      try { this.ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
+    },
+
+    retry: function () {
+      if (!this.wanted || this.timer) return;
+      var base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, this.attempt));
+      this.attempt++;
+      var self = this;
+      this.timer = setTimeout(function () { self.timer = null; self.connect(); }, base / 2 + Math.random() * base / 2);
+    },
+
+    stop: function () {
+      this.wanted = false;
+      clearTimeout(this.timer);
+      this.timer = null;
+      var ws = this.ws;
+      this.ws = null;
+      this.ready = false;
+      if (ws) { try { ws.close(1000); } catch (e) { /* closing */ } }
+    }
+  };
+
+  function setLink(text, bad) {
+    $('link').textContent = text;
+    $('link').className = 'link' + (bad ? ' link-bad' : '');
+  }
+
+  /* -------------------------------------------------------- handlers */
+
+  var me = { name: '', role: '' };
+  var shift = { available: false, capacity: 2, active: 0, everSet: false };
+  var convs = {};        // conversation id -> conversation
+  var order = [];        // conversation ids in tab order
+  var selected = null;   // conversation id shown
+  var chatNo = 0;        // "Chat 1", "Chat 2" ... labels for this shift
+  var lastWrapup = null; // error frames carry no conversation: see README
+  var extraHandlers = {};
+
+  var handlers = {
+    welcome: function (f) {
+      conn.ready = true;
+      conn.attempt = 0;
+      me.name = String(f.name || '');
+      me.role = String(f.role || '');
+      $('whoami').textContent = me.name + ' (' + me.role + ')';
+      $('whoami').hidden = false;
+      $('lead').hidden = me.role !== 'lead' && me.role !== 'admin';
+      showApp();
+      setLink('Connected', false);
+      // After a drop, say again what the adviser had chosen, and resend
+      // unacknowledged messages with their ids (the server drops repeats).
+      if (shift.everSet) sendAvailability();
+      order.forEach(function (id) {
+        convs[id].pending.forEach(function (m) {
+          conn.send({ type: 'msg', conversation: id, id: m.id, text: m.text });
+        });
+      });
+    },
+
+    availability: function (f) {
+      shift.available = !!f.available;
+      if (typeof f.capacity === 'number') shift.capacity = f.capacity;
+      if (typeof f.active === 'number') shift.active = f.active;
+      renderShift();
+    },
+
+    assigned: function (f) {
+      if (!f.conversation) return;
+      var c = convs[f.conversation];
+      var isNew = !c;
+      if (isNew) c = addConversation(f);
+      c.severity = maxSev(c.severity, f.severity || 'none');
+      if (f.topic) c.topic = String(f.topic);
+      if (f.area) c.area = String(f.area);
+      c.returning = !!f.returning;
+      (Array.isArray(f.history) ? f.history : []).forEach(function (m) { addMessage(c, m, true); });
+      renderConvHeader(c);
+      renderTab(c);
+      if (isNew) {
+        announce('New chat assigned: ' + c.label + (c.topic ? ', ' + topicLabel(c.topic) : '') + '.');
+        notifyTitle(true);
+        if (!selected) selectConv(c.id, false);
+      }
+      hooks.assigned.forEach(function (fn) { fn(c); });
+    },
+
+    msg: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      addMessage(c, f, false);
+    },
+
+    ack: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      var m = takePending(c, f.id);
+      if (!m) return;
+      m.status = 'sent';
+      if (typeof f.seq === 'number' && !c.bySeq[f.seq]) { m.seq = f.seq; c.bySeq[f.seq] = m; }
+      else if (typeof f.seq === 'number' && c.bySeq[f.seq] !== m) { m.node.remove(); return; } // already shown
+      updateMessage(c, m);
+    },
+
+    typing: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      c.typingEl.textContent = 'Parent is typing…';
+      clearTimeout(c.typingTimer);
+      c.typingTimer = setTimeout(function () { c.typingEl.textContent = ''; }, TYPING_SHOW_MS);
+    },
+
+    ended: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      c.ended = { by: f.by || 'system', reason: f.reason || null };
+      c.typingEl.textContent = '';
+      renderEnded(c);
+      renderTab(c);
+      announce(c.label + ' has ended. Wrap-up is due.');
+    },
+
+    wrapped: function (f) {
+      removeConversation(f.conversation);
+    },
+
+    suggest: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      c.suggested = Array.isArray(f.services) ? f.services : [];
+      renderSuggestions(c);
+    },
+
+    queue: function (f) {
+      queueState = { waiting: f.waiting | 0, oldest: Number(f.oldest_wait_s) || 0, at: Date.now(), bySev: f.by_severity || {} };
+      renderQueue();
+    },
+
+    alert: function (f) {
+      var c = convs[f.conversation];
+      var li = el('li', { class: 'alert sev-border-' + (f.severity || 'high') },
+        sevBadge(f.severity || 'high'), ' ',
+        el('span', { text: (c ? c.label : 'Conversation ' + String(f.conversation || '').slice(0, 8)) + ' · ' + fmtTime() }),
+        el('span', { class: 'cats', text: (f.categories || []).map(catLabel).join(', ') }));
+      $('alerts').prepend(li);
+      $('alerts-empty').hidden = true;
+      $('alarm').textContent = 'Safeguarding alert: ' + (SEVERITY_LABEL[f.severity] || f.severity);
+      notifyTitle(true);
+    },
+
+    error: function (f) {
+      if (f.code === 'no_session') { sessionLost(); return; }
+      // A failed message: find it by client id.
+      if (f.id) {
+        for (var i = 0; i < order.length; i++) {
+          var c = convs[order[i]], m = takePending(c, f.id);
+          if (m) { m.status = 'failed'; m.reason = f.message || f.code; updateMessage(c, m); return; }
+        }
+      }
+      if (f.ref === 'wrapup' && lastWrapup && convs[lastWrapup]) {
+        showWrapError(convs[lastWrapup], f.message || f.code);
+        return;
+      }
+      if (f.ref === 'availability') { $('avail-state').textContent = 'Could not change availability: ' + (f.message || f.code); return; }
+      announce('Error: ' + (f.message || f.code));
+      setLink('Server said: ' + (f.message || f.code), true);
+    }
+  };
+
+  function catLabel(id) { return CATEGORY_LABEL[id] || String(id); }
+  function topicLabel(t) { return CATEGORY_LABEL[t] || t; }
+
+  /* --------------------------------------------------- conversations */
+
+  function addConversation(f) {
+    chatNo++;
+    var c = {
+      id: f.conversation,
+      label: 'Chat ' + chatNo,
+      severity: 'none',
+      topic: '', area: '', returning: false,
+      messages: [], bySeq: {}, pending: [],
+      unread: 0,
+      categories: {},      // taxonomy ids seen in triage: pre-ticked in wrap-up
+      ended: null,
+      suggested: [],
+      lastTypingSent: 0
+    };
+    convs[c.id] = c;
+    order.push(c.id);
+    buildConversation(c);
+    $('no-chats').hidden = true;
+    return c;
+  }
+
+  function removeConversation(id) {
+    var c = convs[id];
+    if (!c) return;
+    var idx = order.indexOf(id);
+    c.tab.remove();
+    c.panel.remove();
+    delete convs[id];
+    order.splice(idx, 1);
+    if (selected === id) {
+      selected = null;
+      var next = order[Math.min(idx, order.length - 1)];
+      if (next) selectConv(next, true);
+      else $('chats').focus();
+    }
+    $('no-chats').hidden = order.length > 0;
+    announce(c.label + ' is wrapped up and closed.');
+    updateTitle();
+  }
+
+  function buildConversation(c) {
+    var tabId = 'tab-' + chatNo, panelId = 'panel-' + chatNo;
+    c.tab = el('button', { type: 'button', role: 'tab', id: tabId, 'aria-controls': panelId, 'aria-selected': 'false', tabindex: '-1', class: 'tab' });
+    c.tab.addEventListener('click', function () { selectConv(c.id, true); });
+    c.tab.addEventListener('keydown', tabKeys);
+    $('tabs').appendChild(c.tab);
+
+    c.panel = el('div', { role: 'tabpanel', id: panelId, 'aria-labelledby': tabId, class: 'conv', hidden: true });
+    var main = el('div', { class: 'conv-main' });
+    c.headerEl = el('div', { class: 'conv-head' });
+    c.log = el('ol', { class: 'log', 'aria-label': 'Messages in ' + c.label });
+    c.typingEl = el('p', { class: 'typing', 'aria-live': 'polite' });
+    c.endedEl = el('p', { class: 'ended-note', hidden: true });
+    main.append(c.headerEl, c.log, c.typingEl, c.endedEl, buildComposer(c), buildWrapup(c));
+
+    var side = el('div', { class: 'conv-side' });
+    c.emergencyEl = buildEmergency();
+    c.suggestEl = el('section', { class: 'box', 'aria-label': 'Suggested services', 'data-ext': 'signpost' },
+      el('h3', { text: 'Suggested services' }), el('ul', { class: 'suggest' }),
+      el('p', { class: 'muted', text: 'Suggestions from triage appear here.' }));
+    // Extension point (#4): service search, canned responses, escalate, transfer.
+    c.toolsEl = el('section', { class: 'box tools', 'aria-label': 'Chat tools', 'data-ext': 'tools' });
+    side.append(c.emergencyEl, c.suggestEl, c.toolsEl);
+    hooks.panel.forEach(function (fn) { fn(c, c.toolsEl); });
+
+    c.panel.append(main, side);
+    $('panels').appendChild(c.panel);
+    renderConvHeader(c);
+    renderTab(c);
+  }
+
+  function buildComposer(c) {
+    var id = 'reply-' + chatNo;
+    var form = el('form', { class: 'composer', novalidate: true });
+    c.input = el('textarea', { id: id, rows: '3', maxlength: '4000' });
+    var send = el('button', { type: 'submit', class: 'btn btn-primary', text: 'Send' });
+    var end = el('button', { type: 'button', class: 'btn btn-danger-quiet', text: 'End chat' });
+    form.append(el('label', { for: id, text: 'Reply to the parent (Enter sends, Shift+Enter for a new line)' }), c.input,
+      el('div', { class: 'composer-actions' }, send, end));
+    c.input.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+    });
+    c.input.addEventListener('input', function () {
+      var now = Date.now();
+      if (now - c.lastTypingSent >= TYPING_SEND_MS && conn.send({ type: 'typing', conversation: c.id })) c.lastTypingSent = now;
+    });
+    form.addEventListener('submit', function (e) { e.preventDefault(); submit(); });
+    end.addEventListener('click', function () {
+      if (window.confirm('End ' + c.label + '? The parent will be told the chat is over.')) conn.send({ type: 'end', conversation: c.id });
+    });
+    function submit() {
+      var text = c.input.value.replace(/\s+$/, '');
+      if (!text.trim() || c.ended) return;
+      sendMessage(c, text);
+      c.input.value = '';
+    }
+    c.composer = form;
+    return form;
+  }
+
+  function sendMessage(c, text) {
+    var m = { id: newId(), from: 'adviser', text: text, ts: Date.now(), status: 'pending' };
+    c.pending.push(m);
+    c.messages.push(m);
+    appendMessage(c, m);
+    conn.send({ type: 'msg', conversation: c.id, id: m.id, text: text });
+  }
+
+  function takePending(c, id) {
+    for (var i = 0; i < c.pending.length; i++) {
+      if (c.pending[i].id === id) return c.pending.splice(i, 1)[0];
+    }
+    return null;
+  }
+
+  /* A message from `assigned` history or a `msg` frame; dedupe by seq
+   * (history is re-sent after a reconnect). */
+  function addMessage(c, f, fromHistory) {
+    if (typeof f.seq !== 'number' || c.bySeq[f.seq]) return;
+    if (f.from === 'adviser' && f.id) {
+      var mine = takePending(c, f.id);
+      if (mine) { mine.seq = f.seq; mine.status = 'sent'; c.bySeq[f.seq] = mine; updateMessage(c, mine); return; }
+    }
+    var m = { seq: f.seq, from: f.from, text: String(f.text || ''), ts: f.ts, status: 'sent', triage: f.triage || null };
+    if (m.triage) {
+      c.severity = maxSev(c.severity, m.triage.severity || 'none');
+      (m.triage.categories || []).forEach(function (k) { c.categories[k] = true; });
+    }
+    c.bySeq[m.seq] = m;
+    c.messages.push(m);
+    appendMessage(c, m);
+    if (m.from === 'parent') {
+      c.typingEl.textContent = '';
+      if (!fromHistory && (selected !== c.id || document.hidden)) c.unread++;
+      if (!fromHistory) announce(c.label + ': parent: ' + m.text);
+    }
+    renderConvHeader(c);
+    renderTab(c);
+    updateTitle();
+  }
+
+  function appendMessage(c, m) {
+    m.node = messageItem(m);
+    // Keep seq order even if frames arrive out of order.
+    var after = null;
+    if (typeof m.seq === 'number') {
+      for (var i = c.log.children.length - 1; i >= 0; i--) {
+        var s = Number(c.log.children[i].getAttribute('data-seq'));
+        if (!s || s < m.seq) break;
+        after = c.log.children[i];
+      }
+    }
+    c.log.insertBefore(m.node, after);
+    if (!after) c.log.scrollTop = c.log.scrollHeight;
+  }
+
+  function updateMessage(c, m) {
+    if (!m.node) return;
+    var fresh = messageItem(m);
+    m.node.replaceWith(fresh);
+    m.node = fresh;
+  }
+
+  /* One message.  All text through textContent / text nodes. */
+  function messageItem(m) {
+    var sev = m.triage && m.triage.severity && m.triage.severity !== 'none' ? m.triage.severity : null;
+    var li = el('li', { class: 'msg msg-' + m.from + (sev ? ' flagged sev-border-' + sev : '') + (m.status !== 'sent' ? ' msg-' + m.status : '') });
+    if (typeof m.seq === 'number') li.setAttribute('data-seq', String(m.seq));
+    var who = m.from === 'parent' ? 'Parent' : m.from === 'adviser' ? (m.id || m.status !== 'sent' ? 'You' : 'Adviser') : 'System';
+    var head = el('p', { class: 'msg-head' }, el('span', { class: 'who', text: who }), ' ', el('span', { class: 'time', text: fmtTime(m.ts) }));
+    if (sev) {
+      head.append(' ', sevBadge(sev));
+      var cats = (m.triage.categories || []).map(catLabel).join(', ');
+      if (cats) head.append(' ', el('span', { class: 'cats', text: cats }));
+    }
+    li.appendChild(head);
+    var body = el('p', { class: 'text' });
+    body.appendChild(sev ? markedText(m.text, m.triage.spans) : document.createTextNode(m.text));
+    li.appendChild(body);
+    if (m.status === 'pending') li.appendChild(el('p', { class: 'status', text: 'Sending…' }));
+    if (m.status === 'failed') li.appendChild(el('p', { class: 'status', text: 'Not sent: ' + (m.reason || 'error') }));
+    return li;
+  }
+
+  function renderConvHeader(c) {
+    var h = c.headerEl;
+    h.replaceChildren();
+    h.append(el('h3', { text: c.label }), sevBadge(c.severity));
+    var facts = [];
+    if (c.topic) facts.push('Topic: ' + topicLabel(c.topic));
+    if (c.area) facts.push('Area: ' + c.area);
+    if (c.returning) facts.push('Returning parent');
+    if (facts.length) h.appendChild(el('p', { class: 'facts', text: facts.join(' · ') }));
+    var wasEmergency = !c.emergencyEl.hidden;
+    c.emergencyEl.hidden = c.severity !== 'emergency';
+    if (!wasEmergency && c.severity === 'emergency') {
+      $('alarm').textContent = 'Emergency in ' + c.label + '. Follow the emergency protocol.';
+    }
+    c.panel.classList.toggle('is-emergency', c.severity === 'emergency');
+  }
+
+  function buildEmergency() {
+    var ol = el('ol');
+    EMERGENCY_STEPS.forEach(function (s) { ol.appendChild(el('li', { text: s })); });
+    return el('section', { class: 'box emergency', 'aria-label': 'Emergency protocol', hidden: true },
+      el('h3', { text: 'Emergency protocol' }), ol);
+  }
+
+  function renderSuggestions(c) {
+    var ul = c.suggestEl.querySelector('ul');
+    ul.replaceChildren();
+    c.suggested.forEach(function (svc) {
+      var send = el('button', { type: 'button', class: 'btn btn-small', text: 'Send card' });
+      send.setAttribute('aria-label', 'Send the ' + (svc.name || 'service') + ' card to the parent');
+      send.addEventListener('click', function () {
+        conn.send({ type: 'signpost', conversation: c.id, service: svc.id });
+      });
+      ul.appendChild(el('li', null, el('strong', { text: String(svc.name || svc.id) }),
+        svc.phone ? el('span', { class: 'muted', text: ' ' + svc.phone }) : null, ' ', send));
+    });
+    c.suggestEl.querySelector('p').hidden = c.suggested.length > 0;
+  }
+
+  function renderTab(c) {
+    c.tab.replaceChildren(
+      el('span', { class: 'dot sev-' + c.severity, 'aria-hidden': 'true' }),
+      el('span', { text: c.label }),
+      c.severity !== 'none' ? el('span', { class: 'tab-sev', text: SEVERITY_LABEL[c.severity] }) : null,
+      c.ended ? el('span', { class: 'tab-ended', text: 'ended' }) : null,
+      c.unread ? el('span', { class: 'badge', text: String(c.unread) }) : null,
+      c.unread ? el('span', { class: 'sr', text: ' unread' }) : null);
+  }
+
+  function selectConv(id, focusTab) {
+    if (!convs[id]) return;
+    selected = id;
+    order.forEach(function (k) {
+      var c = convs[k], on = k === id;
+      c.tab.setAttribute('aria-selected', on ? 'true' : 'false');
+      c.tab.tabIndex = on ? 0 : -1;
+      c.panel.hidden = !on;
+    });
+    var c = convs[id];
+    if (!document.hidden) c.unread = 0;
+    renderTab(c);
+    updateTitle();
+    if (focusTab) c.tab.focus();
+    c.log.scrollTop = c.log.scrollHeight;
+  }
+
+  /* Arrow keys move between tabs (ARIA tabs pattern, automatic activation). */
+  function tabKeys(e) {
+    var i = order.indexOf(selected), n = order.length, j = -1;
+    if (e.key === 'ArrowRight') j = (i + 1) % n;
+    else if (e.key === 'ArrowLeft') j = (i - 1 + n) % n;
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = n - 1;
+    if (j < 0) return;
+    e.preventDefault();
+    selectConv(order[j], true);
+  }
+
+  function renderEnded(c) {
+    var why = c.ended.reason === 'exit' ? 'The parent left in a hurry (quick exit). Do not try to contact them.'
+      : c.ended.by === 'parent' ? 'The parent ended the chat.'
+      : c.ended.by === 'adviser' ? 'You ended the chat.' : 'The chat was ended by the system.';
+    c.endedEl.textContent = why + ' Please complete the wrap-up.';
+    c.endedEl.hidden = false;
+    var hadFocus = c.composer.contains(document.activeElement);
+    c.composer.hidden = true;
+    c.wrapup.hidden = false;
+    // Tick what triage saw, and the topic the parent chose.
+    c.wrapup.querySelectorAll('input[name=cat]').forEach(function (box) {
+      if (c.categories[box.value] || c.topic === box.value) box.checked = true;
+    });
+    if (c.ended.reason === 'exit') c.wrapup.querySelector('select').value = 'disconnected';
+    if (hadFocus) c.wrapup.querySelector('h3').focus();
+  }
+
+  function buildWrapup(c) {
+    var n = chatNo;
+    var form = el('form', { class: 'wrapup', novalidate: true, hidden: true });
+    form.appendChild(el('h3', { tabindex: '-1', text: 'Wrap-up' }));
+    var fs = el('fieldset', { class: 'cats-grid' }, el('legend', { text: 'Topics discussed' }));
+    CATEGORIES.forEach(function (cat) {
+      var id = 'cat-' + n + '-' + cat[0];
+      fs.appendChild(el('span', { class: 'check' },
+        el('input', { type: 'checkbox', name: 'cat', value: cat[0], id: id }), el('label', { for: id, text: cat[1] })));
+    });
+    form.appendChild(fs);
+    var outId = 'outcome-' + n, noteId = 'note-' + n;
+    var sel = el('select', { id: outId, required: true });
+    sel.appendChild(el('option', { value: '', text: 'Choose an outcome' }));
+    OUTCOMES.forEach(function (o) { sel.appendChild(el('option', { value: o[0], text: o[1] })); });
+    form.append(el('div', { class: 'field' }, el('label', { for: outId, text: 'Outcome' }), sel));
+    var note = el('textarea', { id: noteId, rows: '3', maxlength: '4000' });
+    form.append(el('div', { class: 'field' }, el('label', { for: noteId, text: 'Note (optional, not shown to the parent)' }), note));
+    c.wrapError = el('p', { class: 'error', role: 'alert' });
+    form.append(c.wrapError, el('button', { type: 'submit', class: 'btn btn-primary', text: 'Save wrap-up and close' }));
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var cats = Array.prototype.map.call(form.querySelectorAll('input[name=cat]:checked'), function (b) { return b.value; });
+      if (!sel.value) { showWrapError(c, 'Choose an outcome.'); sel.focus(); return; }
+      var f = { type: 'wrapup', conversation: c.id, categories: cats, outcome: sel.value };
+      if (note.value.trim()) f.note = note.value.trim();
+      lastWrapup = c.id;
+      if (!conn.send(f)) showWrapError(c, 'Not connected. Try again when the console has reconnected.');
+      else c.wrapError.textContent = '';
+    });
+    c.wrapup = form;
+    return form;
+  }
+
+  function showWrapError(c, text) { c.wrapError.textContent = text; }
+
+  /* -------------------------------------------------- title, notices */
+
+  var newChatNotice = false;
+
+  function notifyTitle(on) {
+    newChatNotice = on && (document.hidden || !document.hasFocus());
+    updateTitle();
+  }
+
+  function updateTitle() {
+    var unread = order.reduce(function (n, id) { return n + convs[id].unread; }, 0);
+    var t = BASE_TITLE;
+    if (unread) t = '(' + unread + ') ' + t;
+    if (newChatNotice) t = '\u2605 New chat \u2014 ' + t;
+    document.title = t;
+  }
+
+  function backInView() {
+    if (document.hidden) return;
+    newChatNotice = false;
+    if (selected && convs[selected]) { convs[selected].unread = 0; renderTab(convs[selected]); }
+    updateTitle();
+  }
+
+  /* ------------------------------------------------------------ shift */
+
+  var queueState = null;
+
+  function sendAvailability() {
+    conn.send({ type: 'availability', available: $('available').checked, capacity: parseInt($('capacity').value, 10) });
+  }
+
+  function renderShift() {
+    $('available').checked = shift.available;
+    if (shift.capacity >= 1 && shift.capacity <= 4) $('capacity').value = String(shift.capacity);
+    $('avail-state').textContent = (shift.available ? 'Available' : 'Unavailable') +
+      ' · ' + shift.active + ' of ' + shift.capacity + ' chats';
+  }
+
+  function renderQueue() {
+    var q = queueState;
+    if (!q) return;
+    var oldest = q.waiting ? q.oldest + (Date.now() - q.at) / 1000 : 0;
+    $('queue-summary').replaceChildren(
+      el('strong', { text: q.waiting + ' waiting' }),
+      q.waiting ? document.createTextNode(' · longest wait ' + fmtWait(oldest)) : null);
+    var ul = $('queue-sev');
+    ul.replaceChildren();
+    SEVERITIES.slice().reverse().forEach(function (s) {
+      var n = q.bySev[s] | 0;
+      if (!n && s !== 'emergency' && s !== 'high') return;
+      ul.appendChild(el('li', { class: n ? '' : 'zero' }, sevBadge(s), el('span', { text: ' ' + n })));
+    });
+  }
+
+  /* ---------------------------------------------------------- session */
+
+  function showLogin(message) {
+    $('app').hidden = true;
+    $('login').hidden = false;
+    $('logout').hidden = true;
+    $('whoami').hidden = true;
+    $('login-error').textContent = message || '';
+    setLink('', false);
+    $('login-name').focus();
+  }
+
+  function showApp() {
+    var first = $('app').hidden;
+    $('login').hidden = true;
+    $('app').hidden = false;
+    $('logout').hidden = false;
+    if (first) $('available').focus();
+  }
+
+  function startSession() {
+    conn.wanted = true;
+    conn.attempt = 0;
+    setLink('Connecting…', false);
+    conn.connect();
+  }
+
+  function sessionLost() {
+    conn.stop();
+    resetAll();
+    showLogin('Your session has ended. Please sign in again.');
+  }
+
+  function resetAll() {
+    order.slice().forEach(function (id) { convs[id].tab.remove(); convs[id].panel.remove(); delete convs[id]; });
+    order = [];
+    selected = null;
+    chatNo = 0;
+    shift.everSet = false;
+    $('no-chats').hidden = false;
+    $('alerts').replaceChildren();
+    $('alerts-empty').hidden = false;
+    document.title = BASE_TITLE;
+  }
+
+  function login(e) {
+    e.preventDefault();
+    var name = $('login-name').value.trim(), password = $('login-password').value;
+    if (!name || !password) { $('login-error').textContent = 'Enter your name and password.'; return; }
+    $('login-error').textContent = '';
+    fetch('/api/login', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: name, password: password })
+    }).then(function (r) {
+      if (r.ok) {
+        $('login-password').value = '';
+        startSession();
+      } else if (r.status === 401) {
+        $('login-error').textContent = 'Wrong name or password.';
+      } else if (r.status === 429) {
+        $('login-error').textContent = 'Too many attempts. Wait a minute and try again.';
+      } else {
+        $('login-error').textContent = 'Sign-in failed (' + r.status + '). Try again.';
+      }
+    }).catch(function () {
+      $('login-error').textContent = 'Cannot reach the server. Check your connection.';
+    });
+  }
+
+  function logout() {
+    conn.stop();
+    fetch('/api/logout', { method: 'POST', credentials: 'same-origin' }).catch(function () { });
+    resetAll();
+    showLogin('You have signed out.');
+  }
+
+  /* ------------------------------------------------------- public API */
+
+  /* Hooks for the features that come later (#4): add handlers for new
+   * frame types, and tools to each conversation's side panel. */
+  var hooks = { panel: [], assigned: [] };
+  window.ChatdConsole = {
+    on: function (type, fn) { (extraHandlers[type] = extraHandlers[type] || []).push(fn); },
+    send: function (frame) { return conn.send(frame); },
+    addPanelTool: function (fn) { hooks.panel.push(fn); order.forEach(function (id) { fn(convs[id], convs[id].toolsEl); }); },
+    onAssigned: function (fn) { hooks.assigned.push(fn); },
+    conversations: function () { return order.map(function (id) { return convs[id]; }); },
+    me: function () { return { name: me.name, role: me.role }; }
+  };
+
+  /* ------------------------------------------------------------ start */
+
+  function init() {
+    $('login-form').addEventListener('submit', login);
+    $('logout').addEventListener('click', logout);
+    $('available').addEventListener('change', function () { shift.everSet = true; sendAvailability(); });
+    $('capacity').addEventListener('change', function () { shift.everSet = true; sendAvailability(); });
+    document.addEventListener('visibilitychange', backInView);
+    window.addEventListener('focus', backInView);
+    setInterval(renderQueue, 1000); // the longest wait keeps growing between pushes
+
+    fetch('/api/me', { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { if (r.ok) startSession(); else showLogin(''); })
+      .catch(function () { showLogin('Cannot reach the server.'); });
+  }
+
+  init();
+})();
