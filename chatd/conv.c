@@ -577,9 +577,13 @@ int conv_eta(int position)
 {
     long long avg_s = q_avg_ms > 0 ? q_avg_ms / 1000 : CFG->default_chat_s;
 
-    if (q_advisers <= 0 || position <= 0)
+    /* With nobody on shift yet, estimate as if one adviser were: a number
+     * helps a parent decide to wait; "unknown" does not. */
+    int on_shift = q_advisers > 0 ? q_advisers : 1;
+
+    if (position <= 0)
         return -1;
-    return (int)(((position - 1) / q_advisers + 1) * avg_s);
+    return (int)(((position - 1) / on_shift + 1) * avg_s);
 }
 
 static json_t *queued_json(int position)

@@ -102,8 +102,10 @@ static int get_str(json_t *o, const char *key, int required, size_t max_chars,
     }
     if (max_chars &&
         utf8_chars(*out, json_string_length(v)) > max_chars) {
-        proto_error_set(err, "too_long", "'%s' is longer than %zu characters",
-                        key, max_chars);
+        /* Over-long free text is too_long; any other field is malformed. */
+        int is_text = strcmp(key, "text") == 0 || strcmp(key, "note") == 0;
+        proto_error_set(err, is_text ? "too_long" : "bad_request",
+                        "'%s' is longer than %zu characters", key, max_chars);
         return -1;
     }
     return 0;

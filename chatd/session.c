@@ -141,23 +141,27 @@ void client_error(struct client *c, const char *code, const char *fmt, ...)
 
     memset(&e, 0, sizeof e);
     e.code = code;
+    if (c->cur_ref)
+        snprintf(e.ref, sizeof e.ref, "%s", c->cur_ref);
+    if (c->cur_id)
+        snprintf(e.id, sizeof e.id, "%s", c->cur_id);
     va_start(ap, fmt);
     vsnprintf(e.message, sizeof e.message, fmt, ap);
     va_end(ap);
     client_send(c, proto_error_json(&e));
 }
 
-static void error_for(struct client *c, const char *code, const char *id,
-                      const char *msg)
+/* An error about a frame handled earlier (after a Redis reply). */
+static void error_for(struct client *c, const char *code, const char *ref,
+                      const char *id, const char *msg)
 {
-    struct proto_error e;
+    const char *saved_ref = c->cur_ref, *saved_id = c->cur_id;
 
-    memset(&e, 0, sizeof e);
-    e.code = code;
-    snprintf(e.message, sizeof e.message, "%s", msg);
-    if (id)
-        snprintf(e.id, sizeof e.id, "%s", id);
-    client_send(c, proto_error_json(&e));
+    c->cur_ref = ref;
+    c->cur_id = id;
+    client_error(c, code, "%s", msg);
+    c->cur_ref = saved_ref;
+    c->cur_id = saved_id;
 }
 
 int client_write(struct client *c)
@@ -188,7 +192,8 @@ static void fmt_now(char *buf, size_t len)
 
 static int unavailable(struct client *c, const char *id)
 {
-    error_for(c, "closed", id, "unavailable: the service is reconnecting");
+    error_for(c, "closed", c->cur_ref, id,
+              "unavailable: the service is reconnecting");
     return -1;
 }
 
@@ -263,7 +268,7 @@ static void append_done(redisReply *r, void *priv)
     if (!client_release(rq->c) || !(a = conv_find_attach(rq->c, rq->conv)))
         goto out;
     if (reply_error(r, &code)) {
-        error_for(rq->c, code, rq->cid,
+        error_for(rq->c, code, "msg", rq->cid,
                   strcmp(code, "not_allowed") == 0
                       ? "this conversation is not open to you"
                       : "unavailable: not stored, send again");
@@ -441,7 +446,8 @@ static void start_done(redisReply *r, void *priv)
         goto out;
     if (reply_error(r, &code)) {
         conv_detach(a);
-        error_for(sq->c, code, NULL, "could not join the queue; try again");
+        error_for(sq->c, code, "start", NULL,
+                  "could not join the queue; try again");
         goto out;
     }
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0 &&
@@ -536,10 +542,9 @@ static void simple_done(redisReply *r, void *priv)
     const char *code;
 
     if (client_release(c) && reply_error(r, &code))
-        client_error(c, code, "%s",
-                     strcmp(code, "not_allowed") == 0
-                         ? "not allowed in this state"
-                         : "unavailable: try again");
+        error_for(c, code, "end", NULL,
+                  strcmp(code, "not_allowed") == 0 ? "not allowed in this state"
+                                                   : "unavailable: try again");
 }
 
 static void run_end(struct client *c, const char *conv, const char *by,
@@ -576,7 +581,7 @@ static void feedback_done(redisReply *r, void *priv)
     if (!client_release(c))
         return;
     if (!r || r->type == REDIS_REPLY_ERROR)
-        client_error(c, "closed", "unavailable: try again");
+        error_for(c, "closed", "feedback", NULL, "unavailable: try again");
     else
         client_send(c, json_pack("{s:s}", "type", "feedback_ok"));
 }
@@ -609,7 +614,7 @@ static void parent_frame(struct client *c, const struct frame *f)
     int open = a && a->told != TOLD_ENDED && !a->end_due;
 
     if (f->type != F_HELLO && !c->helloed) {
-        error_for(c, "no_session", f->id, "send hello first");
+        client_error(c, "no_session", "send hello first");
         return;
     }
     switch (f->type) {
@@ -621,7 +626,7 @@ static void parent_frame(struct client *c, const struct frame *f)
         break;
     case F_MSG:
         if (!open)
-            error_for(c, "not_allowed", f->id, "start a chat first");
+            client_error(c, "not_allowed", "start a chat first");
         else
             append_message(c, a, "parent", f);
         break;
@@ -655,7 +660,7 @@ static void availability_done(redisReply *r, void *priv)
     if (!client_release(c))
         return;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-        client_error(c, "closed", "unavailable: try again");
+        error_for(c, "closed", "availability", NULL, "unavailable: try again");
         return;
     }
     client_send(c, json_pack("{s:s, s:b, s:I, s:I}", "type", "availability",
@@ -697,10 +702,10 @@ static void wrapup_done(redisReply *r, void *priv)
     if (!client_release(wq->c))
         goto out;
     if (reply_error(r, &code)) {
-        client_error(wq->c, code, "%s",
-                     strcmp(code, "not_allowed") == 0
-                         ? "wrap-up comes after the chat has ended"
-                         : "unavailable: try again");
+        error_for(wq->c, code, "wrapup", NULL,
+                  strcmp(code, "not_allowed") == 0
+                      ? "wrap-up comes after the chat has ended"
+                      : "unavailable: try again");
         goto out;
     }
     if ((a = conv_find_attach(wq->c, wq->conv)))
@@ -756,8 +761,7 @@ static void staff_frame(struct client *c, const struct frame *f)
     if (f->type != F_AVAILABILITY) {
         a = conv_find_attach(c, f->conversation);
         if (!a) {
-            error_for(c, "not_allowed", f->id,
-                      "that conversation is not yours");
+            client_error(c, "not_allowed", "that conversation is not yours");
             return;
         }
     }
@@ -827,6 +831,8 @@ void session_frame(struct client *c, const char *buf, size_t len, int binary)
         client_send(c, proto_error_json(&err));
         return;
     }
+    c->cur_ref = err.ref[0] ? err.ref : NULL;
+    c->cur_id = f.id;
     if (!rds_ready())
         unavailable(c, f.id);
     else if (c->ep == EP_PARENT)
@@ -834,6 +840,7 @@ void session_frame(struct client *c, const char *buf, size_t len, int binary)
     else if (c->authed)
         staff_frame(c, &f);
     else
-        error_for(c, "no_session", f.id, "log in first");
+        client_error(c, "no_session", "log in first");
+    c->cur_ref = c->cur_id = NULL;
     frame_free(&f);
 }

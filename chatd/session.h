@@ -75,6 +75,9 @@ struct client {
     size_t rx_len;
     int rx_overflow;
     uint64_t last_typing_ms;
+    /* the frame being handled, echoed in errors as ref and id */
+    const char *cur_ref;
+    const char *cur_id;
     /* parent */
     int helloed;
     char token[TOKEN_STR_LEN];
