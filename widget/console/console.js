@@ -81,6 +81,9 @@
     return e;
   }
 
+  /* Children for append/replaceChildren, which would print null as "null". */
+  function kids(list) { return list.filter(function (x) { return x !== null && x !== undefined && x !== false; }); }
+
   function sevRank(s) { var i = SEVERITIES.indexOf(s); return i < 0 ? 0 : i; }
   function maxSev(a, b) { return sevRank(b) > sevRank(a) ? b : a; }
 
@@ -573,13 +576,13 @@
   }
 
   function renderTab(c) {
-    c.tab.replaceChildren(
+    c.tab.replaceChildren.apply(c.tab, kids([
       el('span', { class: 'dot sev-' + c.severity, 'aria-hidden': 'true' }),
       el('span', { text: c.label }),
       c.severity !== 'none' ? el('span', { class: 'tab-sev', text: SEVERITY_LABEL[c.severity] }) : null,
       c.ended ? el('span', { class: 'tab-ended', text: 'ended' }) : null,
       c.unread ? el('span', { class: 'badge', text: String(c.unread) }) : null,
-      c.unread ? el('span', { class: 'sr', text: ' unread' }) : null);
+      c.unread ? el('span', { class: 'sr', text: ' unread' }) : null]));
   }
 
   function selectConv(id, focusTab) {
@@ -707,9 +710,9 @@
     var q = queueState;
     if (!q) return;
     var oldest = q.waiting ? q.oldest + (Date.now() - q.at) / 1000 : 0;
-    $('queue-summary').replaceChildren(
+    $('queue-summary').replaceChildren.apply($('queue-summary'), kids([
       el('strong', { text: q.waiting + ' waiting' }),
-      q.waiting ? document.createTextNode(' · longest wait ' + fmtWait(oldest)) : null);
+      q.waiting ? document.createTextNode(' · longest wait ' + fmtWait(oldest)) : null]));
     var ul = $('queue-sev');
     ul.replaceChildren();
     SEVERITIES.slice().reverse().forEach(function (s) {
