@@ -250,7 +250,7 @@ static int phrases_parse(struct loader *L, char *s, struct vec *outv)
 static const char *list_regex(struct loader *L, struct list *li)
 {
     if (!li->regex) {
-        li->regex = tr_trie_regex(li->items, li->n, 0);
+        li->regex = tr_trie_regex(li->items, li->n, 0, 0);
         if (!li->regex)
             fail(L, "out of memory");
     }
@@ -882,6 +882,53 @@ static int cue_words_check(struct loader *L)
     return 0;
 }
 
+/* Compiles phrases [a, b) as one trie; PCRE2 limits a compiled pattern
+ * (64 KiB with the default link size), so a set too large is halved. */
+static int cues_compile(struct loader *L, char **texts, size_t a, size_t b)
+{
+    struct triage_rules *r = L->r;
+    char *trie = tr_trie_regex(texts + a, b - a, 1, a);
+    if (!trie) {
+        fail(L, "out of memory");
+        return -1;
+    }
+    size_t n = strlen(trie) + 32;
+    char *src = malloc(n);
+    if (!src) {
+        free(trie);
+        fail(L, "out of memory");
+        return -1;
+    }
+    snprintf(src, n, "\\b(?:%s)\\b", trie);
+    free(trie);
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
+    free(src);
+    if (!re && code == PCRE2_ERROR_PATTERN_TOO_LARGE && b - a > 1) {
+        size_t mid = a + (b - a) / 2;
+        return cues_compile(L, texts, a, mid) < 0 ||
+                       cues_compile(L, texts, mid, b) < 0
+                   ? -1
+                   : 0;
+    }
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(code, msg, sizeof msg);
+        fail(L, "cue regex error at offset %zu: %s", (size_t)off, (char *)msg);
+        return -1;
+    }
+    if (r->ncues >= MAX_CUE_REGEX) {
+        pcre2_code_free(re);
+        fail(L, "cue phrases need more than %d regexes", MAX_CUE_REGEX);
+        return -1;
+    }
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    r->cues[r->ncues++] = re;
+    return 0;
+}
+
 static int phrases_build(struct loader *L)
 {
     struct triage_rules *r = L->r;
@@ -937,23 +984,11 @@ static int phrases_build(struct loader *L)
         goto oom;
     for (unsigned i = 0; i < r->nphrases; i++)
         texts[i] = r->phrases[i].text;
-    char *trie = tr_trie_regex(texts, r->nphrases, 1);
-    free(texts);
-    if (!trie)
-        goto oom;
-    size_t n = strlen(trie) + 32;
-    char *src = malloc(n);
-    if (!src) {
-        free(trie);
-        goto oom;
-    }
-    snprintf(src, n, "\\b(?:%s)\\b", trie);
-    free(trie);
     L->file = "(cues)";
     L->line = 0;
-    r->cues = compile(L, src);
-    free(src);
-    return r->cues ? 0 : -1;
+    int rc = cues_compile(L, texts, 0, r->nphrases);
+    free(texts);
+    return rc;
 oom:
     fail(L, "out of memory");
     return -1;
@@ -963,7 +998,7 @@ static pcre2_code *phrases_regex(struct loader *L, struct vec *v)
 {
     if (v->n == 0)
         return NULL;
-    char *trie = tr_trie_regex(v->v, v->n, 0);
+    char *trie = tr_trie_regex(v->v, v->n, 0, 0);
     if (!trie) {
         fail(L, "out of memory");
         return NULL;
@@ -1100,7 +1135,8 @@ void triage_free(struct triage_rules *r)
 {
     if (!r)
         return;
-    pcre2_code_free(r->cues);
+    for (unsigned i = 0; i < r->ncues; i++)
+        pcre2_code_free(r->cues[i]);
     for (unsigned i = 0; i < r->nphrases; i++) {
         free(r->phrases[i].text);
         free(r->phrases[i].rules);

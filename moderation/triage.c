@@ -307,12 +307,12 @@ static int phrase_eval(const struct triage_rules *r, struct triage_ctx *ctx,
 }
 
 static int scan(const struct triage_rules *r, struct triage_ctx *ctx,
-                const struct norm *f)
+                const struct norm *f, const pcre2_code *cues)
 {
     size_t from = 0;
     while (from < f->len) {
         size_t ms, me;
-        int rc = find(ctx, r->cues, f, from, f->len, &ms, &me);
+        int rc = find(ctx, cues, f, from, f->len, &ms, &me);
         if (rc < 0)
             return -1;
         if (rc == 0)
@@ -405,8 +405,9 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
     for (int i = 0; i < 2; i++) {
         if (i == 1 && ctx->form[1].len == 0)
             break;
-        if (scan(rules, ctx, &ctx->form[i]) < 0)
-            goto fail;
+        for (unsigned c = 0; c < rules->ncues; c++)
+            if (scan(rules, ctx, &ctx->form[i], rules->cues[c]) < 0)
+                goto fail;
     }
     result_build(ctx, out);
     return 0;

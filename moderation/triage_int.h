@@ -34,6 +34,7 @@
 #define RULE_NAME_LEN      64     /* bytes, with NUL */
 #define MAX_LINE           4096   /* bytes of one rule-file line */
 #define OVECTOR_PAIRS      16     /* capture pairs in the shared match data */
+#define MAX_CUE_REGEX      16     /* cue tries, if one exceeds PCRE2 size */
 
 enum tr_context {
     CTX_NEGATION = 0,
@@ -90,7 +91,8 @@ struct tr_lex_entry {
 };
 
 struct triage_rules {
-    pcre2_code *cues; /* every cue phrase, one trie; (*MARK:n) = phrase n */
+    pcre2_code *cues[MAX_CUE_REGEX]; /* cue tries; (*MARK:n) = phrase n */
+    unsigned ncues;
     struct tr_phrase *phrases;
     unsigned nphrases;
     struct tr_rule *rules;
@@ -146,7 +148,8 @@ const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
  * separated by one space; a trailing '*' on a word matches the rest of the
  * word.  marks != 0 ends each phrase with (*MARK:<index>).  Returns a
  * malloc'd regex source, or NULL on allocation failure. */
-char *tr_trie_regex(char *const *phrases, size_t n, int marks);
+char *tr_trie_regex(char *const *phrases, size_t n, int marks,
+                    size_t mark_base);
 
 /* triage.c: for tests and --explain. */
 void triage_ctx_set_match_limit(struct triage_ctx *ctx, uint32_t limit);

@@ -102,7 +102,8 @@ static int emit_edge(struct buf *b, unsigned char c)
     return put(b, esc, 2);
 }
 
-static int emit(const struct trie *t, size_t id, struct buf *b, int marks)
+static int emit(const struct trie *t, size_t id, struct buf *b, int marks,
+                size_t base)
 {
     const struct node *nd = &t->v[id];
     size_t nchild = 0;
@@ -112,7 +113,7 @@ static int emit(const struct trie *t, size_t id, struct buf *b, int marks)
     if (nchild == 0) {
         if (term && marks) {
             char m[32];
-            snprintf(m, sizeof m, "(*MARK:%ld)", nd->phrase);
+            snprintf(m, sizeof m, "(*MARK:%zu)", base + (size_t)nd->phrase);
             return puts_(b, m);
         }
         return 0;
@@ -125,12 +126,12 @@ static int emit(const struct trie *t, size_t id, struct buf *b, int marks)
         if (!first && puts_(b, "|") < 0)
             return -1;
         first = 0;
-        if (emit_edge(b, t->v[c].c) < 0 || emit(t, c, b, marks) < 0)
+        if (emit_edge(b, t->v[c].c) < 0 || emit(t, c, b, marks, base) < 0)
             return -1;
     }
     if (term && marks) {
         char m[32];
-        snprintf(m, sizeof m, "|(*MARK:%ld)", nd->phrase);
+        snprintf(m, sizeof m, "|(*MARK:%zu)", base + (size_t)nd->phrase);
         if (puts_(b, m) < 0)
             return -1;
     }
@@ -139,7 +140,7 @@ static int emit(const struct trie *t, size_t id, struct buf *b, int marks)
     return 0;
 }
 
-char *tr_trie_regex(char *const *phrases, size_t n, int marks)
+char *tr_trie_regex(char *const *phrases, size_t n, int marks, size_t base)
 {
     struct trie t = {0};
     struct buf b = {0};
@@ -156,7 +157,7 @@ char *tr_trie_regex(char *const *phrases, size_t n, int marks)
         if (t.v[cur].phrase < 0)
             t.v[cur].phrase = (long)i;
     }
-    if (puts_(&b, "") < 0 || emit(&t, 0, &b, marks) < 0)
+    if (puts_(&b, "") < 0 || emit(&t, 0, &b, marks, base) < 0)
         goto fail;
     free(t.v);
     return b.s;
