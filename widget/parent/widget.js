@@ -188,6 +188,7 @@
     pending: [],         // own messages not yet acknowledged, in send order
     controls: [],        // control frames to send once the socket is back
     startFrame: null,    // a start waiting for `welcome`
+    lastStart: null,     // the last start sent, in case the socket took it down
     queue: null,         // {position, eta_s}
     adviser: '',
     adviserTyping: false,
@@ -380,6 +381,10 @@
       if (f.state === 'new' && S.startFrame) {
         conn.send(S.startFrame);   // the answer is `queued` or `closed`
         S.startFrame = null;
+      } else if (f.state === 'new' && !expired && isChatState() && S.lastStart) {
+        // Our `start` was lost with the old socket: send it again.
+        conn.send(S.lastStart);
+        setState('waiting');
       } else if (f.state === 'new') {
         if (expired && (S.messages.length || isChatState())) {
           // The old session is gone (expired): start over, keep what they typed.
@@ -454,7 +459,7 @@
       if (f.from === 'adviser') S.adviserTyping = false;
       if (f.from !== 'parent' && f.seq > S.replayUpTo) {
         announce(t('said', { name: fromName(f.from), text: m.text }));
-        if (!S.open || document.hidden) bumpUnread();
+        if (!S.open) bumpUnread();
       }
       render();
     },
@@ -478,13 +483,15 @@
     },
 
     ended: function (f) {
+      var again = S.state === 'ended'; // re-sent after a resume
       S.ended = { by: f.by || 'system', return_code: f.return_code || null };
+      S.lastStart = null;
       S.confirmEnd = false;
       S.adviserTyping = false;
       S.pending.forEach(function (m) { m.status = 'failed'; updateMessage(m); });
       S.pending = [];
       setState('ended');
-      announce(t('ended_heading'));
+      if (!again) announce(t('ended_heading'));
     },
 
     feedback_ok: function () {
@@ -604,6 +611,7 @@
       addMessage({ from: 'parent', text: text, ts: Date.now(), status: 'pending', opening: true });
     }
     S.notice = '';
+    S.lastStart = f;
     if (conn.send(f)) S.startFrame = null;
     else { S.startFrame = f; conn.connect(); }
     S.queue = null;
