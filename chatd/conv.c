@@ -224,14 +224,13 @@ static void flush_acks(struct attach *a)
     }
 }
 
-static void deliver(struct attach *a, const struct entry *e, const char *text,
-                    int live)
+static void deliver(struct attach *a, const struct entry *e, const char *text)
 {
     int own = strcmp(e->from, side(a)) == 0;
 
     if (e->seq <= a->delivered)
         return;
-    if (!own || !live || a->replay_own)
+    if (!own || a->replay_own)
         client_send(a->c, entry_json(a, e, text, 1));
     a->delivered = e->seq;
     flush_acks(a);
@@ -341,7 +340,7 @@ static void read_done(redisReply *reply, void *priv)
         struct entry e;
         for (size_t i = 0; i < n; i++)
             if (parse_entry(reply->element[i], &e) == 0)
-                deliver(a, &e, entry_text(lc, &e, text, sizeof text), 0);
+                deliver(a, &e, entry_text(lc, &e, text, sizeof text));
     }
     a->filling = 0;
     if (n == FILL_BATCH || a->refill) {
@@ -612,7 +611,7 @@ static void send_staff_queue(json_t *frame)
     }
 }
 
-static void queue_state_done(redisReply *reply, void *priv)
+void conv_apply_queue_state(redisReply *reply)
 {
     static const char *const sev_names[] = {"none", "low", "medium", "high",
                                             "emergency"};
@@ -621,7 +620,6 @@ static void queue_state_done(redisReply *reply, void *priv)
     json_t *frame, *by;
     size_t n;
 
-    (void)priv;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
         return;
     q_advisers = (int)reply->element[0]->integer;
@@ -657,6 +655,12 @@ static void queue_state_done(redisReply *reply, void *priv)
                       (json_int_t)(oldest / 1000), "by_severity", by);
     send_staff_queue(frame);
     json_decref(frame);
+}
+
+static void queue_state_done(redisReply *reply, void *priv)
+{
+    (void)priv;
+    conv_apply_queue_state(reply);
 }
 
 static void queue_timer_cb(uv_timer_t *t)
@@ -712,7 +716,7 @@ static void on_msg_event(json_t *ev, struct lconv *lc)
                 entry_text(lc, &e, text, sizeof text);
                 decrypted = 1;
             }
-            deliver(a, &e, text, 1);
+            deliver(a, &e, text);
         } else if (e.seq > a->delivered + 1) {
             fill(a);
         }

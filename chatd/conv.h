@@ -15,6 +15,7 @@
 #define CHATD_CONV_H
 
 #include <stddef.h>
+#include <hiredis/hiredis.h>
 #include <uv.h>
 
 #include "config.h"
@@ -54,6 +55,8 @@ void conv_event(const char *payload, size_t len);
 void conv_resync_all(void);
 /* Send the latest queue frame to a staff member who just connected. */
 void conv_send_queue_state(struct client *c);
+/* Apply a queue_state script reply: push positions and the staff view. */
+void conv_apply_queue_state(redisReply *reply);
 /* Parents waiting, from the last refresh. */
 int conv_waiting(void);
 /* Heartbeat for one client now (e.g. on disconnect, to start grace). */

@@ -259,14 +259,30 @@ static void api_login(struct http_job *j, struct pss *ps)
     json_decref(o);
 }
 
+static void status_done(redisReply *r, void *priv)
+{
+    struct http_job *j = priv;
+    int eta;
+    json_t *o;
+
+    conv_apply_queue_state(r);
+    eta = conv_eta(conv_waiting() + 1);
+    o = json_pack("{s:b, s:n, s:i}", "open", 1, "next_open", "waiting",
+                  conv_waiting());
+    json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
+    if (j->wsi)
+        job_json(j, 200, o);
+    else
+        json_decref(o);
+    job_put(j);
+}
+
+/* Read live: a parent deciding whether to wait deserves the truth. */
 static void api_status(struct http_job *j)
 {
-    int eta = conv_eta(conv_waiting() + 1);
-    json_t *o = json_pack("{s:b, s:n, s:i}", "open", 1, "next_open",
-                          "waiting", conv_waiting());
-
-    json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
-    job_json(j, 200, o);
+    j->refs++;
+    if (rds_script("queue_state", status_done, j, 0, NULL, NULL) < 0)
+        status_done(NULL, j);
 }
 
 static int route(struct lws *wsi, struct pss *ps)
@@ -432,6 +448,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         return 0;
 
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        if (!origin_allowed(wsi)) {
+            lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
+            return 1;
+        }
+        return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
             return 1;
@@ -442,7 +464,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         else
             return 1;
         if (!origin_allowed(wsi))
-            return 1;
+            return 1; /* refused at HTTP_CONFIRM_UPGRADE with a 403 */
         if (ps->ep == EP_STAFF)
             get_cookie(wsi, ps->cookie, sizeof ps->cookie);
         return 0;

@@ -178,7 +178,9 @@ int client_write(struct client *c)
         c->out_tail = NULL;
     c->out_bytes -= b->len;
     free(b);
-    if (c->out_head || c->close_after_flush)
+    if (!c->out_head && c->close_after_flush)
+        return -1; /* the last frame is out: close now, with a reason */
+    if (c->out_head)
         lws_callback_on_writable(c->wsi);
     return 0;
 }
@@ -204,7 +206,7 @@ static int reply_error(redisReply *r, const char **code)
         return 1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        *code = strncmp(r->str, "not_allowed", 11) == 0 ? "not_allowed"
+        *code = strstr(r->str, "not_allowed") ? "not_allowed"
                                                          : "closed";
         return 1;
     }
@@ -786,38 +788,40 @@ static void staff_frame(struct client *c, const struct frame *f)
     }
 }
 
+/* welcome carries the adviser's availability, so a console that
+ * reconnects shows the truth. */
 static void staff_state_done(redisReply *r, void *priv)
 {
     struct client *c = priv;
-    const char *av, *cap, *act;
+    const char *av = NULL, *cap = NULL, *act = NULL;
 
-    if (!client_release(c) || !r || r->type != REDIS_REPLY_ARRAY ||
-        r->elements != 3)
+    if (!client_release(c))
         return;
-    av = r->element[0]->str;
-    cap = r->element[1]->str;
-    act = r->element[2]->str;
-    client_send(c, json_pack("{s:s, s:b, s:i, s:i}", "type", "availability",
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        av = r->element[0]->str;
+        cap = r->element[1]->str;
+        act = r->element[2]->str;
+    }
+    c->authed = 1;
+    client_send(c, json_pack("{s:s, s:s, s:s, s:b, s:i, s:i}", "type",
+                             "welcome", "role", c->role, "name", c->name,
                              "available", av && atoi(av) == 1, "capacity",
                              cap ? atoi(cap) : CFG->default_capacity, "active",
                              act ? atoi(act) : 0));
+    conv_seen(c);
+    conv_staff_sync(c);
+    conv_send_queue_state(c);
+    conv_queue_changed();
 }
 
 void session_staff_ready(struct client *c, const char *name, const char *role)
 {
     snprintf(c->name, sizeof c->name, "%s", name);
     snprintf(c->role, sizeof c->role, "%s", role);
-    c->authed = 1;
-    client_send(c, json_pack("{s:s, s:s, s:s}", "type", "welcome", "role",
-                             role, "name", name));
     client_hold(c);
     if (rds_cmdf(staff_state_done, c, "HMGET staff:%s available capacity active",
                  name) < 0)
-        client_release(c);
-    conv_seen(c);
-    conv_staff_sync(c);
-    conv_send_queue_state(c);
-    conv_queue_changed();
+        staff_state_done(NULL, c);
 }
 
 /* --- entry point ---------------------------------------------------------- */
