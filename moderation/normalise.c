@@ -306,6 +306,52 @@ static int map_cp(uint32_t cp, char tmp[8], const char **str)
     return MAP_KEEP;    /* a letter of another script: keep as typed */
 }
 
+static int is_apostrophe(uint32_t cp)
+{
+    return cp == '\'' || cp == '`' || cp == 0x2018 || cp == 0x2019 ||
+           cp == 0x201B || cp == 0x02BC || cp == 0x2032 || cp == 0x00B4;
+}
+
+/* The suffix after an apostrophe, if it is one we spell out. */
+static const char *contraction(const unsigned char *p, size_t len, size_t *used)
+{
+    static const struct {
+        const char *suffix, *full;
+    } tab[] = {{"ll", " will"},
+               {"re", " are"},
+               {"ve", " have"},
+               {"m", " am"},
+               {"d", " would"}};
+    size_t n = 0;
+    while (n < len && n < 3 && ((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z'))
+        n++;
+    if (n < len && ((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z'))
+        return NULL; /* a longer word: not a contraction */
+    for (size_t k = 0; k < sizeof tab / sizeof tab[0]; k++) {
+        size_t sl = strlen(tab[k].suffix);
+        if (sl != n)
+            continue;
+        size_t j = 0;
+        while (j < n && (p[j] | 0x20) == (unsigned char)tab[k].suffix[j])
+            j++;
+        if (j == n) {
+            *used = n;
+            return tab[k].full;
+        }
+    }
+    return NULL;
+}
+
+static int put_words(struct norm *o, const char *s, uint32_t a, uint32_t b)
+{
+    for (; *s; s++) {
+        int r = *s == ' ' ? put_sep(o, ' ', a, b) : put(o, s, 1, a, b);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int stage_decode(const char *text, size_t len, struct norm *o)
 {
     const unsigned char *p = (const unsigned char *)text;
@@ -333,6 +379,16 @@ static int stage_decode(const char *text, size_t len, struct norm *o)
                    (is_alpha(prev) || is_alpha(next) || is_digit(prev) ||
                     is_digit(next))) {
             r = put(o, (const char *)&p[i], 1, a, b);
+        } else if (k == MAP_DROP && is_apostrophe(cp) && is_alpha(prev)) {
+            /* "he'll", "we're": spelt out here, because without the
+             * apostrophe they are other words ("hell", "were") */
+            size_t used = 0;
+            const char *full = contraction(p + i + n, len - i - n, &used);
+            if (full) {
+                b = (uint32_t)(i + n + used);
+                r = put_words(o, full, a, b);
+                n += used;
+            }
         } else if (k == MAP_KEEP) {
             r = put(o, (const char *)p + i, n, a, b);
         } else if (k == MAP_STR) {
@@ -413,6 +469,16 @@ static int stage_words(const struct triage_rules *rules, const struct norm *in,
                 count++;
                 letters += is_alpha((unsigned char)in->s[j]);
                 j += 2;
+            }
+            if (count > SPACED_MIN_LETTERS &&
+                (in->s[i] == 'i' || in->s[i] == 'a')) {
+                /* "i s e l f h a r m": the pronoun stays a word */
+                if (put(o, &in->s[i], 1, in->ostart[i], in->oend[i]) < 0 ||
+                    put(o, " ", 1, in->oend[i], in->oend[i]) < 0)
+                    return -1;
+                i += 2;
+                count--;
+                letters--;
             }
             if (count >= SPACED_MIN_LETTERS && letters * 2 >= count) {
                 for (size_t k = 0; k < count; k++) {

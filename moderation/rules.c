@@ -973,6 +973,27 @@ static int phrases_build(struct loader *L)
             v[ph->nimplied++] = (uint32_t)k;
         }
     }
+    /* wildcard phrases a literal phrase also matches: "antidepressants"
+     * implies "antidepressant*" (the trie reports only the literal) */
+    for (unsigned w = 0; w < r->nphrases; w++) {
+        const char *wt = r->phrases[w].text;
+        size_t wl = strlen(wt);
+        if (wl < 2 || wt[wl - 1] != '*' || strchr(wt, ' ') ||
+            memchr(wt, '*', wl - 1))
+            continue;
+        for (unsigned i = 0; i < r->nphrases; i++) {
+            const char *pt = r->phrases[i].text;
+            if (i == w || strncmp(pt, wt, wl - 1) != 0 ||
+                strpbrk(pt + wl - 1, " *"))
+                continue;
+            struct tr_phrase *ph = &r->phrases[i];
+            uint32_t *v = realloc(ph->implied, (ph->nimplied + 1) * sizeof *v);
+            if (!v)
+                goto oom;
+            ph->implied = v;
+            v[ph->nimplied++] = w;
+        }
+    }
     if (r->nphrases == 0) {
         L->file = "(rules)";
         L->line = 0;

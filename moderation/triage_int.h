@@ -23,14 +23,14 @@
 #define NORM_MAX_TOKENS    (TRIAGE_MAX_INPUT + 1)                   /* tokens */
 #define SPACED_MIN_LETTERS 4  /* single letters in a row to join */
 #define LEX_MAX_WORD       32 /* bytes of a lexicon key or token looked up */
-#define CONTEXT_WINDOW     6  /* tokens before a cue searched (NegEx) */
+#define CONTEXT_WINDOW     8  /* tokens before a cue searched (NegEx) */
 #define MATCH_LIMIT        100000 /* PCRE2 match-function calls per match */
 #define DEPTH_LIMIT        1000   /* PCRE2 backtracking depth (interpreter) */
 #define HEAP_LIMIT         1024   /* KiB of PCRE2 heap per match */
 #define MAX_HITS           64     /* rule hits kept per message */
 #define MAX_RULES          4096   /* rules per rule set */
 #define MAX_PHRASES        65535  /* distinct cue phrases per rule set */
-#define MAX_EXPANSION      4096   /* phrases one cue line may expand to */
+#define MAX_EXPANSION      16384  /* phrases one cue line may expand to */
 #define RULE_NAME_LEN      64     /* bytes, with NUL */
 #define MAX_LINE           4096   /* bytes of one rule-file line */
 #define OVECTOR_PAIRS      16     /* capture pairs in the shared match data */

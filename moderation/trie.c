@@ -47,10 +47,18 @@ static size_t node_new(struct trie *t, unsigned char c)
 }
 
 /* Returns the child of parent on byte c, creating it; 0 on failure. */
+/* '*' sorts last: "antidepressants" is tried before "antidepressant*",
+ * so the literal phrase is the one reported (rules.c makes a literal hit
+ * imply the wildcard). */
+static int order(unsigned char c)
+{
+    return c == '*' ? 256 : c;
+}
+
 static size_t child_get(struct trie *t, size_t parent, unsigned char c)
 {
     size_t prev = 0, cur = t->v[parent].child;
-    while (cur && t->v[cur].c < c) {
+    while (cur && order(t->v[cur].c) < order(c)) {
         prev = cur;
         cur = t->v[cur].next;
     }
