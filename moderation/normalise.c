@@ -77,7 +77,8 @@ const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
 
 /* ---- output helpers --------------------------------------------------- */
 
-static int put(struct norm *o, const char *s, size_t n, uint32_t a, uint32_t b)
+static inline int put(struct norm *o, const char *s, size_t n, uint32_t a,
+                      uint32_t b)
 {
     if (o->len + n + 1 > NORM_CAP)
         return -1;
