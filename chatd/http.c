@@ -362,6 +362,28 @@ static int origin_allowed(struct lws *wsi)
     return 0;
 }
 
+/* 403 for an upgrade from a foreign Origin.  Written by hand because at
+ * this stage lws would answer "HTTP/1.0", which WebSocket clients reject. */
+static void refuse_upgrade(struct lws *wsi)
+{
+    static const char head[] = "HTTP/1.1 403 Forbidden\r\n"
+                               "content-type: text/plain\r\n"
+                               "content-length: 19\r\n"
+                               "connection: close\r\n";
+    static const char body[] = "\r\norigin not allowed";
+    unsigned char buf[LWS_PRE + sizeof head + sizeof security_headers +
+                      sizeof body];
+    size_t n = 0;
+
+    memcpy(buf + LWS_PRE, head, sizeof head - 1);
+    n += sizeof head - 1;
+    memcpy(buf + LWS_PRE + n, security_headers, sizeof security_headers - 1);
+    n += sizeof security_headers - 1;
+    memcpy(buf + LWS_PRE + n, body, sizeof body - 1);
+    n += sizeof body - 1;
+    lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_HEADERS);
+}
+
 static void staff_auth_done(const char *name, const char *role, void *priv)
 {
     struct client *c = priv;
@@ -450,7 +472,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         if (!origin_allowed(wsi)) {
-            lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
+            refuse_upgrade(wsi);
             return 1;
         }
         return 0;
@@ -483,11 +505,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!ps->c)
             return -1;
-        if (client_write(ps->c) < 0) {
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
-            return -1;
-        }
-        return 0;
+        return client_write(ps->c) < 0 ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
         if (ps->c) {
             client_gone(ps->c);

@@ -22,6 +22,7 @@
 #define RESUME_TTL_S    86400 /* a parent's session outlives a closed tab */
 #define TYPING_MIN_MS   1000  /* relay at most one typing event a second */
 #define OPENING_CID     "start" /* client id of the opening message */
+#define CLOSE_ACK_WAIT_S 5    /* for the peer to answer our close frame */
 
 struct client *clients;
 static const struct config *CFG;
@@ -164,12 +165,33 @@ static void error_for(struct client *c, const char *code, const char *ref,
     c->cur_id = saved_id;
 }
 
+/* lws 4.1.6 on libuv drops the socket without a close frame when a
+ * writeable callback returns -1 (lws_close_reason is ignored there), so
+ * the close frame (1008, policy violation) goes out as raw bytes and lws
+ * finishes the closing handshake when the peer answers. */
+static int write_close(struct client *c)
+{
+    unsigned char buf[LWS_PRE + 4];
+
+    if (c->close_sent)
+        return 0;
+    c->close_sent = 1;
+    buf[LWS_PRE] = 0x88; /* FIN + close opcode */
+    buf[LWS_PRE + 1] = 2; /* payload: the status code */
+    buf[LWS_PRE + 2] = (unsigned char)(LWS_CLOSE_STATUS_POLICY_VIOLATION >> 8);
+    buf[LWS_PRE + 3] = (unsigned char)(LWS_CLOSE_STATUS_POLICY_VIOLATION & 0xff);
+    if (lws_write(c->wsi, buf + LWS_PRE, 4, LWS_WRITE_RAW) < 0)
+        return -1;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, CLOSE_ACK_WAIT_S);
+    return 0;
+}
+
 int client_write(struct client *c)
 {
     struct outbuf *b = c->out_head;
 
     if (!b)
-        return c->close_after_flush ? -1 : 0;
+        return c->close_after_flush ? write_close(c) : 0;
     if (lws_write(c->wsi, b->data + LWS_PRE, b->len, LWS_WRITE_TEXT) <
         (int)b->len)
         return -1;
@@ -178,9 +200,7 @@ int client_write(struct client *c)
         c->out_tail = NULL;
     c->out_bytes -= b->len;
     free(b);
-    if (!c->out_head && c->close_after_flush)
-        return -1; /* the last frame is out: close now, with a reason */
-    if (c->out_head)
+    if (c->out_head || c->close_after_flush)
         lws_callback_on_writable(c->wsi);
     return 0;
 }

@@ -70,6 +70,7 @@ struct client {
     struct outbuf *out_head, *out_tail;
     size_t out_bytes;
     int close_after_flush;
+    int close_sent;
     /* reassembly of a fragmented frame */
     char *rx;
     size_t rx_len;
