@@ -1110,7 +1110,8 @@ struct triage_rules *triage_load(const char *dir, char *err, size_t errlen)
     L->file = "(triggers)";
     L->line = 0;
     for (int k = 0; k < CTX_COUNT; k++) {
-        qsort(L->ctx[k].v, L->ctx[k].n, sizeof(char *), str_cmp);
+        if (L->ctx[k].n)
+            qsort(L->ctx[k].v, L->ctx[k].n, sizeof(char *), str_cmp);
         L->r->context[k] = phrases_regex(L, &L->ctx[k]);
         if (L->failed)
             goto fail;
