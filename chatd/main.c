@@ -89,6 +89,20 @@ static int resolve_config(int argc, char **argv)
         fprintf(stderr, "chatd: %s\n", err);
         return -1;
     }
+    /* Absolute, because the embedded redis-server changes directory. */
+    if (mkdir(cfg.data_dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "chatd: %s: cannot create: %s\n", cfg.data_dir,
+                strerror(errno));
+        return -1;
+    }
+    if (cfg.data_dir[0] != '/') {
+        char abs[PATH_MAX];
+        if (!realpath(cfg.data_dir, abs) || strlen(abs) >= sizeof cfg.data_dir) {
+            fprintf(stderr, "chatd: %s: cannot resolve\n", cfg.data_dir);
+            return -1;
+        }
+        memcpy(cfg.data_dir, abs, strlen(abs) + 1);
+    }
     if (!cfg.static_dir[0])
         find_dir("widget", cfg.static_dir, sizeof cfg.static_dir);
     if (!cfg.rules_dir[0])
@@ -146,10 +160,6 @@ static int run_daemon(void)
     /* A core dump would hold keys and message text. */
     setrlimit(RLIMIT_CORE, &no_core);
     signal(SIGPIPE, SIG_IGN);
-    if (mkdir(cfg.data_dir, 0700) < 0 && errno != EEXIST) {
-        log_err("%s: cannot create: %s", cfg.data_dir, strerror(errno));
-        return 1;
-    }
     if (crypto_init(cfg.master_key_file) < 0)
         return 1;
     if (!(rules = triage_load(cfg.rules_dir, err, sizeof err))) {
