@@ -72,9 +72,9 @@ static void verify_work(uv_work_t *w)
     struct login_req *lq = w->data;
     const char *h = lq->known ? lq->hash : dummy_hash;
 
-    lq->ok = crypto_pwhash_str_verify(h, lq->password,
-                                      strlen(lq->password)) == 0 &&
-             lq->known;
+    lq->ok =
+        crypto_pwhash_str_verify(h, lq->password, strlen(lq->password)) == 0 &&
+        lq->known;
     sodium_memzero(lq->password, sizeof lq->password);
 }
 
@@ -136,8 +136,7 @@ static void login_lookup_done(redisReply *r, void *priv)
     uv_queue_work(LOOP, &lq->work, verify_work, verify_done);
 }
 
-void auth_login(const char *name, const char *password, login_cb cb,
-                void *priv)
+void auth_login(const char *name, const char *password, login_cb cb, void *priv)
 {
     struct login_req *lq;
     const char *argv[2];
@@ -152,8 +151,7 @@ void auth_login(const char *name, const char *password, login_cb cb,
     lq->cb = cb;
     lq->priv = priv;
     snprintf(lq->name, sizeof lq->name, "%s", name);
-    snprintf(lq->password, sizeof lq->password, "%.*s", PASSWORD_MAX,
-             password);
+    snprintf(lq->password, sizeof lq->password, "%.*s", PASSWORD_MAX, password);
     argv[0] = lq->name;
     argv[1] = NULL;
     if (rds_script("login", login_lookup_done, lq, 1, argv, NULL) < 0)
@@ -231,8 +229,9 @@ static int user_add(redisContext *rc, const char *name, const char *role)
         fprintf(stderr, "Password for %s: ", name);
     n = read_password(pw, sizeof pw);
     if (n < PASSWORD_MIN || n > PASSWORD_MAX) {
-        fprintf(stderr, "chatd: the password must be %d to %d characters, "
-                        "given on standard input\n",
+        fprintf(stderr,
+                "chatd: the password must be %d to %d characters, "
+                "given on standard input\n",
                 PASSWORD_MIN, PASSWORD_MAX);
         return 1;
     }
@@ -332,8 +331,9 @@ int user_cli(int argc, char **argv, const struct config *cfg)
         goto usage;
     }
     if (argc >= 2 && !auth_valid_name(argv[1])) {
-        fprintf(stderr, "chatd: a name is 1-%d letters, digits, '.', '_' "
-                        "or '-'\n",
+        fprintf(stderr,
+                "chatd: a name is 1-%d letters, digits, '.', '_' "
+                "or '-'\n",
                 USER_NAME_CHARS);
         return 2;
     }

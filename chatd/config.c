@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ENV_PREFIX "CHATD_"
+#define ENV_PREFIX   "CHATD_"
 #define ENV_NAME_MAX 64 /* bytes, for "CHATD_" + option name */
 
 enum opt_type { OPT_INT, OPT_STR };
@@ -26,8 +26,13 @@ struct option {
 };
 
 #define INT_OPT(n, d, lo, hi, h)                                               \
-    {#n, OPT_INT, offsetof(struct config, n), d, lo, hi, h}
-#define STR_OPT(n, d, h) {#n, OPT_STR, offsetof(struct config, n), d, 0, 0, h}
+    {                                                                          \
+#n, OPT_INT, offsetof(struct config, n), d, lo, hi, h                  \
+    }
+#define STR_OPT(n, d, h)                                                       \
+    {                                                                          \
+#n, OPT_STR, offsetof(struct config, n), d, 0, 0, h                    \
+    }
 
 static const struct option options[] = {
     INT_OPT(port, "8080", 0, 65535, "TCP port for HTTP and WebSocket"),
@@ -70,8 +75,7 @@ static const struct option options[] = {
             "real chats have been measured"),
     INT_OPT(retention_days, "30", 1, 3650,
             "days a transcript is kept unless a lead holds it"),
-    INT_OPT(session_ttl_s, "43200", 60, 604800,
-            "seconds a staff login lasts"),
+    INT_OPT(session_ttl_s, "43200", 60, 604800, "seconds a staff login lasts"),
     INT_OPT(login_max_failures, "5", 1, 1000,
             "failed logins for one name before it is throttled"),
     INT_OPT(login_lockout_s, "900", 1, 86400,
@@ -101,8 +105,9 @@ int config_set(struct config *cfg, const char *name, const char *value,
             errno = 0;
             v = strtol(value, &end, 10);
             if (errno || end == value || *end || v < o->min || v > o->max) {
-                snprintf(err, errlen, "%s must be a whole number from %ld to %ld",
-                         name, o->min, o->max);
+                snprintf(err, errlen,
+                         "%s must be a whole number from %ld to %ld", name,
+                         o->min, o->max);
                 return -1;
             }
             *(int *)field = (int)v;
@@ -126,8 +131,7 @@ void config_defaults(struct config *cfg)
 
     memset(cfg, 0, sizeof *cfg);
     for (int i = 0; i < NOPTIONS; i++)
-        (void)config_set(cfg, options[i].name, options[i].def, err,
-                         sizeof err);
+        (void)config_set(cfg, options[i].name, options[i].def, err, sizeof err);
 }
 
 struct load_ctx {
@@ -142,8 +146,7 @@ static int on_ini_line(void *user, const char *section, const char *name,
     struct load_ctx *lc = user;
 
     if (section && *section) {
-        snprintf(lc->err, lc->errlen, "sections are not used ([%s])",
-                 section);
+        snprintf(lc->err, lc->errlen, "sections are not used ([%s])", section);
         return 0;
     }
     return config_set(lc->cfg, name, value, lc->err, lc->errlen) == 0;
@@ -170,8 +173,7 @@ static int apply_env(struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-int config_load(const char *path, struct config *cfg, char *err,
-                size_t errlen)
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
     struct config tmp;
     struct load_ctx lc = {&tmp, NULL, 0};

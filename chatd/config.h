@@ -44,8 +44,7 @@ struct config {
 
 void config_defaults(struct config *cfg);
 /* path may be NULL (defaults and environment only). */
-int config_load(const char *path, struct config *cfg, char *err,
-                size_t errlen);
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 /* Apply one "name = value" setting; used by the loader and by tests. */
 int config_set(struct config *cfg, const char *name, const char *value,
                char *err, size_t errlen);

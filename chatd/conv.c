@@ -19,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LCONV_BUCKETS       4096 /* hash buckets for local conversations */
-#define FILL_BATCH          512  /* stream entries per catch-up read */
-#define QUEUE_REFRESH_MS    50   /* coalesce queue changes this long */
-#define HEARTBEAT_MAX_MS    5000 /* heartbeats at least this often */
-#define SEV_BAND            10000000000000.0 /* as lib.lua */
-#define MSG_TEXT_MAX        (PROTO_MAX_TEXT_CHARS * 4 + 1) /* UTF-8 bytes */
+#define LCONV_BUCKETS    4096 /* hash buckets for local conversations */
+#define FILL_BATCH       512  /* stream entries per catch-up read */
+#define QUEUE_REFRESH_MS 50   /* coalesce queue changes this long */
+#define HEARTBEAT_MAX_MS 5000 /* heartbeats at least this often */
+#define SEV_BAND         10000000000000.0               /* as lib.lua */
+#define MSG_TEXT_MAX     (PROTO_MAX_TEXT_CHARS * 4 + 1) /* UTF-8 bytes */
 
 static struct lconv *table[LCONV_BUCKETS];
 static const struct config *CFG;
@@ -170,8 +170,7 @@ static const char *entry_text(struct lconv *lc, const struct entry *e,
 
     snprintf(ad, sizeof ad, "%s|%s|%s", lc->id, e->from, e->cid);
     if (!lc->have_key ||
-        unseal(lc->key, ad, e->ct, e->ct_len, (uint8_t *)buf, buflen, &n) <
-            0) {
+        unseal(lc->key, ad, e->ct, e->ct_len, (uint8_t *)buf, buflen, &n) < 0) {
         log_err("conversation %s: seq %llu cannot be decrypted", lc->id,
                 (unsigned long long)e->seq);
         buf[0] = '\0';
@@ -182,9 +181,9 @@ static const char *entry_text(struct lconv *lc, const struct entry *e,
 static json_t *entry_json(const struct attach *a, const struct entry *e,
                           const char *text, int with_type)
 {
-    json_t *o = json_pack("{s:I, s:s, s:s, s:I}", "seq", (json_int_t)e->seq,
-                          "from", e->from, "text", text, "ts",
-                          (json_int_t)e->ts);
+    json_t *o =
+        json_pack("{s:I, s:s, s:s, s:I}", "seq", (json_int_t)e->seq, "from",
+                  e->from, "text", text, "ts", (json_int_t)e->ts);
 
     if (!o)
         return NULL;
@@ -210,11 +209,10 @@ static void flush_acks(struct attach *a)
     while (*pp) {
         struct pending_ack *p = *pp;
         if (p->seq <= a->delivered) {
-            json_t *o = json_pack("{s:s, s:s, s:I}", "type", "ack", "id",
-                                  p->id, "seq", (json_int_t)p->seq);
+            json_t *o = json_pack("{s:s, s:s, s:I}", "type", "ack", "id", p->id,
+                                  "seq", (json_int_t)p->seq);
             if (a->c->ep == EP_STAFF)
-                json_object_set_new(o, "conversation",
-                                    json_string(a->lc->id));
+                json_object_set_new(o, "conversation", json_string(a->lc->id));
             client_send(a->c, o);
             *pp = p->next;
             free(p);
@@ -261,7 +259,7 @@ void conv_ack(struct attach *a, uint64_t seq, const char *id)
 struct read_req {
     struct client *c;
     struct lconv *lc;
-    int full; /* staff's first read: all of it, for `assigned` */
+    int full;     /* staff's first read: all of it, for `assigned` */
     json_t *meta; /* for `assigned` */
 };
 
@@ -325,8 +323,8 @@ static void read_done(redisReply *reply, void *priv)
         for (size_t i = 0; i < n; i++)
             if (parse_entry(reply->element[i], &e) == 0) {
                 json_array_append_new(
-                    hist, entry_json(a, &e, entry_text(lc, &e, text,
-                                                       sizeof text), 0));
+                    hist, entry_json(a, &e,
+                                     entry_text(lc, &e, text, sizeof text), 0));
                 if (e.seq > a->delivered)
                     a->delivered = e.seq;
             }
@@ -426,8 +424,18 @@ struct sync_req {
     struct lconv *lc;
 };
 
-enum { S_STATE, S_ADVISER, S_ENDED_BY, S_REASON, S_SEQ, S_KEY, S_SEV,
-       S_TOPIC, S_AREA, S_NFIELDS };
+enum {
+    S_STATE,
+    S_ADVISER,
+    S_ENDED_BY,
+    S_REASON,
+    S_SEQ,
+    S_KEY,
+    S_SEV,
+    S_TOPIC,
+    S_AREA,
+    S_NFIELDS
+};
 
 static const char *field(redisReply *r, int i)
 {
@@ -441,9 +449,9 @@ void conv_sync(struct attach *a)
 {
     char key[ID_STR_LEN + 8];
     struct sync_req *sr = calloc(1, sizeof *sr);
-    const char *argv[] = {"HMGET", key,   "state", "adviser", "ended_by",
-                          "reason", "seq", "key",   "sev",     "topic",
-                          "area"};
+    const char *argv[] = {"HMGET",    key,      "state", "adviser",
+                          "ended_by", "reason", "seq",   "key",
+                          "sev",      "topic",  "area"};
 
     if (!sr)
         return;
@@ -491,19 +499,18 @@ static void sync_done(redisReply *reply, void *priv)
             a->told = TOLD_QUEUED;
             a->position = -1; /* the next refresh sends it */
             conv_queue_changed();
-        } else if (strcmp(state, "chatting") == 0 &&
-                   a->told != TOLD_CHATTING && adviser) {
+        } else if (strcmp(state, "chatting") == 0 && a->told != TOLD_CHATTING &&
+                   adviser) {
             a->told = TOLD_CHATTING;
-            client_send(a->c, json_pack("{s:s, s:s, s:s}", "type",
-                                        "connected", "adviser", adviser,
-                                        "conversation", lc->id));
+            client_send(a->c,
+                        json_pack("{s:s, s:s, s:s}", "type", "connected",
+                                  "adviser", adviser, "conversation", lc->id));
         }
     } else if (!a->synced) {
         /* The adviser's first view of this chat: everything so far. */
         json_t *meta = json_pack(
-            "{s:s, s:s, s:s, s:b}", "type", "assigned", "conversation",
-            lc->id, "severity",
-            sev_label(field(reply, S_SEV)), "returning", 0);
+            "{s:s, s:s, s:s, s:b}", "type", "assigned", "conversation", lc->id,
+            "severity", sev_label(field(reply, S_SEV)), "returning", 0);
         if (field(reply, S_TOPIC) && *field(reply, S_TOPIC))
             json_object_set_new(meta, "topic",
                                 json_string(field(reply, S_TOPIC)));
@@ -588,8 +595,7 @@ int conv_eta(int position)
 static json_t *queued_json(int position)
 {
     int eta = conv_eta(position);
-    json_t *o = json_pack("{s:s, s:i}", "type", "queued", "position",
-                          position);
+    json_t *o = json_pack("{s:s, s:i}", "type", "queued", "position", position);
     json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
     return o;
 }

@@ -48,8 +48,7 @@ static int create_key(const char *path, uint8_t *key)
         return errno == EEXIST ? read_key(path, key) : -1;
     }
     randombytes_buf(key, CRYPTO_KEY_BYTES);
-    if (write(fd, key, CRYPTO_KEY_BYTES) != CRYPTO_KEY_BYTES ||
-        fsync(fd) < 0) {
+    if (write(fd, key, CRYPTO_KEY_BYTES) != CRYPTO_KEY_BYTES || fsync(fd) < 0) {
         close(fd);
         unlink(path);
         return -1;
@@ -112,8 +111,8 @@ void token_digest(const char *token, char out[DIGEST_STR_LEN])
 {
     uint8_t h[32];
 
-    crypto_generichash(h, sizeof h, (const uint8_t *)token, strlen(token),
-                       NULL, 0);
+    crypto_generichash(h, sizeof h, (const uint8_t *)token, strlen(token), NULL,
+                       0);
     sodium_bin2hex(out, DIGEST_STR_LEN, h, sizeof h);
 }
 
@@ -132,17 +131,17 @@ int seal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
     if (len > SEAL_MAX || outsize < seal_len(len))
         return -1;
     randombytes_buf(buf, AEAD_NONCE);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        buf + AEAD_NONCE, &clen, plain, len, (const uint8_t *)ad, strlen(ad),
-        NULL, buf, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(buf + AEAD_NONCE, &clen, plain,
+                                               len, (const uint8_t *)ad,
+                                               strlen(ad), NULL, buf, key);
     sodium_bin2base64(out, outsize, buf, AEAD_NONCE + (size_t)clen,
                       sodium_base64_VARIANT_ORIGINAL);
     return 0;
 }
 
 int unseal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
-           const char *sealed, size_t sealed_len, uint8_t *out,
-           size_t outsize, size_t *outlen)
+           const char *sealed, size_t sealed_len, uint8_t *out, size_t outsize,
+           size_t *outlen)
 {
     uint8_t buf[AEAD_NONCE + SEAL_MAX + AEAD_TAG];
     size_t blen;

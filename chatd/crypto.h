@@ -14,13 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRYPTO_KEY_BYTES   32
-#define TOKEN_BYTES        32                 /* 256-bit session/resume */
-#define TOKEN_STR_LEN      44                 /* base64url, with NUL */
-#define DIGEST_STR_LEN     65                 /* hex BLAKE2b-256, with NUL */
-#define ID_BYTES           12                 /* conversation ids */
-#define ID_STR_LEN         (ID_BYTES * 2 + 1) /* hex, with NUL */
-#define WRAPPED_KEY_STR_LEN 128               /* base64 nonce||key||tag */
+#define CRYPTO_KEY_BYTES    32
+#define TOKEN_BYTES         32                 /* 256-bit session/resume */
+#define TOKEN_STR_LEN       44                 /* base64url, with NUL */
+#define DIGEST_STR_LEN      65                 /* hex BLAKE2b-256, with NUL */
+#define ID_BYTES            12                 /* conversation ids */
+#define ID_STR_LEN          (ID_BYTES * 2 + 1) /* hex, with NUL */
+#define WRAPPED_KEY_STR_LEN 128                /* base64 nonce||key||tag */
 
 int crypto_init(const char *master_key_path);
 void crypto_shutdown(void);
@@ -43,7 +43,7 @@ int seal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
          const uint8_t *plain, size_t len, char *out, size_t outsize);
 /* Open what seal() made; out gets len bytes plus a NUL. */
 int unseal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
-           const char *sealed, size_t sealed_len, uint8_t *out,
-           size_t outsize, size_t *outlen);
+           const char *sealed, size_t sealed_len, uint8_t *out, size_t outsize,
+           size_t *outlen);
 
 #endif

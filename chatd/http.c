@@ -15,12 +15,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define HTTP_PATH_MAX      256  /* bytes of URL path we route */
-#define HTTP_BODY_MAX      4096 /* bytes of a POST body (login) */
-#define HTTP_HDR_MAX       2048 /* bytes of response headers we build */
-#define WS_RX_CHUNK        4096 /* lws receive buffer per connection */
-#define COOKIE_MAX         128
-#define ORIGIN_MAX         256
+#define HTTP_PATH_MAX 256  /* bytes of URL path we route */
+#define HTTP_BODY_MAX 4096 /* bytes of a POST body (login) */
+#define HTTP_HDR_MAX  2048 /* bytes of response headers we build */
+#define WS_RX_CHUNK   4096 /* lws receive buffer per connection */
+#define COOKIE_MAX    128
+#define ORIGIN_MAX    256
 
 static const char security_headers[] =
     "content-security-policy: default-src 'self'; script-src 'self'; "
@@ -91,21 +91,19 @@ static void job_json(struct http_job *j, int status, json_t *o)
 {
     char *s = json_dumps(o, JSON_COMPACT);
 
-    job_answer(j, status, "application/json", s ? s : "{}",
-               s ? strlen(s) : 2);
+    job_answer(j, status, "application/json", s ? s : "{}", s ? strlen(s) : 2);
     free(s);
     json_decref(o);
 }
 
 static int job_write(struct lws *wsi, struct http_job *j)
 {
-    unsigned char buf[LWS_PRE + HTTP_HDR_MAX], *start = buf + LWS_PRE,
-                                               *p = start,
-                                               *end = buf + sizeof buf - 1;
+    unsigned char buf[LWS_PRE + HTTP_HDR_MAX],
+        *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
 
     if (!j->headers_sent) {
-        if (lws_add_http_common_headers(wsi, (unsigned int)j->status,
-                                        j->ctype, j->body_len, &p, end))
+        if (lws_add_http_common_headers(wsi, (unsigned int)j->status, j->ctype,
+                                        j->body_len, &p, end))
             return -1;
         if ((size_t)(end - p) < sizeof security_headers + sizeof j->cookie)
             return -1;
@@ -205,8 +203,8 @@ static void get_cookie(struct lws *wsi, char *out, size_t outlen)
         out[0] = '\0';
 }
 
-static void login_done(enum login_result r, const char *name,
-                       const char *role, const char *token, void *priv)
+static void login_done(enum login_result r, const char *name, const char *role,
+                       const char *token, void *priv)
 {
     struct http_job *j = priv;
 
@@ -333,7 +331,8 @@ static int route(struct lws *wsi, struct pss *ps)
     return 0;
 }
 
-/* --- WebSocket upgrades ----------------------------------------------------- */
+/* --- WebSocket upgrades -----------------------------------------------------
+ */
 
 static int origin_allowed(struct lws *wsi)
 {
@@ -371,8 +370,8 @@ static void refuse_upgrade(struct lws *wsi)
                                "content-length: 19\r\n"
                                "connection: close\r\n";
     static const char body[] = "\r\norigin not allowed";
-    unsigned char buf[LWS_PRE + sizeof head + sizeof security_headers +
-                      sizeof body];
+    unsigned char
+        buf[LWS_PRE + sizeof head + sizeof security_headers + sizeof body];
     size_t n = 0;
 
     memcpy(buf + LWS_PRE, head, sizeof head - 1);
@@ -413,7 +412,8 @@ static void ws_receive(struct lws *wsi, struct pss *ps, const char *in,
             if (!nb)
                 return;
             c->rx = nb;
-            memcpy(c->rx + c->rx_len, in, len);
+            if (len)
+                memcpy(c->rx + c->rx_len, in, len);
             c->rx_len += len;
         }
     }
@@ -449,7 +449,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             ps->body_too_big = 1;
             return 0;
         }
-        memcpy(ps->body + ps->body_len, in, len);
+        if (len)
+            memcpy(ps->body + ps->body_len, in, len);
         ps->body_len += len;
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:

@@ -97,7 +97,8 @@ static int resolve_config(int argc, char **argv)
     }
     if (cfg.data_dir[0] != '/') {
         char abs[PATH_MAX];
-        if (!realpath(cfg.data_dir, abs) || strlen(abs) >= sizeof cfg.data_dir) {
+        if (!realpath(cfg.data_dir, abs) ||
+            strlen(abs) >= sizeof cfg.data_dir) {
             fprintf(stderr, "chatd: %s: cannot resolve\n", cfg.data_dir);
             return -1;
         }
@@ -122,8 +123,8 @@ static void on_signal(uv_signal_t *h, int signum)
     (void)h;
     if (signum == SIGHUP) {
         char err[512];
-        struct triage_rules *fresh = triage_load(cfg.rules_dir, err,
-                                                 sizeof err);
+        struct triage_rules *fresh =
+            triage_load(cfg.rules_dir, err, sizeof err);
         if (!fresh) {
             log_err("SIGHUP: rules refused, the old ones stay: %s", err);
             return;

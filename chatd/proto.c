@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const wrapup_outcomes[] = {"advice", "signposted", "escalated",
+const char *const wrapup_outcomes[] = {"advice",   "signposted",   "escalated",
                                        "referred", "disconnected", NULL};
 
 struct type_entry {
@@ -39,8 +39,8 @@ static const struct type_entry types[] = {
 #undef P
 #undef S
 
-void proto_error_set(struct proto_error *err, const char *code,
-                     const char *fmt, ...)
+void proto_error_set(struct proto_error *err, const char *code, const char *fmt,
+                     ...)
 {
     va_list ap;
 
@@ -100,8 +100,7 @@ static int get_str(json_t *o, const char *key, int required, size_t max_chars,
         proto_error_set(err, "bad_request", "'%s' contains a NUL", key);
         return -1;
     }
-    if (max_chars &&
-        utf8_chars(*out, json_string_length(v)) > max_chars) {
+    if (max_chars && utf8_chars(*out, json_string_length(v)) > max_chars) {
         /* Over-long free text is too_long; any other field is malformed. */
         int is_text = strcmp(key, "text") == 0 || strcmp(key, "note") == 0;
         proto_error_set(err, is_text ? "too_long" : "bad_request",
@@ -137,15 +136,13 @@ static int get_id(json_t *o, struct frame *f, struct proto_error *err)
     }
     for (size_t i = 0; i < len; i++)
         if (f->id[i] < 0x21 || f->id[i] > 0x7E) {
-            proto_error_set(err, "bad_request",
-                            "'id' must be printable ASCII");
+            proto_error_set(err, "bad_request", "'id' must be printable ASCII");
             return -1;
         }
     return 0;
 }
 
-static int get_conversation(json_t *o, struct frame *f,
-                            struct proto_error *err)
+static int get_conversation(json_t *o, struct frame *f, struct proto_error *err)
 {
     size_t len;
 
@@ -279,8 +276,8 @@ static int parse_fields(enum endpoint ep, json_t *o, struct frame *f,
         int ok = 0;
         if (get_conversation(o, f, err) < 0 ||
             get_str(o, "outcome", 1, 0, &f->outcome, NULL, err) < 0 ||
-            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL,
-                    err) < 0)
+            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL, err) <
+                0)
             return -1;
         for (int i = 0; wrapup_outcomes[i]; i++)
             ok |= strcmp(f->outcome, wrapup_outcomes[i]) == 0;
@@ -383,8 +380,8 @@ void frame_free(struct frame *f)
 
 json_t *proto_error_json(const struct proto_error *err)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code",
-                          err->code, "message", err->message);
+    json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", err->code,
+                          "message", err->message);
     if (err->id[0])
         json_object_set_new(o, "id", json_string(err->id));
     if (err->ref[0])

@@ -65,7 +65,7 @@ struct frame {
 };
 
 struct proto_error {
-    const char *code;  /* bad_json, unknown_type, bad_request, too_long, ... */
+    const char *code; /* bad_json, unknown_type, bad_request, too_long, ... */
     char message[160];
     char id[PROTO_MAX_ID_BYTES + 1]; /* client id of the bad frame, or "" */
     char ref[24];                    /* its type, or "" */
@@ -77,9 +77,8 @@ void frame_free(struct frame *f);
 
 /* Serialise an error frame into a new JSON object. */
 json_t *proto_error_json(const struct proto_error *err);
-void proto_error_set(struct proto_error *err, const char *code,
-                     const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void proto_error_set(struct proto_error *err, const char *code, const char *fmt,
+                     ...) __attribute__((format(printf, 3, 4)));
 
 /* Count of Unicode code points in valid UTF-8. */
 size_t utf8_chars(const char *s, size_t len);

@@ -18,15 +18,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RDS_MAX_SCRIPTS      32
-#define RDS_SHA_LEN          41   /* hex SHA1 with NUL */
-#define RDS_BACKOFF_MIN_MS   100  /* first retry after a lost connection */
-#define RDS_BACKOFF_MAX_MS   5000 /* retries never wait longer than this */
-#define RDS_SPAWN_WAIT_MS    5000 /* for an embedded redis-server to answer */
-#define RDS_STOP_WAIT_MS     5000 /* for it to exit after SIGTERM */
-#define RDS_SYNC_TIMEOUT_MS  2000
-#define RDS_DEFAULT_PORT     6379
-#define RDS_HOST_MAX         (CONFIG_STR_MAX + 16)
+#define RDS_MAX_SCRIPTS     32
+#define RDS_SHA_LEN         41   /* hex SHA1 with NUL */
+#define RDS_BACKOFF_MIN_MS  100  /* first retry after a lost connection */
+#define RDS_BACKOFF_MAX_MS  5000 /* retries never wait longer than this */
+#define RDS_SPAWN_WAIT_MS   5000 /* for an embedded redis-server to answer */
+#define RDS_STOP_WAIT_MS    5000 /* for it to exit after SIGTERM */
+#define RDS_SYNC_TIMEOUT_MS 2000
+#define RDS_DEFAULT_PORT    6379
+#define RDS_HOST_MAX        (CONFIG_STR_MAX + 16)
 
 static struct {
     uv_loop_t *loop;
@@ -88,9 +88,9 @@ static redisContext *sync_connect(const struct addr *a)
 {
     struct timeval tv = {RDS_SYNC_TIMEOUT_MS / 1000,
                          (RDS_SYNC_TIMEOUT_MS % 1000) * 1000};
-    redisContext *c = a->is_unix ? redisConnectUnixWithTimeout(a->host, tv)
-                                 : redisConnectWithTimeout(a->host, a->port,
-                                                           tv);
+    redisContext *c = a->is_unix
+                          ? redisConnectUnixWithTimeout(a->host, tv)
+                          : redisConnectWithTimeout(a->host, a->port, tv);
     redisReply *r;
 
     if (!c || c->err)
@@ -136,11 +136,11 @@ static pid_t spawn_embedded(const struct config *cfg, const struct addr *a)
         /* Its own session, so a terminal's Ctrl-C reaches chatd, which
          * then stops it in order. */
         setsid();
-        execlp("redis-server", "redis-server", "--port", "0",
-               "--unixsocket", a->host, "--unixsocketperm", "700", "--dir",
-               cfg->data_dir, "--appendonly", "yes", "--appendfsync",
-               cfg->redis_appendfsync, "--save", "", "--logfile", logfile,
-               "--daemonize", "no", (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket",
+               a->host, "--unixsocketperm", "700", "--dir", cfg->data_dir,
+               "--appendonly", "yes", "--appendfsync", cfg->redis_appendfsync,
+               "--save", "", "--logfile", logfile, "--daemonize", "no",
+               (char *)NULL);
         _exit(127);
     }
     for (int waited = 0; waited < RDS_SPAWN_WAIT_MS; waited += 50) {
@@ -231,8 +231,7 @@ static void lost(void)
 
 static void check_ready(void)
 {
-    if (R.ready || !R.cmd_up || !R.sub_up || R.scripts_pending ||
-        !R.subscribed)
+    if (R.ready || !R.cmd_up || !R.sub_up || R.scripts_pending || !R.subscribed)
         return;
     R.ready = R.was_ready = 1;
     R.backoff_ms = RDS_BACKOFF_MIN_MS;

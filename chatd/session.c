@@ -19,10 +19,10 @@
 #include <string.h>
 #include <time.h>
 
-#define RESUME_TTL_S    86400 /* a parent's session outlives a closed tab */
-#define TYPING_MIN_MS   1000  /* relay at most one typing event a second */
-#define OPENING_CID     "start" /* client id of the opening message */
-#define CLOSE_ACK_WAIT_S 5    /* for the peer to answer our close frame */
+#define RESUME_TTL_S     86400   /* a parent's session outlives a closed tab */
+#define TYPING_MIN_MS    1000    /* relay at most one typing event a second */
+#define OPENING_CID      "start" /* client id of the opening message */
+#define CLOSE_ACK_WAIT_S 5       /* for the peer to answer our close frame */
 
 struct client *clients;
 static const struct config *CFG;
@@ -176,10 +176,11 @@ static int write_close(struct client *c)
     if (c->close_sent)
         return 0;
     c->close_sent = 1;
-    buf[LWS_PRE] = 0x88; /* FIN + close opcode */
+    buf[LWS_PRE] = 0x88;  /* FIN + close opcode */
     buf[LWS_PRE + 1] = 2; /* payload: the status code */
     buf[LWS_PRE + 2] = (unsigned char)(LWS_CLOSE_STATUS_POLICY_VIOLATION >> 8);
-    buf[LWS_PRE + 3] = (unsigned char)(LWS_CLOSE_STATUS_POLICY_VIOLATION & 0xff);
+    buf[LWS_PRE + 3] =
+        (unsigned char)(LWS_CLOSE_STATUS_POLICY_VIOLATION & 0xff);
     if (lws_write(c->wsi, buf + LWS_PRE, 4, LWS_WRITE_RAW) < 0)
         return -1;
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, CLOSE_ACK_WAIT_S);
@@ -226,8 +227,7 @@ static int reply_error(redisReply *r, const char **code)
         return 1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        *code = strstr(r->str, "not_allowed") ? "not_allowed"
-                                                         : "closed";
+        *code = strstr(r->str, "not_allowed") ? "not_allowed" : "closed";
         return 1;
     }
     return 0;
@@ -356,8 +356,8 @@ static void append_key_done(redisReply *r, void *priv)
     append_store(rq, a->lc);
 }
 
-static void append_message(struct client *c, struct attach *a,
-                           const char *from, const struct frame *f)
+static void append_message(struct client *c, struct attach *a, const char *from,
+                           const struct frame *f)
 {
     struct append_req *rq = malloc(sizeof *rq + f->text_len + 1);
 
@@ -386,8 +386,7 @@ struct hello_req {
     long long last_seq;
 };
 
-static void send_welcome(struct client *c, const char *state,
-                         const char *conv)
+static void send_welcome(struct client *c, const char *state, const char *conv)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "type", "welcome", "resume",
                           c->token, "state", state, "open", 1);
@@ -591,8 +590,9 @@ static void publish_typing(struct client *c, struct attach *a)
     if (a->told != TOLD_CHATTING || now - c->last_typing_ms < TYPING_MIN_MS)
         return;
     c->last_typing_ms = now;
-    n = snprintf(buf, sizeof buf, "{\"t\":\"typing\",\"c\":\"%s\",\"f\":\"%s\"}",
-                 a->lc->id, c->ep == EP_PARENT ? "parent" : "adviser");
+    n = snprintf(buf, sizeof buf,
+                 "{\"t\":\"typing\",\"c\":\"%s\",\"f\":\"%s\"}", a->lc->id,
+                 c->ep == EP_PARENT ? "parent" : "adviser");
     rds_publish(buf, (size_t)n);
 }
 
@@ -612,7 +612,7 @@ static void parent_feedback(struct client *c, struct attach *a,
                             const struct frame *f)
 {
     char key[ID_STR_LEN + 8], rating[4], ad[ID_STR_LEN + 16], *ct = NULL;
-    const char *argv[6] = {"HSET", key, "feedback_rating", rating,
+    const char *argv[6] = {"HSET",          key, "feedback_rating", rating,
                            "feedback_text", ""};
 
     snprintf(key, sizeof key, "conv:%s", a->lc->id);
@@ -751,9 +751,8 @@ static void staff_wrapup(struct client *c, struct attach *a,
     if (f->note && *f->note && a->lc->have_key) {
         size_t n = seal_len(strlen(f->note));
         snprintf(ad, sizeof ad, "%s|wrapup|", a->lc->id);
-        if ((ct = malloc(n)) &&
-            seal(a->lc->key, ad, (const uint8_t *)f->note, strlen(f->note), ct,
-                 n) == 0)
+        if ((ct = malloc(n)) && seal(a->lc->key, ad, (const uint8_t *)f->note,
+                                     strlen(f->note), ct, n) == 0)
             json_object_set_new(w, "note", json_string(ct));
     }
     js = json_dumps(w, JSON_COMPACT);
@@ -839,8 +838,8 @@ void session_staff_ready(struct client *c, const char *name, const char *role)
     snprintf(c->name, sizeof c->name, "%s", name);
     snprintf(c->role, sizeof c->role, "%s", role);
     client_hold(c);
-    if (rds_cmdf(staff_state_done, c, "HMGET staff:%s available capacity active",
-                 name) < 0)
+    if (rds_cmdf(staff_state_done, c,
+                 "HMGET staff:%s available capacity active", name) < 0)
         staff_state_done(NULL, c);
 }
 

@@ -20,9 +20,9 @@
 #include "crypto.h"
 #include "proto.h"
 
-#define USER_NAME_MAX   64  /* bytes, with NUL */
-#define ROLE_MAX        16
-#define OUTQ_MAX_BYTES  (1024 * 1024) /* a client this far behind is cut */
+#define USER_NAME_MAX  64 /* bytes, with NUL */
+#define ROLE_MAX       16
+#define OUTQ_MAX_BYTES (1024 * 1024) /* a client this far behind is cut */
 
 struct lws;
 struct lconv;
@@ -43,14 +43,14 @@ struct pending_ack {
 struct attach {
     struct client *c;
     struct lconv *lc;
-    uint64_t delivered;   /* every seq <= this has been sent or acked */
+    uint64_t delivered; /* every seq <= this has been sent or acked */
     enum told told;
-    int position;         /* last queued position sent; -1 to force */
+    int position; /* last queued position sent; -1 to force */
     int eta_s;
-    int filling, refill;  /* a catch-up read is in flight / needed again */
-    int replay_own;       /* resume: include the client's own messages */
-    int synced;           /* staff: assigned has been sent */
-    int end_due;          /* ended frame to send once messages are out */
+    int filling, refill; /* a catch-up read is in flight / needed again */
+    int replay_own;      /* resume: include the client's own messages */
+    int synced;          /* staff: assigned has been sent */
+    int end_due;         /* ended frame to send once messages are out */
     char end_by[16];
     char end_reason[16];
     struct pending_ack *acks; /* acks waiting for earlier seqs */
@@ -66,7 +66,7 @@ struct outbuf {
 struct client {
     struct lws *wsi; /* NULL once the socket has gone */
     enum endpoint ep;
-    int refs;        /* in-flight Redis replies hold the client */
+    int refs; /* in-flight Redis replies hold the client */
     struct outbuf *out_head, *out_tail;
     size_t out_bytes;
     int close_after_flush;
@@ -86,7 +86,7 @@ struct client {
     int authed;
     char name[USER_NAME_MAX];
     char role[ROLE_MAX];
-    struct attach *atts; /* parent: at most one */
+    struct attach *atts;        /* parent: at most one */
     struct client *next, *prev; /* every client of this process */
 };
 
@@ -109,8 +109,7 @@ int client_write(struct client *c);
 /* One complete frame from the socket. */
 void session_frame(struct client *c, const char *buf, size_t len, int binary);
 /* A staff socket authenticated by http.c/auth.c. */
-void session_staff_ready(struct client *c, const char *name,
-                         const char *role);
+void session_staff_ready(struct client *c, const char *name, const char *role);
 
 uint64_t now_ms(void);
 
