@@ -16,6 +16,8 @@
 #include "session.h"
 #include "triage.h"
 
+#include <libwebsockets.h>
+
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -35,6 +37,9 @@ static struct triage_rules *rules;
 static uv_loop_t loop;
 static uv_signal_t sig_term, sig_int, sig_hup;
 static int stopping;
+static uv_timer_t drain_timer;
+
+#define DRAIN_MS 300 /* for close frames to reach clients on SIGTERM */
 
 static void usage(FILE *out)
 {
@@ -118,6 +123,17 @@ static int resolve_config(int argc, char **argv)
     return 0;
 }
 
+static void drained(uv_timer_t *t)
+{
+    uv_close((uv_handle_t *)t, NULL);
+    http_stop();
+    conv_shutdown();
+    rds_stop();
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     (void)h;
@@ -138,13 +154,13 @@ static void on_signal(uv_signal_t *h, int signum)
     if (stopping)
         return;
     stopping = 1;
-    log_info("stopping");
-    http_stop();
-    conv_shutdown();
-    rds_stop();
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_hup, NULL);
+    log_info("stopping: telling clients to reconnect");
+    /* Clients get "going away" and reconnect elsewhere; their state is
+     * all in Redis, so nothing is lost. */
+    for (struct client *c = clients; c; c = c->next)
+        client_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+    uv_timer_init(&loop, &drain_timer);
+    uv_timer_start(&drain_timer, drained, DRAIN_MS, 0);
 }
 
 static void on_ready(void)

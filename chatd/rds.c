@@ -348,10 +348,15 @@ static void connect_all(void)
     if (R.stopping || R.cmd || R.sub)
         return; /* the old ones are still closing; their callback retries */
     parse_url(R.cfg, &a);
-    if (!*R.cfg->redis_url && ensure_embedded(R.cfg, &a, &R.child) < 0 &&
-        !R.child) {
-        schedule_retry();
-        return;
+    if (!*R.cfg->redis_url) {
+        /* The embedded server may have died: start it again, and own it. */
+        pid_t child = 0;
+        if (ensure_embedded(R.cfg, &a, &child) < 0) {
+            schedule_retry();
+            return;
+        }
+        if (child)
+            R.child = child;
     }
     R.cmd = open_async(&a);
     R.sub = R.cmd ? open_async(&a) : NULL;

@@ -172,19 +172,29 @@ static void error_for(struct client *c, const char *code, const char *ref,
 static int write_close(struct client *c)
 {
     unsigned char buf[LWS_PRE + 4];
+    int code =
+        c->close_code ? c->close_code : LWS_CLOSE_STATUS_POLICY_VIOLATION;
 
     if (c->close_sent)
         return 0;
     c->close_sent = 1;
     buf[LWS_PRE] = 0x88;  /* FIN + close opcode */
     buf[LWS_PRE + 1] = 2; /* payload: the status code */
-    buf[LWS_PRE + 2] = (unsigned char)(LWS_CLOSE_STATUS_POLICY_VIOLATION >> 8);
-    buf[LWS_PRE + 3] =
-        (unsigned char)(LWS_CLOSE_STATUS_POLICY_VIOLATION & 0xff);
+    buf[LWS_PRE + 2] = (unsigned char)(code >> 8);
+    buf[LWS_PRE + 3] = (unsigned char)(code & 0xff);
     if (lws_write(c->wsi, buf + LWS_PRE, 4, LWS_WRITE_RAW) < 0)
         return -1;
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, CLOSE_ACK_WAIT_S);
     return 0;
+}
+
+void client_close(struct client *c, int code)
+{
+    if (!c->wsi || c->close_after_flush)
+        return;
+    c->close_code = code;
+    c->close_after_flush = 1;
+    lws_callback_on_writable(c->wsi);
 }
 
 int client_write(struct client *c)

@@ -71,6 +71,7 @@ struct client {
     size_t out_bytes;
     int close_after_flush;
     int close_sent;
+    int close_code; /* sent in the close frame; 1008 unless set */
     /* reassembly of a fragmented frame */
     char *rx;
     size_t rx_len;
@@ -103,6 +104,8 @@ int client_release(struct client *c);
 void client_send(struct client *c, json_t *o);
 void client_error(struct client *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Send what is queued, then close with this code (1001: going away). */
+void client_close(struct client *c, int code);
 /* Called by http.c when the socket is writable: writes one frame. */
 int client_write(struct client *c);
 
