@@ -729,6 +729,32 @@ static void on_msg_event(json_t *ev, struct lconv *lc)
     }
 }
 
+/* To every lead connected here: a conversation reached high or emergency.
+ * The lead's workflow (observe, whisper, decide) builds on this. */
+static void on_alert_event(json_t *ev)
+{
+    const char *id = json_string_value(json_object_get(ev, "c"));
+    const char *tri = json_string_value(json_object_get(ev, "tri"));
+    json_int_t sev = json_integer_value(json_object_get(ev, "sev"));
+    json_t *t = tri ? json_loads(tri, 0, NULL) : NULL;
+    json_t *cats = json_object_get(t, "categories");
+
+    if (!id)
+        goto out;
+    for (struct client *c = clients; c; c = c->next) {
+        if (c->ep != EP_STAFF || !c->authed || strcmp(c->role, "lead") != 0)
+            continue;
+        client_send(c, json_pack("{s:s, s:s, s:s, s:O}", "type", "alert",
+                                 "conversation", id, "severity",
+                                 triage_severity_name(
+                                     (enum triage_severity)sev),
+                                 "categories",
+                                 json_is_array(cats) ? cats : json_array()));
+    }
+out:
+    json_decref(t);
+}
+
 void conv_event(const char *payload, size_t len)
 {
     json_t *ev = json_loadb(payload, len, 0, NULL);
@@ -749,6 +775,8 @@ void conv_event(const char *payload, size_t len)
         for (struct client *c = clients; c && name; c = c->next)
             if (c->ep == EP_STAFF && c->authed && strcmp(c->name, name) == 0)
                 conv_staff_sync(c);
+    } else if (strcmp(t, "alert") == 0) {
+        on_alert_event(ev);
     } else if (!lc) {
         goto out;
     } else if (strcmp(t, "msg") == 0) {

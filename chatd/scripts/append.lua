@@ -17,6 +17,7 @@ local seq, dup = append(conv, from, cid, now, ARGV[5], ARGV[6])
 local csev = tonumber(st[2]) or 0
 -- Severity latches at the highest seen; a waiting parent moves up at once.
 if dup == 0 and from == 'parent' and sev > csev then
+  alert_if_high(conv, csev, sev, ARGV[6])
   csev = sev
   redis.call('HSET', key, 'sev', sev)
   if st[1] == 'queued' then

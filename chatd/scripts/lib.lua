@@ -82,6 +82,13 @@ local function pair_all(now)
   return n
 end
 
+-- Severity rose to high (3) or emergency (4): every lead on shift is told.
+local function alert_if_high(conv, old, new, tri)
+  if new >= 3 and new > old then
+    publish({t = 'alert', c = conv, sev = new, tri = tri})
+  end
+end
+
 local function queue_changed()
   publish({t = 'queue'})
 end
