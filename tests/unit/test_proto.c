@@ -103,6 +103,13 @@ static void err_at(const char *file, int line, enum endpoint ep,
                  "error %s has an empty message", code);
         CHECK_AT(file, line, f.root == NULL,
                  "a refused frame still holds its JSON");
+        /* The client must be sent the error: it must serialise. */
+        json_t *o = proto_error_json(&e);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        CHECK_AT(file, line, s != NULL, "no error frame for %.100s (%s)", buf,
+                 e.message);
+        free(s);
+        json_decref(o);
     }
     if (eout)
         *eout = e;
@@ -765,6 +772,50 @@ TEST(error_json_shape)
     json_decref(o);
 }
 
+/* Whether proto_error_json() can build the error frame for a frame. */
+static int error_frame_sent(enum endpoint ep, const char *buf, size_t len)
+{
+    struct frame f;
+    struct proto_error e;
+    json_t *o;
+    char *s;
+
+    if (proto_parse(ep, buf, len, 0, &f, &e) == 0) {
+        frame_free(&f);
+        return 0;
+    }
+    o = proto_error_json(&e);
+    s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    free(s);
+    json_decref(o);
+    return s != NULL;
+}
+
+TEST(error_frame_is_always_sent)
+{
+    /* Error messages quote the client's bytes: jansson's "near '...'"
+     * snippet and the type name cut to 40 bytes can end mid-character, and
+     * json_pack() then refuses the message, so proto_error_json() returns
+     * NULL and session.c sends the client nothing.  Found by fuzz_frame;
+     * reported with the fix. */
+    char *type = repeat("\xc3\xa9", 30);
+    char *js = fmt("{\"type\":\"a%s\"}", type);
+    KNOWN_BUG(error_frame_sent(PARENT, js, strlen(js)),
+              "no error frame for an unknown non-ASCII type of 61 bytes");
+    free(js);
+    free(type);
+    static const char cut[] =
+        "{\"type\":\"msg\",\"text\":\"\xc3\xa9 \\u\xf0\x9f\x98\x80\"}";
+    KNOWN_BUG(error_frame_sent(PARENT, cut, sizeof cut - 1),
+              "no error frame for bad JSON cut inside a character");
+    /* These are fine today and must stay so. */
+    static const char ff[] =
+        "{\"type\":\"msg\",\"id\":\"m\",\"text\":\"\xff\"}";
+    CHECK(error_frame_sent(PARENT, ff, sizeof ff - 1), "no error frame");
+    static const char ctl[] = "{\"type\":\"msg\x01\"}";
+    CHECK(error_frame_sent(STAFF, ctl, sizeof ctl - 1), "no error frame");
+}
+
 TEST(frame_free_is_idempotent)
 {
     struct frame f;
@@ -833,6 +884,7 @@ int main(void)
     RUN(binary_frames);
     RUN(error_echoes_id_and_type);
     RUN(error_json_shape);
+    RUN(error_frame_is_always_sent);
     RUN(frame_free_is_idempotent);
     RUN(utf8_chars_counts_code_points);
     RUN(utf16_offset_matches_javascript);
