@@ -432,17 +432,24 @@ static void trampoline(redisAsyncContext *ac, void *reply, void *priv)
     free(t);
 }
 
-int rds_cmd(rds_cb cb, void *priv, int argc, const char **argv,
-            const size_t *lens)
+static struct trampoline *trampoline_new(rds_cb cb, void *priv)
 {
     struct trampoline *t;
 
-    if (!R.cmd_up || !R.cmd)
-        return -1;
-    if (!(t = malloc(sizeof *t)))
-        return -1;
+    if (!R.cmd_up || !R.cmd || !(t = malloc(sizeof *t)))
+        return NULL;
     t->cb = cb;
     t->priv = priv;
+    return t;
+}
+
+int rds_cmd(rds_cb cb, void *priv, int argc, const char **argv,
+            const size_t *lens)
+{
+    struct trampoline *t = trampoline_new(cb, priv);
+
+    if (!t)
+        return -1;
     if (redisAsyncCommandArgv(R.cmd, trampoline, t, argc, argv, lens) !=
         REDIS_OK) {
         free(t);
@@ -453,16 +460,12 @@ int rds_cmd(rds_cb cb, void *priv, int argc, const char **argv,
 
 int rds_cmdf(rds_cb cb, void *priv, const char *fmt, ...)
 {
-    struct trampoline *t;
+    struct trampoline *t = trampoline_new(cb, priv);
     va_list ap;
     int r;
 
-    if (!R.cmd_up || !R.cmd)
+    if (!t)
         return -1;
-    if (!(t = malloc(sizeof *t)))
-        return -1;
-    t->cb = cb;
-    t->priv = priv;
     va_start(ap, fmt);
     r = redisvAsyncCommand(R.cmd, trampoline, t, fmt, ap);
     va_end(ap);
