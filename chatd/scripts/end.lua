@@ -2,7 +2,7 @@
 -- ARGV: now, conv, by (parent|adviser|system), reason, caller
 local now, conv, by, reason, caller = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = 'conv:' .. conv
-local st = redis.call('HMGET', key, 'state', 'adviser', 'paired_at')
+local st = redis.call('HMGET', key, 'state', 'adviser', 'paired_at', 'queued_at', 'sev')
 if st[1] ~= 'queued' and st[1] ~= 'chatting' then
   return redis.error_reply('not_allowed')
 end
@@ -10,6 +10,8 @@ if by == 'adviser' and (st[1] ~= 'chatting' or st[2] ~= caller) then
   return redis.error_reply('not_allowed')
 end
 if st[1] == 'queued' then
+  event('abandoned', {conv = conv, sev = st[5] or 0, by = by,
+                      wait_ms = now - (tonumber(st[4]) or now)})
   redis.call('ZREM', 'queue', conv)
   queue_changed()
 elseif st[2] and st[2] ~= '' then
@@ -20,6 +22,8 @@ elseif st[2] and st[2] ~= '' then
   redis.call('ZADD', 'advisers', 'XX', now, adv)
   -- Rolling mean of chat length over about the last 20 chats, for ETAs.
   local len = now - (tonumber(st[3]) or now)
+  event('ended', {conv = conv, adviser = adv, sev = st[5] or 0, by = by,
+                  reason = reason, handle_ms = len})
   local s = redis.call('HMGET', 'stats', 'chat_avg_ms', 'chats')
   local n = math.min((tonumber(s[2]) or 0) + 1, 20)
   local avg = tonumber(s[1]) or len

@@ -11,12 +11,27 @@
 --   seen:p, seen:s    zset conv / adviser -> last heartbeat (ms)
 --   resume:<digest>   conv id of a parent's session
 --   stats             hash: chat_avg_ms, chats
+--   events            stream of what happened, for reports: t (offered,
+--                     answered, abandoned, ended, wrapped, ...), conv,
+--                     sev, wait_ms, handle_ms, outcome, categories... never
+--                     message text
+--   metrics           hash of counters: messages, triage:<category>
 -- Events go to one channel as JSON; every chatd filters what is local.
 local EV = 'chatd:ev'
 local SEV_BAND = 10000000000000 -- 1e13 ms: severity outranks any wait
 
 local function publish(t)
   redis.call('PUBLISH', EV, cjson.encode(t))
+end
+
+-- One event for the service's figures (docs/reports.md).  Flat fields.
+local function event(t, fields)
+  local args = {'XADD', 'events', '*', 't', t}
+  for k, v in pairs(fields) do
+    args[#args + 1] = k
+    args[#args + 1] = tostring(v)
+  end
+  redis.call(unpack(args))
 end
 
 local function score(sev, t)
@@ -57,6 +72,9 @@ local function pick_adviser()
 end
 
 local function assign(conv, adv, now)
+  local st = redis.call('HMGET', 'conv:' .. conv, 'queued_at', 'sev')
+  event('answered', {conv = conv, adviser = adv, sev = st[2] or 0,
+                     wait_ms = now - (tonumber(st[1]) or now)})
   redis.call('ZREM', 'queue', conv)
   redis.call('HSET', 'conv:' .. conv, 'state', 'chatting', 'adviser', adv,
              'paired_at', now)

@@ -8,7 +8,10 @@ local parents = redis.call('ZRANGEBYSCORE', 'seen:p', '-inf', cutoff)
 for _, conv in ipairs(parents) do
   redis.call('ZREM', 'seen:p', conv)
   local key = 'conv:' .. conv
-  if redis.call('HGET', key, 'state') == 'queued' then
+  local st = redis.call('HMGET', key, 'state', 'queued_at', 'sev')
+  if st[1] == 'queued' then
+    event('abandoned', {conv = conv, sev = st[3] or 0, by = 'system',
+                        wait_ms = now - (tonumber(st[2]) or now)})
     redis.call('ZREM', 'queue', conv)
     redis.call('HSET', key, 'state', 'ended', 'ended_by', 'system',
                'reason', 'abandoned', 'ended_at', now)
