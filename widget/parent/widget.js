@@ -545,17 +545,19 @@
     }
     m.status = 'sent';
     updateMessage(m);
+    placeMessage(m);
   }
 
   /* The opening text of `start` becomes seq 1 (docs/protocol.md). */
   function markOpeningStored() {
-    S.messages.forEach(function (m) {
+    S.messages.slice().forEach(function (m) {
       if (m.opening && m.status === 'pending') {
         m.status = 'sent';
         m.seq = 1;
         S.bySeq[1] = m;
         noteSeq(1);
         updateMessage(m);
+        placeMessage(m);
       }
     });
   }
@@ -571,10 +573,37 @@
     renderLog();
   }
 
+  /* The transcript is kept in seq order, the order the adviser sees:
+   * a message stored while the parent's own were still "Sending…" (a
+   * reply that arrives with the resume after a drop) goes before them,
+   * and a message moves to its place when its seq is known. */
   function addMessage(m) {
-    S.messages.push(m);
     if (typeof m.seq === 'number') S.bySeq[m.seq] = m;
-    appendMessage(m);
+    var i = typeof m.seq === 'number' ? seqIndex(m) : S.messages.length;
+    S.messages.splice(i, 0, m);
+    appendMessage(m, S.messages[i + 1]);
+  }
+
+  /* Where a message with a seq belongs: before the first pending message
+   * or the first with a higher seq. */
+  function seqIndex(m) {
+    for (var i = 0; i < S.messages.length; i++) {
+      var x = S.messages[i];
+      if (x.status === 'pending' || (typeof x.seq === 'number' && x.seq > m.seq)) return i;
+    }
+    return S.messages.length;
+  }
+
+  function placeMessage(m) {
+    var i = S.messages.indexOf(m);
+    if (i < 0 || typeof m.seq !== 'number') return;
+    S.messages.splice(i, 1);
+    var j = seqIndex(m);
+    S.messages.splice(j, 0, m);
+    if (j !== i && m.node && ui.log) {
+      var next = S.messages[j + 1];
+      ui.log.insertBefore(m.node, next && next.node && next.node.parentNode === ui.log ? next.node : null);
+    }
   }
 
   function adviserName() { return S.adviser || t('from_adviser'); }
@@ -899,14 +928,15 @@
 
   function renderLog() {
     ui.log.replaceChildren();
-    S.messages.forEach(appendMessage);
+    S.messages.forEach(function (m) { appendMessage(m); });
   }
 
-  function appendMessage(m) {
+  function appendMessage(m, before) {
     if (!ui.log) return;
     m.node = m.service ? serviceItem(m) : messageItem(m);
-    ui.log.appendChild(m.node);
-    scrollToEnd();
+    var ref = before && before.node && before.node.parentNode === ui.log ? before.node : null;
+    ui.log.insertBefore(m.node, ref);
+    if (!ref) scrollToEnd();
   }
 
   function updateMessage(m) {
