@@ -852,10 +852,14 @@ char *hours_format_iso(time_t t, char *buf, size_t buflen)
 
 /* ---- describing ------------------------------------------------------- */
 
+#define HHMM_LEN 16 /* bytes for "HH:MM" with room for any int */
+
 static void fmt_min(int m, char *buf, size_t buflen)
 {
     if (m > MIN_PER_DAY)
         m -= MIN_PER_DAY;
+    if (m < 0 || m > MIN_PER_DAY)
+        m = 0;
     snprintf(buf, buflen, "%02d:%02d", m / 60, m % 60);
 }
 
@@ -894,7 +898,7 @@ char *hours_describe(const struct hours *h, char *buf, size_t buflen)
                              day_titles[d]);
             n = w < 0 || (size_t)w >= buflen - n ? buflen - 1 : n + (size_t)w;
             for (int i = 0; i < h->week[d].n; i++) {
-                char a[8], b[8];
+                char a[HHMM_LEN], b[HHMM_LEN];
                 fmt_min(h->week[d].r[i].start, a, sizeof a);
                 fmt_min(h->week[d].r[i].end, b, sizeof b);
                 w = snprintf(buf + n, buflen - n, "%s%s-%s", i ? ", " : " ", a,
@@ -921,7 +925,7 @@ json_t *hours_week_json(const struct hours *h)
             continue;
         a = json_array();
         for (int i = 0; a && i < h->week[d].n; i++) {
-            char s[8], e[8];
+            char s[HHMM_LEN], e[HHMM_LEN];
             fmt_min(h->week[d].r[i].start, s, sizeof s);
             fmt_min(h->week[d].r[i].end, e, sizeof e);
             json_array_append_new(a, json_pack("[ss]", s, e));
