@@ -925,7 +925,12 @@ static int cues_compile(struct loader *L, char **texts, size_t a, size_t b)
         return -1;
     }
     (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    r->cuetrie[r->ncues] = tr_trie_build(texts + a, b - a, a);
     r->cues[r->ncues++] = re;
+    if (!r->cuetrie[r->ncues - 1]) {
+        fail(L, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -1038,6 +1043,20 @@ static pcre2_code *phrases_regex(struct loader *L, struct vec *v)
     return re;
 }
 
+/* The C matcher of the same trie phrases_regex() compiles. */
+static int phrases_trie(struct loader *L, struct vec *v, struct tr_trie **out)
+{
+    *out = NULL;
+    if (v->n == 0)
+        return 0;
+    *out = tr_trie_build(v->v, v->n, 0);
+    if (!*out) {
+        fail(L, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1113,10 +1132,13 @@ struct triage_rules *triage_load(const char *dir, char *err, size_t errlen)
         if (L->ctx[k].n)
             qsort(L->ctx[k].v, L->ctx[k].n, sizeof(char *), str_cmp);
         L->r->context[k] = phrases_regex(L, &L->ctx[k]);
-        if (L->failed)
+        if (L->failed || phrases_trie(L, &L->ctx[k], &L->r->context_trie[k]))
             goto fail;
     }
     L->r->stop = phrases_regex(L, &L->stop);
+    if (L->failed || phrases_trie(L, &L->stop, &L->r->stop_trie))
+        goto fail;
+    L->r->word = compile(L, "\\G\\w");
     if (L->failed)
         goto fail;
     struct triage_rules *r = L->r;
@@ -1157,8 +1179,10 @@ void triage_free(struct triage_rules *r)
 {
     if (!r)
         return;
-    for (unsigned i = 0; i < r->ncues; i++)
+    for (unsigned i = 0; i < r->ncues; i++) {
         pcre2_code_free(r->cues[i]);
+        tr_trie_free(r->cuetrie[i]);
+    }
     for (unsigned i = 0; i < r->nphrases; i++) {
         free(r->phrases[i].text);
         free(r->phrases[i].rules);
@@ -1177,6 +1201,10 @@ void triage_free(struct triage_rules *r)
     for (int k = 0; k < CTX_COUNT; k++)
         pcre2_code_free(r->context[k]);
     pcre2_code_free(r->stop);
+    for (int k = 0; k < CTX_COUNT; k++)
+        tr_trie_free(r->context_trie[k]);
+    tr_trie_free(r->stop_trie);
+    pcre2_code_free(r->word);
     for (size_t i = 0; i < r->lexcap; i++) {
         free(r->lex[i].from);
         free(r->lex[i].to);

@@ -116,6 +116,34 @@ static int find(struct triage_ctx *ctx, const pcre2_code *re,
     return 1;
 }
 
+struct wordarg {
+    const struct triage_rules *r;
+    struct triage_ctx *ctx;
+};
+
+/* PCRE2's UCP \w for a character outside ASCII (rare in normalised text). */
+static int word_ucp(void *arg, const char *s, size_t end, size_t p)
+{
+    const struct wordarg *w = arg;
+    int rc = pcre2_match(w->r->word, (PCRE2_SPTR)s, end, p, PCRE2_NO_UTF_CHECK,
+                         w->ctx->md, w->ctx->mctx);
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return 0;
+    return rc < 0 ? -1 : 1;
+}
+
+/* find() for a phrase trie matched in C: the same answer as its regex. */
+static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
+                     const struct tr_trie *t, const struct norm *f,
+                     size_t from, size_t to, size_t *ms, size_t *me,
+                     uint32_t *id)
+{
+    struct wordarg wa = {r, ctx};
+    struct tr_wclass wc = {word_ucp, &wa, 0};
+    uint32_t dummy;
+    return tr_trie_find(t, f->s, to, from, ms, me, id ? id : &dummy, &wc);
+}
+
 /* Index of the token containing byte off. */
 static size_t tok_at(const struct norm *f, size_t off)
 {
@@ -186,20 +214,21 @@ static int context_of(const struct triage_rules *r, struct triage_ctx *ctx,
             break;
         }
     for (int k = 0; k < CTX_COUNT; k++) {
-        if (!(mask & (1u << k)) || !r->context[k])
+        if (!(mask & (1u << k)) || !r->context_trie[k])
             continue;
         size_t from = ws;
         while (from < ms) {
             size_t a, b;
-            int rc = find(ctx, r->context[k], f, from, ms, &a, &b);
+            int rc = find_trie(r, ctx, r->context_trie[k], f, from, ms, &a, &b,
+                               NULL);
             if (rc < 0)
                 return -1;
             if (rc == 0)
                 break;
-            if (!r->stop)
+            if (!r->stop_trie)
                 return k;
             size_t sa, sb;
-            rc = find(ctx, r->stop, f, b, ms, &sa, &sb);
+            rc = find_trie(r, ctx, r->stop_trie, f, b, ms, &sa, &sb, NULL);
             if (rc < 0)
                 return -1;
             if (rc == 0)
@@ -307,21 +336,18 @@ static int phrase_eval(const struct triage_rules *r, struct triage_ctx *ctx,
 }
 
 static int scan(const struct triage_rules *r, struct triage_ctx *ctx,
-                const struct norm *f, const pcre2_code *cues)
+                const struct norm *f, const struct tr_trie *cues)
 {
     size_t from = 0;
     while (from < f->len) {
         size_t ms, me;
-        int rc = find(ctx, cues, f, from, f->len, &ms, &me);
+        uint32_t id;
+        int rc = find_trie(r, ctx, cues, f, from, f->len, &ms, &me, &id);
         if (rc < 0)
             return -1;
         if (rc == 0)
             break;
-        PCRE2_SPTR mark = pcre2_get_mark(ctx->md);
-        if (!mark || me <= ms)
-            return -1; /* every phrase ends in a mark: cannot happen */
-        uint32_t id = (uint32_t)strtoul((const char *)mark, NULL, 10);
-        if (id >= r->nphrases)
+        if (me <= ms || id >= r->nphrases)
             return -1;
         if (phrase_eval(r, ctx, f, id, ms, me) < 0)
             return -1;
@@ -406,7 +432,7 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
         if (i == 1 && ctx->form[1].len == 0)
             break;
         for (unsigned c = 0; c < rules->ncues; c++)
-            if (scan(rules, ctx, &ctx->form[i], rules->cues[c]) < 0)
+            if (scan(rules, ctx, &ctx->form[i], rules->cuetrie[c]) < 0)
                 goto fail;
     }
     result_build(ctx, out);

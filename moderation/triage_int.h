@@ -90,8 +90,32 @@ struct tr_lex_entry {
     size_t fromlen, tolen;
 };
 
+/* A trie of phrases matched in C, with the semantics of the regex
+ * \b(?:trie)\b that tr_trie_regex() gives (trie.c). */
+struct tr_tnode {
+    uint32_t child;  /* index of the first child; children are contiguous */
+    uint32_t nchild; /* ordered as the regex tries them: ' ' first, '*' last */
+    int32_t phrase;  /* phrase ending here, or -1 */
+    unsigned char c; /* byte on the edge into this node */
+};
+
+struct tr_trie {
+    struct tr_tnode *v; /* v[0] is the root */
+    size_t n;
+    unsigned char first[256]; /* bytes a match can start with */
+    int anystart;             /* a match may start with any character */
+};
+
+/* Word characters outside ASCII are asked of word() (PCRE2's UCP \w). */
+struct tr_wclass {
+    int (*word)(void *arg, const char *s, size_t end, size_t p); /* 1/0/-1 */
+    void *arg;
+    int err; /* set when word() failed */
+};
+
 struct triage_rules {
     pcre2_code *cues[MAX_CUE_REGEX]; /* cue tries; (*MARK:n) = phrase n */
+    struct tr_trie *cuetrie[MAX_CUE_REGEX]; /* the same tries, in C */
     unsigned ncues;
     struct tr_phrase *phrases;
     unsigned nphrases;
@@ -101,6 +125,9 @@ struct triage_rules {
     unsigned ncategories;
     pcre2_code *context[CTX_COUNT]; /* trigger tries; NULL = none defined */
     pcre2_code *stop;               /* scope terminators ("but") */
+    struct tr_trie *context_trie[CTX_COUNT]; /* the same, in C */
+    struct tr_trie *stop_trie;
+    pcre2_code *word;               /* \w, for characters outside ASCII */
     struct tr_lex_entry *lex;       /* open addressing, power-of-two size */
     size_t lexcap;
 };
@@ -150,6 +177,15 @@ const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
  * malloc'd regex source, or NULL on allocation failure. */
 char *tr_trie_regex(char *const *phrases, size_t n, int marks,
                     size_t mark_base);
+
+/* trie.c: the same trie matched in C.  tr_trie_find() gives the match
+ * pcre2_match() of \b(?:trie)\b would give on s[0, end) from offset from:
+ * 1 (span [*ms, *me), phrase base + i in *id), 0 none, -1 error. */
+struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base);
+void tr_trie_free(struct tr_trie *t);
+int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
+                 size_t from, size_t *ms, size_t *me, uint32_t *id,
+                 struct tr_wclass *wc);
 
 /* triage.c: for tests and --explain. */
 void triage_ctx_set_match_limit(struct triage_ctx *ctx, uint32_t limit);

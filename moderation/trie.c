@@ -174,3 +174,211 @@ fail:
     free(b.s);
     return NULL;
 }
+
+/* ---- the same tries, matched in C ------------------------------------- */
+
+/* Flattens the linked trie: the children of a node become contiguous, in
+ * the order the regex tries them (' ' first, '*' last). */
+static int flatten(const struct trie *t, struct tr_trie *out)
+{
+    out->v = malloc(t->n * sizeof *out->v);
+    if (!out->v)
+        return -1;
+    size_t *queue = malloc(t->n * sizeof *queue);
+    if (!queue) {
+        free(out->v);
+        out->v = NULL;
+        return -1;
+    }
+    size_t head = 0, tail = 0, n = 1;
+    queue[tail++] = 0;
+    out->v[0] = (struct tr_tnode){.c = 0, .phrase = (int32_t)t->v[0].phrase};
+    while (head < tail) {
+        size_t id = queue[head], at = head++;
+        out->v[at].child = (uint32_t)n;
+        out->v[at].nchild = 0;
+        for (size_t c = t->v[id].child; c; c = t->v[c].next) {
+            out->v[n] = (struct tr_tnode){.c = t->v[c].c,
+                                          .phrase = (int32_t)t->v[c].phrase};
+            out->v[at].nchild++;
+            queue[tail++] = c;
+            n++;
+        }
+    }
+    out->n = n;
+    free(queue);
+    return 0;
+}
+
+struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
+{
+    struct trie t = {0};
+    struct tr_trie *out = calloc(1, sizeof *out);
+    if (!out || (!node_new(&t, 0) && t.n == 0))
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        size_t cur = 0;
+        for (const unsigned char *p = (const unsigned char *)phrases[i]; *p;
+             p++) {
+            cur = child_get(&t, cur, *p);
+            if (!cur)
+                goto fail;
+        }
+        if (t.v[cur].phrase < 0)
+            t.v[cur].phrase = (long)(base + i);
+    }
+    if (flatten(&t, out) < 0)
+        goto fail;
+    const struct tr_tnode *root = &out->v[0];
+    for (uint32_t i = 0; i < root->nchild; i++) {
+        unsigned char c = out->v[root->child + i].c;
+        if (c == ' ' || c == '*' || c >= 0x80)
+            out->anystart = 1;
+        out->first[c] = 1;
+    }
+    if (root->phrase >= 0)
+        out->anystart = 1;
+    free(t.v);
+    return out;
+fail:
+    free(t.v);
+    free(out);
+    return NULL;
+}
+
+void tr_trie_free(struct tr_trie *t)
+{
+    if (t)
+        free(t->v);
+    free(t);
+}
+
+/* \w as PCRE2 sees it with UCP: ASCII here, other scripts asked of wc. */
+static const unsigned char ascii_word[128] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['_'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+struct mstate {
+    const unsigned char *s;
+    size_t end;
+    struct tr_wclass *wc;
+};
+
+/* Is the character starting at p (< end) a word character? */
+static int word_at(struct mstate *m, size_t p)
+{
+    if (p >= m->end)
+        return 0;
+    if (m->s[p] < 0x80)
+        return ascii_word[m->s[p]];
+    int r = m->wc->word(m->wc->arg, (const char *)m->s, m->end, p);
+    if (r < 0) {
+        m->wc->err = 1;
+        return 0;
+    }
+    return r;
+}
+
+/* Start of the character that ends just before p (p > 0). */
+static size_t char_before(const struct mstate *m, size_t p)
+{
+    size_t q = p - 1;
+    while (q > 0 && (m->s[q] & 0xC0) == 0x80)
+        q--;
+    return q;
+}
+
+static int boundary(struct mstate *m, size_t p)
+{
+    int before = p > 0 && word_at(m, char_before(m, p));
+    return before != word_at(m, p);
+}
+
+/* Byte length of the character at p. */
+static size_t char_len(const struct mstate *m, size_t p)
+{
+    size_t q = p + 1;
+    while (q < m->end && (m->s[q] & 0xC0) == 0x80)
+        q++;
+    return q - p;
+}
+
+/* Depth first, in the alternation's order, as PCRE2 backtracks. */
+static int dfs(const struct tr_trie *t, struct mstate *m, uint32_t node,
+               size_t pos, size_t *me, uint32_t *id)
+{
+    const struct tr_tnode *nd = &t->v[node];
+    const struct tr_tnode *ch = &t->v[nd->child], *last = ch + nd->nchild;
+    if (ch < last && ch->c == ' ') { /* [ \n]? : greedy */
+        if (pos < m->end && (m->s[pos] == ' ' || m->s[pos] == '\n') &&
+            dfs(t, m, (uint32_t)(ch - t->v), pos + 1, me, id))
+            return 1;
+        if (dfs(t, m, (uint32_t)(ch - t->v), pos, me, id))
+            return 1;
+        ch++;
+    }
+    int star = ch < last && last[-1].c == '*';
+    if (star)
+        last--;
+    if (pos < m->end) {
+        unsigned char c = m->s[pos];
+        for (; ch < last; ch++)
+            if (ch->c == c) {
+                if (dfs(t, m, (uint32_t)(ch - t->v), pos + 1, me, id))
+                    return 1;
+                break;
+            }
+    }
+    if (star) { /* \w* : greedy, giving back one character at a time */
+        uint32_t sc = (uint32_t)(last - t->v);
+        size_t q = pos;
+        while (q < m->end && word_at(m, q))
+            q += char_len(m, q);
+        for (;;) {
+            if (dfs(t, m, sc, q, me, id))
+                return 1;
+            if (q == pos)
+                break;
+            q = char_before(m, q);
+        }
+    }
+    if (nd->phrase >= 0 && boundary(m, pos)) {
+        *me = pos;
+        *id = (uint32_t)nd->phrase;
+        return 1;
+    }
+    return 0;
+}
+
+int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
+                 size_t from, size_t *ms, size_t *me, uint32_t *id,
+                 struct tr_wclass *wc)
+{
+    struct mstate m = {(const unsigned char *)s, end, wc};
+    wc->err = 0;
+    for (size_t p = from; p <= end; p++) {
+        if (p < end && (m.s[p] & 0xC0) == 0x80)
+            continue; /* inside a character */
+        if (!t->anystart && (p == end || !t->first[m.s[p]]))
+            continue;
+        if (!boundary(&m, p))
+            continue;
+        if (dfs(t, &m, 0, p, me, id)) {
+            *ms = p;
+            return wc->err ? -1 : 1;
+        }
+        if (wc->err)
+            return -1;
+    }
+    return wc->err ? -1 : 0;
+}

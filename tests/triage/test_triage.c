@@ -33,6 +33,13 @@ static unsigned passed, failed;
 static struct triage_rules *R;
 static struct triage_ctx *C;
 
+static int word_pcre2(void *arg, const char *s, size_t end, size_t p)
+{
+    (void)arg;
+    int rc = pcre2_match(R->word, (PCRE2_SPTR)s, end, p, 0, C->md, NULL);
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : rc < 0 ? -1 : 1;
+}
+
 static struct triage_result run(const char *text)
 {
     struct triage_result r;
@@ -162,7 +169,8 @@ static void test_failsafe(void)
 {
     triage_ctx_set_match_limit(C, 1);
     struct triage_result r;
-    const char *t = "i want to die";
+    /* cue phrases are matched in C; the rule's require regexes hit it */
+    const char *t = "ive got all my tablets lined up for tonight";
     int rc = triage_run(R, C, t, strlen(t), &r);
     CHECK(rc == -1 && r.severity == TRIAGE_MEDIUM && r.ncategories == 1 &&
               strcmp(r.categories[0], "triage_error") == 0,
@@ -175,6 +183,83 @@ static void test_failsafe(void)
     CHECK(rc == -1 && r.severity == TRIAGE_MEDIUM,
           "an oversize message is marked for a human");
     free(big);
+}
+
+/* One C trie against the PCRE2 regex compiled from the same phrases:
+ * the same match (start, end, phrase) from every character start. */
+static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
+                          const char *s, size_t end, int marks)
+{
+    struct tr_wclass wc = {word_pcre2, NULL, 0};
+    for (size_t from = 0; from <= end; from++) {
+        if (from < end && ((unsigned char)s[from] & 0xC0) == 0x80)
+            continue;
+        int rc = pcre2_match(re, (PCRE2_SPTR)s, end, from, 0, C->md, NULL);
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(C->md);
+        PCRE2_SPTR mark = pcre2_get_mark(C->md);
+        size_t ps = rc > 0 ? ov[0] : 0, pe = rc > 0 ? ov[1] : 0;
+        unsigned long pid = rc > 0 && mark ? strtoul((const char *)mark, NULL,
+                                                     10)
+                                           : 0;
+        int nomark = rc > 0 && !mark;
+        size_t ms = 0, me = 0; /* word_pcre2 reuses C->md: read it first */
+        uint32_t id = 0;
+        int rc2 = tr_trie_find(t, s, end, from, &ms, &me, &id, &wc);
+        if ((rc > 0) != (rc2 > 0) || rc2 < 0)
+            return 0;
+        if (rc > 0 && (ps != ms || pe != me || (marks && (nomark || pid != id))))
+            return 0;
+    }
+    return 1;
+}
+
+static void test_matcher(const char *corpus)
+{
+    FILE *f = fopen(corpus, "r");
+    CHECK(f != NULL, "open %s", corpus);
+    if (!f)
+        return;
+    static const char *const extra[] = {"", "\xd0\xb4", "\xe6\x88\x91",
+                                        "\xcc\x81", "\xe2\xba\x80", "_"};
+    char line[8192], text[8400];
+    unsigned rows = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *t = line;
+        for (int k = 0; k < 4 && t; k++)
+            t = (t = strchr(t, '\t')) ? t + 1 : NULL;
+        if (!t || line[0] == '#')
+            continue;
+        /* also with a letter of another script, a mark or a symbol
+         * glued into a word, where \w and \b need PCRE2's Unicode view */
+        const char *x = extra[rows % (sizeof extra / sizeof extra[0])];
+        const char *sp = strchr(t, ' ');
+        size_t cut = sp ? (size_t)(sp - t) : strlen(t);
+        snprintf(text, sizeof text, "%.*s%s%s", (int)cut, t, x, t + cut);
+        rows++;
+        struct triage_result r;
+        triage_run(R, C, text, strlen(text), &r);
+        for (int i = 0; i < 2; i++) {
+            const struct norm *n = &C->form[i];
+            if (i == 1 && n->len == 0)
+                break;
+            for (unsigned c = 0; c < R->ncues; c++)
+                bad += !matcher_agrees(R->cues[c], R->cuetrie[c], n->s, n->len,
+                                       1);
+            for (int k = 0; k < CTX_COUNT; k++)
+                if (R->context[k])
+                    bad += !matcher_agrees(R->context[k], R->context_trie[k],
+                                           n->s, n->len, 0);
+            /* a subject cut short, as context_of() cuts it at the cue */
+            size_t mid = n->ntok > 1 ? n->tok[n->ntok / 2] : n->len;
+            if (R->stop)
+                bad += !matcher_agrees(R->stop, R->stop_trie, n->s, mid, 0);
+        }
+    }
+    fclose(f);
+    CHECK(rows > 400 && bad == 0,
+          "C phrase tries match as their regexes do (%u rows, %u differ)",
+          rows, bad);
 }
 
 /* Writes one rule file into a fresh directory and loads it. */
@@ -243,6 +328,7 @@ int main(int argc, char **argv)
         test_spans();
         test_decisions();
         test_failsafe();
+        test_matcher(corpus);
         struct eval_stats all, held;
         int rc = eval_corpus(R, corpus, &all, &held, NULL);
         CHECK(rc == 0, "corpus read");
