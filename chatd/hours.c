@@ -26,6 +26,7 @@
 #define YEAR_MIN      1970
 #define YEAR_MAX      2199
 #define DATE_SPAN_MAX 366 /* days in one "a..b" exception range */
+#define DATE_LEN      48  /* bytes for "YYYY-MM-DD" with room for any long */
 #define SUMMER_PROBE  1782907200 /* 2026-07-01T12:00:00Z, for the zone check */
 #define SUMMER_OFFSET 3600       /* seconds: BST is UTC+1 */
 
@@ -543,6 +544,11 @@ static int parse_clause(const char *opt, int dated, const char *clause,
                      clause);
                 return -1;
             }
+            if (!heads && dated && !strchr(item, ':')) {
+                errf(err, errlen, "%s: '%s': not a date YYYY-MM-DD", opt,
+                     item);
+                return -1;
+            }
             if (!heads) {
                 errf(err, errlen, "%s: '%s': no %s before the times", opt,
                      item, dated ? "date" : "days");
@@ -626,7 +632,7 @@ static int parse_text(struct hours *h, const char *opt, int dated,
         qsort(h->exc, (size_t)h->nexc, sizeof h->exc[0], cmp_exception);
         for (int i = 1; i < h->nexc; i++)
             if (h->exc[i].date == h->exc[i - 1].date) {
-                char d[16];
+                char d[DATE_LEN];
                 format_date(h->exc[i].date, d, sizeof d);
                 errf(err, errlen, "%s: '%s': date given twice", opt, d);
                 goto fail;
