@@ -293,13 +293,15 @@ const parentSel = {
   ended: `${W} .ended`,
 };
 
+/* Wait until ChatdWidget.state is `state` (or one of an array). */
 async function widgetState(page, state, timeout = 15000) {
-  await page.waitForFunction((s) => window.ChatdWidget && window.ChatdWidget.state === s, state, { timeout });
+  const want = [].concat(state);
+  await page.waitForFunction((w) => window.ChatdWidget && w.includes(window.ChatdWidget.state), want, { timeout });
 }
 
 /* The demo page with the widget open (in its intro state, status loaded). */
-async function openParent(ctx, base) {
-  const page = await ctx.newPage();
+async function openParent(ctx, base, existing) {
+  const page = existing || await ctx.newPage();
   await page.goto(base + '/');
   await page.locator(parentSel.launcher).click();
   await page.locator(parentSel.panel).waitFor({ state: 'visible' });
@@ -311,7 +313,7 @@ async function openParent(ctx, base) {
 async function startChat(page, opening) {
   if (opening) await page.locator(parentSel.opening).fill(opening);
   await page.locator(parentSel.start).click();
-  await widgetState(page, 'waiting');
+  await widgetState(page, ['waiting', 'chatting']); // chatting at once if an adviser is free
 }
 
 async function parentSend(page, text) {
