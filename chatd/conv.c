@@ -101,6 +101,7 @@ struct attach *conv_attach(struct client *c, const char *conv_id)
             lconv_put(lc);
         return NULL;
     }
+    a->role = c->ep == EP_PARENT ? AR_PARENT : AR_ADVISER;
     a->c = c;
     a->lc = lc;
     a->position = -1;
@@ -109,6 +110,15 @@ struct attach *conv_attach(struct client *c, const char *conv_id)
     lc->atts = a;
     a->next_in_client = c->atts;
     c->atts = a;
+    return a;
+}
+
+struct attach *conv_observe(struct client *c, const char *conv_id)
+{
+    struct attach *a = conv_attach(c, conv_id);
+
+    if (a)
+        a->role = AR_OBSERVER;
     return a;
 }
 
@@ -146,7 +156,8 @@ struct attach *conv_find_attach(struct client *c, const char *conv_id)
 
 static const char *side(const struct attach *a)
 {
-    return a->c->ep == EP_PARENT ? "parent" : "adviser";
+    static const char *const sides[] = {"parent", "adviser", "observer"};
+    return sides[a->role];
 }
 
 /* --- delivery ---------------------------------------------------------- */
@@ -330,6 +341,12 @@ static void read_done(redisReply *reply, void *priv)
             }
         json_object_set_new(rq->meta, "history", hist);
         client_send(a->c, rq->meta);
+        /* Every staff read of a transcript is audited. */
+        rds_cmdf(NULL, NULL,
+                 "XADD audit * ts %llu who %s role %s action %s conv %s "
+                 "detail %s",
+                 (unsigned long long)now_ms(), a->c->name, a->c->role,
+                 a->role == AR_OBSERVER ? "observe" : "history", lc->id, "");
         rq->meta = NULL;
         a->synced = 1;
         a->told = TOLD_CHATTING;
@@ -507,10 +524,16 @@ static void sync_done(redisReply *reply, void *priv)
                                   "adviser", adviser, "conversation", lc->id));
         }
     } else if (!a->synced) {
-        /* The adviser's first view of this chat: everything so far. */
+        /* The adviser's (or observing lead's) first view: everything. */
         json_t *meta = json_pack(
-            "{s:s, s:s, s:s, s:b}", "type", "assigned", "conversation", lc->id,
-            "severity", sev_label(field(reply, S_SEV)), "returning", 0);
+            "{s:s, s:s, s:s}", "type",
+            a->role == AR_OBSERVER ? "observing" : "assigned", "conversation",
+            lc->id, "severity", sev_label(field(reply, S_SEV)));
+        if (a->role == AR_OBSERVER)
+            json_object_set_new(meta, "adviser",
+                                adviser ? json_string(adviser) : json_null());
+        else
+            json_object_set_new(meta, "returning", json_false());
         if (field(reply, S_TOPIC) && *field(reply, S_TOPIC))
             json_object_set_new(meta, "topic",
                                 json_string(field(reply, S_TOPIC)));
@@ -543,7 +566,7 @@ static void staff_sync_done(redisReply *reply, void *priv)
         return;
     /* Drop chats no longer held (wrapped up, or moved on after grace). */
     for (a = c->atts; a; a = next) {
-        int held = 0;
+        int held = a->role == AR_OBSERVER;
         next = a->next_in_client;
         for (size_t i = 0; i < reply->elements; i++)
             held |= strcmp(reply->element[i]->str, a->lc->id) == 0;
@@ -729,12 +752,53 @@ static void on_msg_event(json_t *ev, struct lconv *lc)
     }
 }
 
+/* A lead's whisper: to the adviser and the observers, never the parent. */
+static void on_whisper_event(json_t *ev, struct lconv *lc)
+{
+    static char text[MSG_TEXT_MAX];
+    const char *from = json_string_value(json_object_get(ev, "from"));
+    const char *ct = json_string_value(json_object_get(ev, "ct"));
+    char ad[ID_STR_LEN + 16];
+    size_t n;
+
+    if (!from || !ct || !lc->have_key)
+        return;
+    snprintf(ad, sizeof ad, "%s|whisper|", lc->id);
+    if (unseal(lc->key, ad, ct, strlen(ct), (uint8_t *)text, sizeof text,
+               &n) < 0)
+        return;
+    for (struct attach *a = lc->atts; a; a = a->next_in_conv)
+        if (a->role != AR_PARENT && a->synced)
+            client_send(a->c,
+                        json_pack("{s:s, s:s, s:s, s:s, s:O}", "type",
+                                  "whisper", "conversation", lc->id, "from",
+                                  from, "text", text, "ts",
+                                  json_object_get(ev, "ts")));
+}
+
+/* The conversation's case changed: its adviser and observers are told. */
+static void on_case_event(json_t *ev, struct lconv *lc)
+{
+    for (struct attach *a = lc->atts; a; a = a->next_in_conv) {
+        json_t *o;
+        if (a->role == AR_PARENT)
+            continue;
+        o = json_pack("{s:s, s:s}", "type", "case_update", "conversation",
+                      lc->id);
+        json_object_set(o, "status", json_object_get(ev, "status"));
+        if (json_object_get(ev, "decision"))
+            json_object_set(o, "decision", json_object_get(ev, "decision"));
+        client_send(a->c, o);
+    }
+}
+
 /* To every lead connected here: a conversation reached high or emergency.
  * The lead's workflow (observe, whisper, decide) builds on this. */
 static void on_alert_event(json_t *ev)
 {
     const char *id = json_string_value(json_object_get(ev, "c"));
     const char *tri = json_string_value(json_object_get(ev, "tri"));
+    const char *by = json_string_value(json_object_get(ev, "by"));
     json_int_t sev = json_integer_value(json_object_get(ev, "sev"));
     json_t *t = tri ? json_loads(tri, 0, NULL) : NULL;
     json_t *cats = json_object_get(t, "categories");
@@ -744,12 +808,14 @@ static void on_alert_event(json_t *ev)
     for (struct client *c = clients; c; c = c->next) {
         if (c->ep != EP_STAFF || !c->authed || strcmp(c->role, "lead") != 0)
             continue;
-        client_send(c, json_pack("{s:s, s:s, s:s, s:O}", "type", "alert",
-                                 "conversation", id, "severity",
-                                 triage_severity_name(
-                                     (enum triage_severity)sev),
-                                 "categories",
-                                 json_is_array(cats) ? cats : json_array()));
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:o}", "type", "alert", "conversation", id,
+            "severity", triage_severity_name((enum triage_severity)sev),
+            "categories", json_is_array(cats) ? json_deep_copy(cats)
+                                              : json_array());
+        if (by && *by)
+            json_object_set_new(o, "escalated_by", json_string(by));
+        client_send(c, o);
     }
 out:
     json_decref(t);
@@ -781,6 +847,10 @@ void conv_event(const char *payload, size_t len)
         goto out;
     } else if (strcmp(t, "msg") == 0) {
         on_msg_event(ev, lc);
+    } else if (strcmp(t, "whisper") == 0) {
+        on_whisper_event(ev, lc);
+    } else if (strcmp(t, "case") == 0) {
+        on_case_event(ev, lc);
     } else if (strcmp(t, "state") == 0) {
         for (struct attach *a = lc->atts; a; a = a->next_in_conv)
             conv_sync(a);

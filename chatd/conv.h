@@ -35,6 +35,8 @@ void conv_shutdown(void);
 
 struct attach *conv_attach(struct client *c, const char *conv_id);
 void conv_detach(struct attach *a);
+/* A lead starts watching a conversation (read-only, full history). */
+struct attach *conv_observe(struct client *c, const char *conv_id);
 struct attach *conv_find_attach(struct client *c, const char *conv_id);
 /* Re-read the conversation's state and catch the client up. */
 void conv_sync(struct attach *a);

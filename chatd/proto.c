@@ -12,6 +12,13 @@
 const char *const wrapup_outcomes[] = {"advice",   "signposted",   "escalated",
                                        "referred", "disconnected", NULL};
 
+const char *const decisions[] = {"no_further_action",
+                                 "signposted",
+                                 "referred_childrens_social_care",
+                                 "referred_police",
+                                 "emergency_services",
+                                 NULL};
+
 struct type_entry {
     const char *name;
     enum frame_type type;
@@ -35,6 +42,9 @@ static const struct type_entry types[] = {
     {"observe", F_OBSERVE, S},
     {"whisper", F_WHISPER, S},
     {"decide", F_DECIDE, S},
+    {"cases", F_CASES, S},
+    {"case", F_CASE, S},
+    {"hold", F_HOLD, S},
 };
 #undef P
 #undef S
@@ -48,6 +58,12 @@ void proto_error_set(struct proto_error *err, const char *code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    /* Messages quote client bytes (jansson's "near '...'", a type name) and
+     * may be cut inside a UTF-8 sequence, which json_pack would refuse:
+     * keep them printable ASCII so every bad frame gets its error. */
+    for (char *p = err->message; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
+            *p = '?';
 }
 
 size_t utf8_chars(const char *s, size_t len)
@@ -192,9 +208,9 @@ static int get_area(json_t *o, struct frame *f, struct proto_error *err)
 
     if (get_str(o, "area", 0, 0, &a, &len, err) < 0)
         return -1;
-    if (!a || len == 0)
+    if (!a)
         return 0;
-    if (len >= sizeof f->area_buf)
+    if (len == 0 || len >= sizeof f->area_buf)
         goto bad;
     for (size_t k = 0; k < len; k++)
         f->area_buf[k] = (char)toupper((unsigned char)a[k]);
@@ -276,8 +292,10 @@ static int parse_fields(enum endpoint ep, json_t *o, struct frame *f,
         int ok = 0;
         if (get_conversation(o, f, err) < 0 ||
             get_str(o, "outcome", 1, 0, &f->outcome, NULL, err) < 0 ||
-            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL, err) <
-                0)
+            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL,
+                    err) < 0 ||
+            get_str(o, "no_decision_reason", 0, PROTO_MAX_NOTE_CHARS,
+                    &f->reason, NULL, err) < 0)
             return -1;
         for (int i = 0; wrapup_outcomes[i]; i++)
             ok |= strcmp(f->outcome, wrapup_outcomes[i]) == 0;
@@ -304,14 +322,76 @@ static int parse_fields(enum endpoint ep, json_t *o, struct frame *f,
         }
         return 0;
     }
-    default:
-        /* #4's lead and signposting frames: parsed when they are built. */
+    case F_ESCALATE: {
+        const char *sev;
+        if (get_conversation(o, f, err) < 0 ||
+            get_str(o, "severity", 1, 0, &sev, NULL, err) < 0 ||
+            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL,
+                    err) < 0)
+            return -1;
+        f->severity = strcmp(sev, "medium") == 0      ? 2
+                      : strcmp(sev, "high") == 0      ? 3
+                      : strcmp(sev, "emergency") == 0 ? 4
+                                                      : 0;
+        if (!f->severity) {
+            proto_error_set(err, "bad_request",
+                            "'severity' must be medium, high or emergency");
+            return -1;
+        }
+        return 0;
+    }
+    case F_TRANSFER:
         if (get_conversation(o, f, err) < 0)
             return -1;
-        return get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL,
-                       err) < 0
-                   ? -1
-                   : get_text(o, 0, f, err);
+        return get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL, err);
+    case F_OBSERVE:
+    case F_HOLD: {
+        const char *key = f->type == F_OBSERVE ? "stop" : "hold";
+        json_t *b = json_object_get(o, key);
+        if (get_conversation(o, f, err) < 0)
+            return -1;
+        if (b && !json_is_boolean(b)) {
+            proto_error_set(err, "bad_request", "'%s' must be true or false",
+                            key);
+            return -1;
+        }
+        /* hold defaults to on; observe's stop to off */
+        f->flag = b ? json_is_true(b) : f->type == F_HOLD;
+        return 0;
+    }
+    case F_WHISPER:
+        if (get_conversation(o, f, err) < 0)
+            return -1;
+        return get_text(o, 1, f, err);
+    case F_DECIDE: {
+        int ok = 0;
+        if (get_conversation(o, f, err) < 0 ||
+            get_str(o, "decision", 1, 0, &f->decision, NULL, err) < 0 ||
+            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL,
+                    err) < 0 ||
+            get_str(o, "reference", 0, PROTO_MAX_REF_CHARS, &f->reference,
+                    NULL, err) < 0)
+            return -1;
+        for (int i = 0; decisions[i]; i++)
+            ok |= strcmp(f->decision, decisions[i]) == 0;
+        if (!ok) {
+            proto_error_set(err, "bad_request", "unknown 'decision'");
+            return -1;
+        }
+        return 0;
+    }
+    case F_CASES:
+        return 0;
+    case F_CASE:
+        return get_conversation(o, f, err);
+    case F_SIGNPOST:
+        if (get_conversation(o, f, err) < 0 ||
+            get_str(o, "service", 1, 64, &f->service, NULL, err) < 0)
+            return -1;
+        return 0;
+    default:
+        proto_error_set(err, "unknown_type", "not a frame of this endpoint");
+        return -1;
     }
 }
 

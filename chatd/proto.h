@@ -21,6 +21,7 @@
 #define PROTO_MAX_NOTE_CHARS  2000
 #define PROTO_MAX_CATEGORIES  16
 #define PROTO_MAX_CAPACITY    8
+#define PROTO_MAX_REF_CHARS   64 /* a lead's reference number */
 
 enum endpoint { EP_PARENT, EP_STAFF };
 
@@ -39,6 +40,9 @@ enum frame_type {
     F_OBSERVE,
     F_WHISPER,
     F_DECIDE,
+    F_CASES,
+    F_CASE,
+    F_HOLD,
 };
 
 struct frame {
@@ -58,6 +62,11 @@ struct frame {
     const char *outcome;
     const char *note;
     json_t *categories; /* borrowed from root: array of strings */
+    const char *decision;
+    const char *reference;
+    const char *service;
+    int severity; /* escalate: 2-4 (medium, high, emergency) */
+    int flag;     /* observe: stop; hold: on */
     int rating;
     int available;
     int capacity; /* 0 when absent */
@@ -86,5 +95,6 @@ size_t utf8_chars(const char *s, size_t len);
 size_t utf16_offset(const char *s, size_t len, size_t byte_off);
 
 extern const char *const wrapup_outcomes[];
+extern const char *const decisions[];
 
 #endif

@@ -733,6 +733,13 @@ static void wrapup_done(redisReply *r, void *priv)
 
     if (!client_release(wq->c))
         goto out;
+    if (r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "decision_needed")) {
+        error_for(wq->c, "not_allowed", "wrapup", NULL,
+                  "this conversation reached high: a lead's decision, or "
+                  "your reason none is needed (no_decision_reason), comes "
+                  "first");
+        goto out;
+    }
     if (reply_error(r, &code)) {
         error_for(wq->c, code, "wrapup", NULL,
                   strcmp(code, "not_allowed") == 0
@@ -754,7 +761,7 @@ static void staff_wrapup(struct client *c, struct attach *a,
     char now[24], ad[ID_STR_LEN + 16], *ct = NULL, *js;
     struct wrap_req *wq;
     json_t *w;
-    const char *argv[4];
+    const char *argv[5];
 
     w = json_pack("{s:O, s:s, s:I}", "categories", f->categories, "outcome",
                   f->outcome, "at", (json_int_t)now_ms());
@@ -779,27 +786,363 @@ static void staff_wrapup(struct client *c, struct attach *a,
     argv[1] = wq->conv;
     argv[2] = c->name;
     argv[3] = js;
+    argv[4] = f->reason ? f->reason : "";
     client_hold(c);
-    if (rds_script("wrapup", wrapup_done, wq, 4, argv, NULL) < 0)
+    if (rds_script("wrapup", wrapup_done, wq, 5, argv, NULL) < 0)
         wrapup_done(NULL, wq);
     free(js);
+}
+
+/* --- the lead's side ------------------------------------------------------ */
+
+static int is_lead(const struct client *c)
+{
+    return strcmp(c->role, "lead") == 0;
+}
+
+/* Seal a staff note with the conversation's key; "" when there is none. */
+static char *seal_note(struct lconv *lc, const char *what, const char *note)
+{
+    char ad[ID_STR_LEN + 24];
+    size_t n;
+    char *ct;
+
+    if (!note || !*note || !lc || !lc->have_key)
+        return strdup("");
+    n = seal_len(strlen(note));
+    snprintf(ad, sizeof ad, "%s|%s|", lc->id, what);
+    if (!(ct = malloc(n)))
+        return NULL;
+    if (seal(lc->key, ad, (const uint8_t *)note, strlen(note), ct, n) < 0) {
+        free(ct);
+        return NULL;
+    }
+    return ct;
+}
+
+struct staff_req {
+    struct client *c;
+    char conv[ID_STR_LEN];
+    char what[24]; /* the frame's type, for errors and the reply */
+    char extra[40];
+};
+
+static struct staff_req *staff_req_new(struct client *c, const char *conv,
+                                       const char *what)
+{
+    struct staff_req *sq = calloc(1, sizeof *sq);
+
+    if (!sq)
+        return NULL;
+    sq->c = c;
+    snprintf(sq->conv, sizeof sq->conv, "%s", conv ? conv : "");
+    snprintf(sq->what, sizeof sq->what, "%s", what);
+    client_hold(c);
+    return sq;
+}
+
+/* Replies to escalate, decide and hold: {type: <what>ed, conversation}. */
+static void staff_simple_done(redisReply *r, void *priv)
+{
+    struct staff_req *sq = priv;
+    const char *code;
+
+    if (!client_release(sq->c))
+        goto out;
+    if (reply_error(r, &code))
+        error_for(sq->c, code, sq->what, NULL,
+                  strcmp(code, "not_allowed") == 0 ? "not allowed here"
+                                                   : "unavailable: try again");
+    else {
+        json_t *o = json_pack("{s:s, s:s}", "type", sq->extra, "conversation",
+                              sq->conv);
+        if (r && r->type == REDIS_REPLY_STATUS)
+            json_object_set_new(o, "status", json_string(r->str));
+        else if (r && r->type == REDIS_REPLY_STRING)
+            json_object_set_new(o, "status", json_string(r->str));
+        client_send(sq->c, o);
+    }
+out:
+    free(sq);
+}
+
+static void run_staff_script(struct client *c, const char *script,
+                             const char *conv, const char *what,
+                             const char *reply_type, int argc,
+                             const char **argv)
+{
+    struct staff_req *sq = staff_req_new(c, conv, what);
+
+    if (!sq)
+        return;
+    snprintf(sq->extra, sizeof sq->extra, "%s", reply_type);
+    if (rds_script(script, staff_simple_done, sq, argc, argv, NULL) < 0)
+        staff_simple_done(NULL, sq);
+}
+
+static void staff_escalate(struct client *c, struct attach *a,
+                           const struct frame *f)
+{
+    char now[24], sev[4], *note = seal_note(a->lc, "case", f->note);
+    const char *argv[5] = {now, a->lc->id, c->name, sev, note ? note : ""};
+
+    fmt_now(now, sizeof now);
+    snprintf(sev, sizeof sev, "%d", f->severity);
+    run_staff_script(c, "escalate", a->lc->id, "escalate", "escalated", 5,
+                     argv);
+    free(note);
+}
+
+static void staff_decide(struct client *c, const struct frame *f)
+{
+    struct attach *a = conv_find_attach(c, f->conversation);
+    char now[24], *note = seal_note(a ? a->lc : NULL, "decision", f->note);
+    const char *argv[6] = {now,        f->conversation,
+                           c->name,    f->decision,
+                           note ? note : "", f->reference ? f->reference : ""};
+
+    fmt_now(now, sizeof now);
+    run_staff_script(c, "decide", f->conversation, "decide", "decided", 6,
+                     argv);
+    free(note);
+}
+
+static void staff_whisper(struct client *c, struct attach *a,
+                          const struct frame *f)
+{
+    char now[24], *ct = seal_note(a->lc, "whisper", f->text);
+    const char *argv[4] = {now, a->lc->id, c->name, ct ? ct : ""};
+
+    if (!ct || !*ct) {
+        free(ct);
+        client_error(c, "closed", "unavailable: try again");
+        return;
+    }
+    fmt_now(now, sizeof now);
+    run_staff_script(c, "whisper", a->lc->id, "whisper", "whispered", 4,
+                     argv);
+    free(ct);
+}
+
+static void staff_hold(struct client *c, const struct frame *f)
+{
+    char now[24];
+
+    fmt_now(now, sizeof now);
+    rds_cmdf(NULL, NULL,
+             "XADD audit * ts %s who %s role %s action %s conv %s detail %s",
+             now, c->name, c->role, f->flag ? "hold" : "release",
+             f->conversation, "");
+    rds_cmdf(NULL, NULL, "HSET conv:%s hold %d", f->conversation,
+             f->flag ? 1 : 0);
+    client_send(c, json_pack("{s:s, s:s, s:b}", "type", "held",
+                             "conversation", f->conversation, "hold",
+                             f->flag));
+}
+
+static void staff_observe(struct client *c, const struct frame *f)
+{
+    struct attach *a = conv_find_attach(c, f->conversation);
+
+    if (f->flag) { /* stop */
+        if (a && a->role == AR_OBSERVER)
+            conv_detach(a);
+        client_send(c, json_pack("{s:s, s:s}", "type", "unobserved",
+                                 "conversation", f->conversation));
+        return;
+    }
+    if (a) {
+        client_error(c, "not_allowed", "already in that conversation");
+        return;
+    }
+    if ((a = conv_observe(c, f->conversation)))
+        conv_sync(a); /* sends `observing` with the history, audited */
+}
+
+/* One case as a lead sees it: notes opened with the conversation key. */
+static json_t *case_json(redisReply *h)
+{
+    static const char *const sev_names[] = {"none", "low", "medium", "high",
+                                            "emergency"};
+    const char *conv = NULL, *wrapped = NULL;
+    uint8_t key[CRYPTO_KEY_BYTES];
+    int have_key = 0;
+    json_t *o = json_object();
+
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const char *k = h->element[i]->str, *v = h->element[i + 1]->str;
+        if (k && v && strcmp(k, "conv") == 0)
+            conv = v;
+        if (k && v && strcmp(k, "key") == 0)
+            wrapped = v;
+    }
+    if (conv && wrapped && *wrapped &&
+        convkey_unwrap(conv, wrapped, key) == 0)
+        have_key = 1;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const char *k = h->element[i]->str, *v = h->element[i + 1]->str;
+        if (!k || !v || strcmp(k, "key") == 0)
+            continue;
+        if (strcmp(k, "conv") == 0) {
+            json_object_set_new(o, "conversation", json_string(v));
+        } else if (strcmp(k, "sev") == 0) {
+            int sv = atoi(v);
+            json_object_set_new(o, "severity",
+                                json_string(sv >= 0 && sv <= 4 ? sev_names[sv]
+                                                                : "medium"));
+        } else if (strcmp(k, "categories") == 0) {
+            json_t *arr = json_array();
+            char buf[512], *save = NULL;
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *t = strtok_r(buf, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save))
+                json_array_append_new(arr, json_string(t));
+            json_object_set_new(o, "categories", arr);
+        } else if (strcmp(k, "note") == 0 || strcmp(k, "decision_note") == 0) {
+            char ad[ID_STR_LEN + 24], text[PROTO_MAX_NOTE_CHARS * 4 + 1];
+            size_t n;
+            snprintf(ad, sizeof ad, "%s|%s|", conv ? conv : "",
+                     strcmp(k, "note") == 0 ? "case" : "decision");
+            if (*v && have_key &&
+                unseal(key, ad, v, strlen(v), (uint8_t *)text, sizeof text,
+                       &n) == 0)
+                json_object_set_new(o, k, json_string(text));
+        } else if (strcmp(k, "opened_at") == 0 ||
+                   strcmp(k, "decided_at") == 0) {
+            json_object_set_new(o, k, json_integer(atoll(v)));
+        } else if (*v) {
+            json_object_set_new(o, k, json_string(v));
+        }
+    }
+    sodium_memzero(key, sizeof key);
+    return o;
+}
+
+static int status_rank(const char *s)
+{
+    return !s ? 0 : strcmp(s, "open") == 0 ? 0 : strcmp(s, "acknowledged") == 0 ? 1 : 2;
+}
+
+static int sev_rank(const char *s)
+{
+    int r = triage_severity_parse(s ? s : "none");
+    return r < 0 ? 0 : r;
+}
+
+/* Open first, then by severity (highest first), then oldest first. */
+static int case_cmp(const void *pa, const void *pb)
+{
+    json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+    const char *sa = json_string_value(json_object_get(a, "status"));
+    const char *sb = json_string_value(json_object_get(b, "status"));
+    int d = status_rank(sa) - status_rank(sb);
+    json_int_t ta, tb;
+
+    if (d)
+        return d;
+    d = sev_rank(json_string_value(json_object_get(b, "severity"))) -
+        sev_rank(json_string_value(json_object_get(a, "severity")));
+    if (d)
+        return d;
+    ta = json_integer_value(json_object_get(a, "opened_at"));
+    tb = json_integer_value(json_object_get(b, "opened_at"));
+    return ta < tb ? -1 : ta > tb;
+}
+
+static void cases_done(redisReply *r, void *priv)
+{
+    struct staff_req *sq = priv;
+    const char *code;
+    json_t **list = NULL, *arr;
+
+    if (!client_release(sq->c))
+        goto out;
+    if (reply_error(r, &code) || r->type != REDIS_REPLY_ARRAY) {
+        error_for(sq->c, reply_error(r, &code) ? code : "closed", sq->what,
+                  NULL, "no such case");
+        goto out;
+    }
+    if (sq->conv[0]) {
+        if (r->elements == 1)
+            client_send(sq->c, json_pack("{s:s, s:o}", "type", "case", "case",
+                                         case_json(r->element[0])));
+        goto out;
+    }
+    list = calloc(r->elements + 1, sizeof *list);
+    for (size_t i = 0; list && i < r->elements; i++)
+        list[i] = case_json(r->element[i]);
+    if (list)
+        qsort(list, r->elements, sizeof *list, case_cmp);
+    arr = json_array();
+    for (size_t i = 0; list && i < r->elements; i++)
+        json_array_append_new(arr, list[i]);
+    client_send(sq->c, json_pack("{s:s, s:o}", "type", "cases", "cases", arr));
+out:
+    free(list);
+    free(sq);
+}
+
+static void staff_cases(struct client *c, const struct frame *f)
+{
+    char now[24];
+    const char *conv = f->type == F_CASE ? f->conversation : "";
+    struct staff_req *sq = staff_req_new(c, conv, f->type == F_CASE ? "case"
+                                                                    : "cases");
+    const char *argv[4] = {now, c->name, c->role, conv};
+
+    if (!sq)
+        return;
+    fmt_now(now, sizeof now);
+    if (rds_script("cases", cases_done, sq, 4, argv, NULL) < 0)
+        cases_done(NULL, sq);
 }
 
 static void staff_frame(struct client *c, const struct frame *f)
 {
     struct attach *a = NULL;
+    int lead = is_lead(c), admin = strcmp(c->role, "admin") == 0;
 
-    if (f->type != F_AVAILABILITY) {
-        a = conv_find_attach(c, f->conversation);
-        if (!a) {
-            client_error(c, "not_allowed", "that conversation is not yours");
-            return;
-        }
-    }
     switch (f->type) {
     case F_AVAILABILITY:
         staff_availability(c, f);
+        return;
+    case F_CASES:
+    case F_CASE:
+        if (!lead && !admin)
+            client_error(c, "not_allowed", "cases are for leads and admins");
+        else
+            staff_cases(c, f);
+        return;
+    case F_OBSERVE:
+    case F_DECIDE:
+    case F_HOLD:
+    case F_WHISPER:
+        if (!lead) {
+            client_error(c, "not_allowed", "for safeguarding leads only");
+            return;
+        }
+        if (f->type == F_OBSERVE)
+            staff_observe(c, f);
+        else if (f->type == F_DECIDE)
+            staff_decide(c, f);
+        else if (f->type == F_HOLD)
+            staff_hold(c, f);
+        else if (!(a = conv_find_attach(c, f->conversation)) ||
+                 a->role != AR_OBSERVER)
+            client_error(c, "not_allowed", "observe the conversation first");
+        else
+            staff_whisper(c, a, f);
+        return;
+    default:
         break;
+    }
+    /* Everything else acts on one of the adviser's own conversations. */
+    a = conv_find_attach(c, f->conversation);
+    if (!a || a->role != AR_ADVISER) {
+        client_error(c, "not_allowed", "that conversation is not yours");
+        return;
+    }
+    switch (f->type) {
     case F_MSG:
         append_message(c, a, "adviser", f);
         break;
@@ -811,6 +1154,9 @@ static void staff_frame(struct client *c, const struct frame *f)
         break;
     case F_WRAPUP:
         staff_wrapup(c, a, f);
+        break;
+    case F_ESCALATE:
+        staff_escalate(c, a, f);
         break;
     default:
         client_error(c, "not_allowed", "not available in this version");

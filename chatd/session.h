@@ -40,7 +40,15 @@ struct pending_ack {
     struct pending_ack *next;
 };
 
+/* How a client takes part in a conversation. */
+enum att_role {
+    AR_PARENT,
+    AR_ADVISER,
+    AR_OBSERVER, /* a lead watching: sees both sides and whispers */
+};
+
 struct attach {
+    enum att_role role;
     struct client *c;
     struct lconv *lc;
     uint64_t delivered; /* every seq <= this has been sent or acked */

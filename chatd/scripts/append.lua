@@ -28,7 +28,7 @@ if dup == 0 then
 end
 -- Severity latches at the highest seen; a waiting parent moves up at once.
 if dup == 0 and from == 'parent' and sev > csev then
-  alert_if_high(conv, csev, sev, ARGV[6])
+  alert_if_high(conv, csev, sev, ARGV[6], now)
   csev = sev
   redis.call('HSET', key, 'sev', sev)
   if st[1] == 'queued' then

@@ -16,6 +16,12 @@
 --                     sev, wait_ms, handle_ms, outcome, categories... never
 --                     message text
 --   metrics           hash of counters: messages, triage:<category>
+--   case:<conv>       hash: a safeguarding case (one per conversation):
+--                     status open|acknowledged|decided, sev, categories,
+--                     adviser, opened_at, opened_by, note (sealed),
+--                     decision, decision_note (sealed), reference, ...
+--   cases             zset conv -> opened_at, every case
+--   audit             stream: who, role, action, conv, detail (append-only)
 -- Events go to one channel as JSON; every chatd filters what is local.
 local EV = 'chatd:ev'
 local SEV_BAND = 10000000000000 -- 1e13 ms: severity outranks any wait
@@ -100,9 +106,45 @@ local function pair_all(now)
   return n
 end
 
--- Severity rose to high (3) or emergency (4): every lead on shift is told.
-local function alert_if_high(conv, old, new, tri)
+local function audit(now, who, role, action, conv, detail)
+  redis.call('XADD', 'audit', '*', 'ts', now, 'who', who, 'role', role,
+             'action', action, 'conv', conv, 'detail', detail or '')
+end
+
+-- Open the conversation's case, or raise it.  Returns the case status.
+local function open_case(conv, now, sev, categories, by, note)
+  local k = 'case:' .. conv
+  if redis.call('EXISTS', k) == 0 then
+    local adv = redis.call('HGET', 'conv:' .. conv, 'adviser') or ''
+    redis.call('HSET', k, 'conv', conv, 'status', 'open', 'sev', sev,
+               'categories', categories, 'adviser', adv, 'opened_at', now,
+               'opened_by', by, 'note', note or '')
+    redis.call('ZADD', 'cases', now, conv)
+    event('escalated', {conv = conv, sev = sev, by = by})
+  else
+    local old = tonumber(redis.call('HGET', k, 'sev')) or 0
+    if sev > old then redis.call('HSET', k, 'sev', sev) end
+    if note and note ~= '' then redis.call('HSET', k, 'note', note) end
+    if redis.call('HGET', k, 'status') == 'decided' and sev > old then
+      redis.call('HSET', k, 'status', 'open') -- worse than when decided
+    end
+  end
+  return redis.call('HGET', k, 'status')
+end
+
+local function categories_of(tri)
+  local ok, t = pcall(cjson.decode, tri)
+  if ok and type(t) == 'table' and type(t.categories) == 'table' then
+    return table.concat(t.categories, ',')
+  end
+  return ''
+end
+
+-- Severity rose to high (3) or emergency (4): a case is opened and every
+-- lead on shift is told.
+local function alert_if_high(conv, old, new, tri, now)
   if new >= 3 and new > old then
+    open_case(conv, now, new, categories_of(tri), 'triage', '')
     publish({t = 'alert', c = conv, sev = new, tri = tri})
   end
 end

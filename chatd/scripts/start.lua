@@ -10,7 +10,7 @@ redis.call('HSET', key, 'state', 'queued', 'sev', sev, 'created', now,
 redis.call('SET', 'resume:' .. ARGV[7], conv, 'EX', ARGV[8])
 if ARGV[9] ~= '' then append(conv, 'parent', ARGV[9], now, ARGV[10], ARGV[11]) end
 event('offered', {conv = conv, sev = sev})
-alert_if_high(conv, 0, sev, ARGV[11])
+alert_if_high(conv, 0, sev, ARGV[11], now)
 redis.call('ZADD', 'queue', score(sev, now), conv)
 redis.call('ZADD', 'seen:p', now, conv)
 queue_changed()
