@@ -136,20 +136,60 @@ void config_defaults(struct config *cfg)
 
 struct load_ctx {
     struct config *cfg;
-    char *err;
-    size_t errlen;
+    FILE *fp;
+    int line;     /* lines read so far: the one inih is working on */
+    int err_line; /* line of the first error, 0 while there is none */
+    char err[256];
 };
+
+static void load_error(struct load_ctx *lc, const char *msg)
+{
+    if (lc->err_line)
+        return; /* inih reads on after an error: keep the first */
+    lc->err_line = lc->line;
+    snprintf(lc->err, sizeof lc->err, "%s", msg);
+}
+
+/* inih's reader: fgets() that counts lines and refuses, rather than
+ * splits, a line too long for inih's buffer. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct load_ctx *lc = stream;
+    size_t n;
+    int c;
+
+    if (!fgets(str, num, lc->fp))
+        return NULL;
+    lc->line++;
+    n = strlen(str);
+    if (n > 0 && str[n - 1] != '\n' && (c = fgetc(lc->fp)) != EOF &&
+        c != '\n') {
+        char msg[64];
+        while ((c = fgetc(lc->fp)) != EOF && c != '\n')
+            ;
+        snprintf(msg, sizeof msg, "line is longer than %d bytes", num - 2);
+        load_error(lc, msg);
+        str[0] = '\0'; /* inih sees a blank line */
+    }
+    return str;
+}
 
 static int on_ini_line(void *user, const char *section, const char *name,
                        const char *value)
 {
     struct load_ctx *lc = user;
+    char msg[256];
 
     if (section && *section) {
-        snprintf(lc->err, lc->errlen, "sections are not used ([%s])", section);
+        snprintf(msg, sizeof msg, "sections are not used ([%s])", section);
+        load_error(lc, msg);
         return 0;
     }
-    return config_set(lc->cfg, name, value, lc->err, lc->errlen) == 0;
+    if (config_set(lc->cfg, name, value, msg, sizeof msg) < 0) {
+        load_error(lc, msg);
+        return 0;
+    }
+    return 1;
 }
 
 static int apply_env(struct config *cfg, char *err, size_t errlen)
@@ -173,27 +213,43 @@ static int apply_env(struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+static int load_file(const char *path, struct config *cfg, char *err,
+                     size_t errlen)
+{
+    struct load_ctx lc = {.cfg = cfg};
+    int line, bad;
+
+    if (!(lc.fp = fopen(path, "r"))) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    line = ini_parse_stream(read_line, &lc, on_ini_line, &lc);
+    bad = ferror(lc.fp); /* e.g. EISDIR: a directory reads as empty */
+    fclose(lc.fp);
+    if (bad) {
+        snprintf(err, errlen, "%s: cannot read", path);
+        return -1;
+    }
+    /* inih returns the first line it could not parse; ours may be earlier */
+    if (lc.err_line && (line <= 0 || lc.err_line <= line)) {
+        snprintf(err, errlen, "%s:%d: %s", path, lc.err_line, lc.err);
+        return -1;
+    }
+    if (line != 0) {
+        snprintf(err, errlen, "%s:%d: syntax error", path, line);
+        return -1;
+    }
+    return 0;
+}
+
+int config_load(const char *path, struct config *cfg, char *err,
+                size_t errlen)
 {
     struct config tmp;
-    struct load_ctx lc = {&tmp, NULL, 0};
-    char msg[256] = "";
 
     config_defaults(&tmp);
-    lc.err = msg;
-    lc.errlen = sizeof msg;
-    if (path) {
-        int line = ini_parse(path, on_ini_line, &lc);
-        if (line == -1) {
-            snprintf(err, errlen, "%s: cannot open", path);
-            return -1;
-        }
-        if (line != 0) {
-            snprintf(err, errlen, "%s:%d: %s", path, line,
-                     *msg ? msg : "syntax error");
-            return -1;
-        }
-    }
+    if (path && load_file(path, &tmp, err, errlen) < 0)
+        return -1;
     if (apply_env(&tmp, err, errlen) < 0)
         return -1;
     if (tmp.default_capacity > tmp.max_capacity) {
