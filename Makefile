@@ -103,4 +103,5 @@ help:
 	@sed -n '2,8p' Makefile
 
 -include moderation/moderation.mk
+-include mk/fuzz.mk
 -include $(CHATD_OBJ:.o=.d) $(MOD_OBJ:.o=.d) $(UNIT_BIN:=.d)
