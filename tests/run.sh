@@ -1,8 +1,9 @@
 #!/bin/sh
 # run.sh - every test suite, then one summary line "N passed, N failed".
 # Called by `make test` with CHATD_BIN and UNIT_DIR set.  Each suite prints
-# its own "N passed, N failed" (pytest: "N passed, N failed in ..."); this
-# adds them up.  Exits non-zero on any failure.
+# its own "N passed, N failed" (pytest: "N passed, N failed in ..."; node's
+# test runner: "# pass N", "# fail N"); this adds them up.  Exits non-zero
+# on any failure.
 cd "$(dirname "$0")/.."
 : "${CHATD_BIN:=bin/chatd}" "${UNIT_DIR:=build/rel/tests}"
 export CHATD_BIN
@@ -16,7 +17,25 @@ suite() {
     echo "== $name"
     out=$(mktemp)
     "$@" >"$out" 2>&1 || status=1
-    cat "$out"; cat "$out" >>"$log"; rm -f "$out"
+    cat "$out"
+    case $name in
+    browser)  # node --test (TAP): "# pass N", "# fail N", "# cancelled N"
+        sed -n -e 's/^# pass \([0-9][0-9]*\)$/\1 passed/p' \
+               -e 's/^# fail \([0-9][0-9]*\)$/\1 failed/p' \
+               -e 's/^# cancelled \([0-9][0-9]*\)$/\1 failed/p' "$out" >>"$log" ;;
+    *) cat "$out" >>"$log" ;;
+    esac
+    rm -f "$out"
+}
+
+# Browser tests (tests/browser/): playwright-core, pinned in package-lock.json,
+# driving Debian's Chromium ($CHROMIUM, default /usr/bin/chromium).
+browser() {
+    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+        npm ci --no-audit --no-fund || return 1
+        touch node_modules
+    fi
+    node --test --test-reporter=tap tests/browser/*.test.js
 }
 
 for t in "$UNIT_DIR"/*; do
@@ -26,6 +45,7 @@ if [ -f moderation/moderation.mk ]; then
     suite "triage" make --no-print-directory -s test-triage
 fi
 suite "integration" $PY -m pytest -q -p no:cacheprovider tests/integration
+suite "browser" browser
 
 passed=0; failed=0
 # pytest: "3 passed, 1 failed in 2.0s" or "4 passed in 1.2s"; ours: "N passed, N failed"

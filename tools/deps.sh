@@ -7,7 +7,11 @@ PKGS="build-essential pkg-config clang
 libwebsockets-dev libwebsockets-evlib-uv libhiredis-dev libsodium-dev
 libpcre2-dev libjansson-dev libuv1-dev libinih-dev
 redis-server
-python3 python3-websockets python3-pytest python3-pytest-asyncio"
+python3 python3-websockets python3-pytest python3-pytest-asyncio
+nodejs chromium"
+# npm: Debian's package, unless an npm is already there (NodeSource's nodejs
+# carries its own npm and conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do
