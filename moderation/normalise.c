@@ -32,7 +32,8 @@ int tr_norm_alloc(struct norm *n)
     n->ostart = malloc(NORM_CAP * sizeof *n->ostart);
     n->oend = malloc(NORM_CAP * sizeof *n->oend);
     n->tok = malloc(NORM_MAX_TOKENS * sizeof *n->tok);
-    if (!n->s || !n->ostart || !n->oend || !n->tok) {
+    n->wstart = malloc((NORM_CAP / 2 + 1) * sizeof *n->wstart);
+    if (!n->s || !n->ostart || !n->oend || !n->tok || !n->wstart) {
         tr_norm_free(n);
         return -1;
     }
@@ -45,6 +46,7 @@ void tr_norm_free(struct norm *n)
     free(n->ostart);
     free(n->oend);
     free(n->tok);
+    free(n->wstart);
     memset(n, 0, sizeof *n);
 }
 

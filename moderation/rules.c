@@ -348,6 +348,7 @@ static int pattern_add(struct loader *L, struct tr_pattern **v, unsigned *n,
         return -1;
     }
     *v = q;
+    p->id = L->r->npatterns++;
     q[(*n)++] = *p;
     return 0;
 }
@@ -1141,6 +1142,17 @@ struct triage_rules *triage_load(const char *dir, char *err, size_t errlen)
     L->r->word = compile(L, "\\G\\w");
     if (L->failed)
         goto fail;
+    for (unsigned i = 0; i < L->r->nrules; i++) {
+        struct tr_rule *ru = &L->r->rules[i];
+        const struct tr_category *c = &L->r->categories[ru->category];
+        ru->maxsev = ru->severity;
+        for (unsigned k = 0; k < ru->nescalate; k++)
+            if (ru->escalate[k].severity > ru->maxsev)
+                ru->maxsev = ru->escalate[k].severity;
+        for (unsigned k = 0; !ru->noescalate && k < c->nescalate; k++)
+            if (c->escalate[k].severity > ru->maxsev)
+                ru->maxsev = c->escalate[k].severity;
+    }
     struct triage_rules *r = L->r;
     L->r = NULL;
     goto out;

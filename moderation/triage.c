@@ -105,7 +105,9 @@ static int find(struct triage_ctx *ctx, const pcre2_code *re,
                 const struct norm *f, size_t from, size_t to, size_t *ms,
                 size_t *me)
 {
-    int rc = pcre2_match(re, (PCRE2_SPTR)f->s, to, from, 0, ctx->md, ctx->mctx);
+    /* normalised text is valid UTF-8 by construction (normalise.c) */
+    int rc = pcre2_match(re, (PCRE2_SPTR)f->s, to, from, PCRE2_NO_UTF_CHECK,
+                         ctx->md, ctx->mctx);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
     if (rc < 0)
@@ -139,7 +141,7 @@ static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
                      uint32_t *id)
 {
     struct wordarg wa = {r, ctx};
-    struct tr_wclass wc = {word_ucp, &wa, 0};
+    struct tr_wclass wc = {word_ucp, &wa, 0, f->wstart, f->nwstart};
     uint32_t dummy;
     return tr_trie_find(t, f->s, to, from, ms, me, id ? id : &dummy, &wc);
 }
@@ -172,6 +174,26 @@ static void window(const struct norm *f, size_t ms, size_t me, unsigned near,
     *to = b + near + 1 < f->ntok ? f->tok[b + near + 1] : f->len;
 }
 
+/* The first match of p in the whole form, once per message and form. */
+static int whole(struct triage_ctx *ctx, const struct tr_pattern *p,
+                 const struct norm *f, size_t *a, size_t *b)
+{
+    struct tr_memo *m =
+        p->id < MEMO_PATTERNS ? &ctx->memo[f == &ctx->form[1]][p->id] : NULL;
+    if (m && m->gen == ctx->gen) {
+        *a = m->a;
+        *b = m->b;
+        return m->rc;
+    }
+    int rc = find(ctx, p->re, f, 0, f->len, a, b);
+    if (rc < 0)
+        return -1;
+    if (m)
+        *m = (struct tr_memo){ctx->gen, rc, rc ? (uint32_t)*a : 0,
+                              rc ? (uint32_t)*b : 0};
+    return rc;
+}
+
 /* Does any match of re in the window (overlapping the cue when need_overlap)
  * exist?  1 yes, 0 no, -1 error. */
 static int any(struct triage_ctx *ctx, const struct tr_pattern *p,
@@ -179,6 +201,19 @@ static int any(struct triage_ctx *ctx, const struct tr_pattern *p,
                size_t *fs, size_t *fe)
 {
     size_t from, to;
+    if (p->near == 0) {
+        /* near 0: the window is the whole text, so the first match in it
+         * is the first iteration below, the same for every cue */
+        size_t a, b;
+        int rc = whole(ctx, p, f, &a, &b);
+        if (rc <= 0)
+            return rc;
+        if (p->near == 0 && (!need_overlap || (a < me && b > ms))) {
+            *fs = a;
+            *fe = b;
+            return 1;
+        }
+    }
     window(f, ms, me, p->near, &from, &to);
     while (from <= to) {
         size_t a, b;
@@ -325,13 +360,27 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
     return 0;
 }
 
+/* A rule already hit at the highest severity it can reach: another hit
+ * cannot change it (hit_add keeps the first of equal severity). */
+static int rule_done(const struct triage_ctx *ctx, const struct tr_rule *ru)
+{
+    for (unsigned i = 0; i < ctx->nhits; i++)
+        if (ctx->hits[i].rule == ru->name)
+            return ctx->hits[i].severity >= ru->maxsev;
+    return 0;
+}
+
 static int phrase_eval(const struct triage_rules *r, struct triage_ctx *ctx,
                        const struct norm *f, uint32_t id, size_t ms, size_t me)
 {
     const struct tr_phrase *ph = &r->phrases[id];
-    for (unsigned i = 0; i < ph->nrules; i++)
-        if (rule_eval(r, ctx, f, &r->rules[ph->rules[i]], ms, me) < 0)
+    for (unsigned i = 0; i < ph->nrules; i++) {
+        const struct tr_rule *ru = &r->rules[ph->rules[i]];
+        if (rule_done(ctx, ru))
+            continue;
+        if (rule_eval(r, ctx, f, ru, ms, me) < 0)
             return -1;
+    }
     return 0;
 }
 
@@ -426,11 +475,21 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
         return -1;
     }
     ctx->nhits = 0;
+    if (++ctx->gen == 0) { /* wrapped: no memo may look valid */
+        memset(ctx->memo, 0, sizeof ctx->memo);
+        ctx->gen = 1;
+    }
     if (tr_normalise(rules, ctx, text ? text : "", len) < 0)
         goto fail;
     for (int i = 0; i < 2; i++) {
         if (i == 1 && ctx->form[1].len == 0)
             break;
+        struct norm *f = &ctx->form[i];
+        struct wordarg wa = {rules, ctx};
+        struct tr_wclass wc = {word_ucp, &wa, 0, NULL, 0};
+        f->nwstart = tr_word_starts(f->s, f->len, f->wstart, &wc);
+        if (wc.err)
+            goto fail;
         for (unsigned c = 0; c < rules->ncues; c++)
             if (scan(rules, ctx, &ctx->form[i], rules->cuetrie[c]) < 0)
                 goto fail;

@@ -35,6 +35,7 @@
 #define MAX_LINE           4096   /* bytes of one rule-file line */
 #define OVECTOR_PAIRS      16     /* capture pairs in the shared match data */
 #define MAX_CUE_REGEX      16     /* cue tries, if one exceeds PCRE2 size */
+#define MEMO_PATTERNS      1024   /* regexes whose whole-text match is kept */
 
 enum tr_context {
     CTX_NEGATION = 0,
@@ -54,6 +55,7 @@ struct tr_pattern {
     unsigned near;                 /* tokens either side of the cue; 0 = all */
     enum triage_severity severity; /* escalators: the severity raised to */
     char label[RULE_NAME_LEN];     /* escalators: what it names ("means") */
+    unsigned id;                   /* index of its memo in the ctx */
 };
 
 struct tr_rule {
@@ -63,6 +65,7 @@ struct tr_rule {
     unsigned ctx_mask; /* contexts that may lower this rule */
     int ctx_set;       /* ctx_mask given on the rule itself */
     int noescalate;    /* ignore the category's escalators */
+    enum triage_severity maxsev; /* the highest its escalators can give */
     struct tr_pattern *require, *except, *escalate;
     unsigned nrequire, nexcept, nescalate;
 };
@@ -111,6 +114,8 @@ struct tr_wclass {
     int (*word)(void *arg, const char *s, size_t end, size_t p); /* 1/0/-1 */
     void *arg;
     int err; /* set when word() failed */
+    const uint32_t *starts; /* word starts of the subject, or NULL */
+    size_t nstarts;
 };
 
 struct triage_rules {
@@ -130,6 +135,7 @@ struct triage_rules {
     pcre2_code *word;               /* \w, for characters outside ASCII */
     struct tr_lex_entry *lex;       /* open addressing, power-of-two size */
     size_t lexcap;
+    unsigned npatterns; /* require, except and escalate regexes */
 };
 
 /* One normalised form of a message. */
@@ -141,6 +147,8 @@ struct norm {
     uint32_t *tok; /* start offset in s of each token */
     size_t ntok;
     int collapsed; /* a run of 3+ repeated letters was shortened */
+    uint32_t *wstart; /* offsets where a \w follows a non-\w (triage.c) */
+    size_t nwstart;
 };
 
 /* One rule that fired, for triage_last_hits() and --explain. */
@@ -161,6 +169,13 @@ struct triage_ctx {
     pcre2_match_context *mctx;
     struct triage_hit hits[MAX_HITS];
     unsigned nhits;
+    /* per message and form, the first match of a regex in the whole text */
+    struct tr_memo {
+        uint32_t gen; /* valid when equal to ctx->gen */
+        int rc;       /* 1 match, 0 none */
+        uint32_t a, b;
+    } memo[2][MEMO_PATTERNS];
+    uint32_t gen;
 };
 
 /* normalise.c */
@@ -183,6 +198,10 @@ char *tr_trie_regex(char *const *phrases, size_t n, int marks,
  * 1 (span [*ms, *me), phrase base + i in *id), 0 none, -1 error. */
 struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base);
 void tr_trie_free(struct tr_trie *t);
+/* Offsets in s where a word character follows a non-word one or the start;
+ * out needs len / 2 + 1 entries.  Returns how many; wc->err on error. */
+size_t tr_word_starts(const char *s, size_t len, uint32_t *out,
+                      struct tr_wclass *wc);
 int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
                  size_t from, size_t *ms, size_t *me, uint32_t *id,
                  struct tr_wclass *wc);

@@ -210,6 +210,8 @@ static int flatten(const struct trie *t, struct tr_trie *out)
     return 0;
 }
 
+static const unsigned char ascii_word[128];
+
 struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
 {
     struct trie t = {0};
@@ -232,8 +234,8 @@ struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
     const struct tr_tnode *root = &out->v[0];
     for (uint32_t i = 0; i < root->nchild; i++) {
         unsigned char c = out->v[root->child + i].c;
-        if (c == ' ' || c == '*' || c >= 0x80)
-            out->anystart = 1;
+        if (c >= 0x80 || !ascii_word[c])
+            out->anystart = 1; /* ' ', '*' or a non-word byte */
         out->first[c] = 1;
     }
     if (root->phrase >= 0)
@@ -318,12 +320,30 @@ static int dfs(const struct tr_trie *t, struct mstate *m, uint32_t node,
                size_t pos, size_t *me, uint32_t *id)
 {
     const struct tr_tnode *nd = &t->v[node];
+    /* a chain of single literal edges: no alternative to come back to */
+    while (nd->nchild == 1 && nd->phrase < 0) {
+        unsigned char c = t->v[nd->child].c;
+        if (c == ' ' || c == '*')
+            break;
+        if (pos >= m->end || m->s[pos] != c)
+            return 0;
+        pos++;
+        nd = &t->v[nd->child];
+    }
     const struct tr_tnode *ch = &t->v[nd->child], *last = ch + nd->nchild;
     if (ch < last && ch->c == ' ') { /* [ \n]? : greedy */
         if (pos < m->end && (m->s[pos] == ' ' || m->s[pos] == '\n') &&
             dfs(t, m, (uint32_t)(ch - t->v), pos + 1, me, id))
             return 1;
-        if (dfs(t, m, (uint32_t)(ch - t->v), pos, me, id))
+        /* not consumed: the literal edges after it cannot take a
+         * separator, so skip a node that has nothing else */
+        const struct tr_tnode *sp = ch;
+        int lit_only = sp->phrase < 0 && sp->nchild &&
+                       t->v[sp->child].c != ' ' &&
+                       t->v[sp->child + sp->nchild - 1].c != '*';
+        if (!(lit_only && pos < m->end &&
+              (m->s[pos] == ' ' || m->s[pos] == '\n')) &&
+            dfs(t, m, (uint32_t)(ch - t->v), pos, me, id))
             return 1;
         ch++;
     }
@@ -360,12 +380,51 @@ static int dfs(const struct tr_trie *t, struct mstate *m, uint32_t node,
     return 0;
 }
 
+size_t tr_word_starts(const char *s, size_t len, uint32_t *out,
+                      struct tr_wclass *wc)
+{
+    struct mstate m = {(const unsigned char *)s, len, wc};
+    size_t n = 0;
+    int prev = 0;
+    wc->err = 0;
+    for (size_t p = 0; p < len; p += char_len(&m, p)) {
+        int w = word_at(&m, p);
+        if (w && !prev)
+            out[n++] = (uint32_t)p;
+        prev = w;
+    }
+    return n;
+}
+
 int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
                  size_t from, size_t *ms, size_t *me, uint32_t *id,
                  struct tr_wclass *wc)
 {
     struct mstate m = {(const unsigned char *)s, end, wc};
     wc->err = 0;
+    if (wc->starts && !t->anystart) {
+        /* a match starts with an ASCII word byte at a \b: a word start */
+        size_t lo = 0, hi = wc->nstarts;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (wc->starts[mid] < from)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t i = lo; i < wc->nstarts && wc->starts[i] < end; i++) {
+            size_t p = wc->starts[i];
+            if (!t->first[m.s[p]])
+                continue;
+            if (dfs(t, &m, 0, p, me, id)) {
+                *ms = p;
+                return wc->err ? -1 : 1;
+            }
+            if (wc->err)
+                return -1;
+        }
+        return wc->err ? -1 : 0;
+    }
     for (size_t p = from; p <= end; p++) {
         if (p < end && (m.s[p] & 0xC0) == 0x80)
             continue; /* inside a character */

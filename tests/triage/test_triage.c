@@ -190,7 +190,10 @@ static void test_failsafe(void)
 static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
                           const char *s, size_t end, int marks)
 {
-    struct tr_wclass wc = {word_pcre2, NULL, 0};
+    static uint32_t starts[8192];
+    struct tr_wclass wc = {word_pcre2, NULL, 0, NULL, 0};
+    size_t nstarts = end / 2 + 1 <= 8192 ? tr_word_starts(s, end, starts, &wc)
+                                         : 0;
     for (size_t from = 0; from <= end; from++) {
         if (from < end && ((unsigned char)s[from] & 0xC0) == 0x80)
             continue;
@@ -204,8 +207,17 @@ static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
         int nomark = rc > 0 && !mark;
         size_t ms = 0, me = 0; /* word_pcre2 reuses C->md: read it first */
         uint32_t id = 0;
+        /* by a scan of every offset, and of the word starts only */
+        wc.starts = NULL;
         int rc2 = tr_trie_find(t, s, end, from, &ms, &me, &id, &wc);
         if ((rc > 0) != (rc2 > 0) || rc2 < 0)
+            return 0;
+        size_t ms2 = 0, me2 = 0;
+        uint32_t id2 = 0;
+        wc.starts = starts;
+        wc.nstarts = nstarts;
+        if (tr_trie_find(t, s, end, from, &ms2, &me2, &id2, &wc) != rc2 ||
+            ms2 != ms || me2 != me || id2 != id)
             return 0;
         if (rc > 0 && (ps != ms || pe != me || (marks && (nomark || pid != id))))
             return 0;
