@@ -46,7 +46,7 @@ struct exception {
 };
 
 struct hours {
-    struct day week[7]; /* 0 = Monday */
+    struct day week[7];    /* 0 = Monday */
     struct exception *exc; /* sorted by date, unique */
     int nexc;
     int always;
@@ -83,8 +83,9 @@ int hours_tz_init(const char *zone, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : ZONEINFO_DIR,
              zone);
     if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "time zone '%s': no tzdata at %s (install tzdata)",
-                 zone, path);
+        snprintf(err, errlen,
+                 "time zone '%s': no tzdata at %s (install tzdata)", zone,
+                 path);
         return -1;
     }
     if (setenv("TZ", zone, 1) < 0) {
@@ -151,8 +152,7 @@ static int weekday(long date)
 
 static int days_in_month(long y, int m)
 {
-    static const int dim[12] = {31, 28, 31, 30, 31, 30,
-                                31, 31, 30, 31, 30, 31};
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
     return m == 2 && leap ? 29 : dim[m - 1];
@@ -393,8 +393,8 @@ static int next_item(const char **p, char *item)
 }
 
 /* "HH:MM-HH:MM" into a range; -1 with err set. */
-static int parse_range_item(const char *opt, const char *item,
-                            struct range *r, char *err, size_t errlen)
+static int parse_range_item(const char *opt, const char *item, struct range *r,
+                            char *err, size_t errlen)
 {
     const char *dash = strchr(item, '-');
     int a, b;
@@ -416,7 +416,8 @@ static int parse_range_item(const char *opt, const char *item,
     return 0;
 }
 
-/* Is the item a date or a date range ("2026-12-24", "2026-12-24..2026-12-26")? */
+/* Is the item a date or a date range ("2026-12-24", "2026-12-24..2026-12-26")?
+ */
 static int looks_like_date(const char *item)
 {
     return strlen(item) >= 5 && isdigit((unsigned char)item[0]) &&
@@ -545,13 +546,12 @@ static int parse_clause(const char *opt, int dated, const char *clause,
                 return -1;
             }
             if (!heads && dated && !strchr(item, ':')) {
-                errf(err, errlen, "%s: '%s': not a date YYYY-MM-DD", opt,
-                     item);
+                errf(err, errlen, "%s: '%s': not a date YYYY-MM-DD", opt, item);
                 return -1;
             }
             if (!heads) {
-                errf(err, errlen, "%s: '%s': no %s before the times", opt,
-                     item, dated ? "date" : "days");
+                errf(err, errlen, "%s: '%s': no %s before the times", opt, item,
+                     dated ? "date" : "days");
                 return -1;
             }
             if (parse_range_item(opt, item, &r, err, errlen) < 0 ||
@@ -600,8 +600,7 @@ static int parse_text(struct hours *h, const char *opt, int dated,
 
         if (next_item(&q, item) == 0)
             continue; /* empty clause */
-        if (parse_clause(opt, dated, clause, &mask, &ds, &day, err, errlen) <
-            0)
+        if (parse_clause(opt, dated, clause, &mask, &ds, &day, err, errlen) < 0)
             goto fail;
         if (!dated) {
             for (int d = 0; d < 7; d++)
@@ -715,15 +714,18 @@ struct hours *hours_from_json(const json_t *v, char *err, size_t errlen)
              "[[\"09:00\", \"17:00\"]]}");
         goto fail;
     }
-    json_object_foreach ((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         int d = day_index(key, strlen(key));
         struct day *day;
         size_t i;
         json_t *pair;
 
         if (d < 0 || strcmp(key, day_names[d]) != 0) {
-            errf(err, errlen, ".%.40s: unknown day (mon, tue, wed, thu, fri, "
-                 "sat, sun)", key);
+            errf(err, errlen,
+                 ".%.40s: unknown day (mon, tue, wed, thu, fri, "
+                 "sat, sun)",
+                 key);
             goto fail;
         }
         if (!json_is_array(val)) {
@@ -732,7 +734,8 @@ struct hours *hours_from_json(const json_t *v, char *err, size_t errlen)
             goto fail;
         }
         day = &h->week[d];
-        json_array_foreach (val, i, pair) {
+        json_array_foreach(val, i, pair)
+        {
             int t[2];
             struct range r;
             if (!json_is_array(pair) || json_array_size(pair) != 2) {
@@ -745,8 +748,10 @@ struct hours *hours_from_json(const json_t *v, char *err, size_t errlen)
                 const char *sv = json_string_value(s);
                 t[j] = sv ? parse_hhmm(sv, strlen(sv), j == 1) : -1;
                 if (t[j] < 0) {
-                    errf(err, errlen, ".%s[%zu][%zu]: '%.20s' is not a time "
-                         "HH:MM", key, i, j, sv ? sv : "(not a string)");
+                    errf(err, errlen,
+                         ".%s[%zu][%zu]: '%.20s' is not a time "
+                         "HH:MM",
+                         key, i, j, sv ? sv : "(not a string)");
                     goto fail;
                 }
             }

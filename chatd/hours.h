@@ -33,11 +33,11 @@
 #include <time.h>
 
 #define HOURS_DEFAULT_TZ     "Europe/London"
-#define HOURS_MAX_RANGES     8    /* time ranges in one day */
-#define HOURS_MAX_EXCEPTIONS 512  /* dated exceptions in one schedule */
-#define HOURS_HORIZON_DAYS   400  /* hours_next_open() looks this far ahead */
-#define HOURS_ISO_LEN        32   /* bytes, with NUL, for hours_format_iso() */
-#define HOURS_DESCRIBE_LEN   256  /* bytes, with NUL, for hours_describe() */
+#define HOURS_MAX_RANGES     8   /* time ranges in one day */
+#define HOURS_MAX_EXCEPTIONS 512 /* dated exceptions in one schedule */
+#define HOURS_HORIZON_DAYS   400 /* hours_next_open() looks this far ahead */
+#define HOURS_ISO_LEN        32  /* bytes, with NUL, for hours_format_iso() */
+#define HOURS_DESCRIBE_LEN   256 /* bytes, with NUL, for hours_describe() */
 
 struct hours; /* immutable once built */
 

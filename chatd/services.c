@@ -12,21 +12,21 @@
 #include <string.h>
 #include <strings.h>
 
-#define ID_MAX          64   /* bytes of an id, with NUL */
-#define NAME_MAX_BYTES  200  /* name, organisation */
-#define DESC_MAX_BYTES  1000 /* description, eligibility.who */
-#define COST_MAX_BYTES  200
-#define NOTE_MAX_BYTES  1000 /* source.note */
-#define URL_MAX_BYTES   300
-#define EMAIL_MAX_BYTES 254
-#define PHONE_MAX_BYTES 20  /* "0808 800 5000" with room to spare */
-#define PHONE_MIN_DIGITS 3  /* 999, 101, 111 */
-#define KEYWORD_MAX     20  /* bytes of an SMS keyword */
-#define LANG_MAX        16  /* bytes of a language code, "en", "cy", "bfi" */
-#define AGE_MAX         120 /* years */
-#define AREAS_MAX       64  /* service areas in one record */
-#define LISTS_MAX       32  /* categories or languages in one record */
-#define PATH_MAX_BYTES  64  /* "services[1023].eligibility.min_age" */
+#define ID_MAX           64   /* bytes of an id, with NUL */
+#define NAME_MAX_BYTES   200  /* name, organisation */
+#define DESC_MAX_BYTES   1000 /* description, eligibility.who */
+#define COST_MAX_BYTES   200
+#define NOTE_MAX_BYTES   1000 /* source.note */
+#define URL_MAX_BYTES    300
+#define EMAIL_MAX_BYTES  254
+#define PHONE_MAX_BYTES  20  /* "0808 800 5000" with room to spare */
+#define PHONE_MIN_DIGITS 3   /* 999, 101, 111 */
+#define KEYWORD_MAX      20  /* bytes of an SMS keyword */
+#define LANG_MAX         16  /* bytes of a language code, "en", "cy", "bfi" */
+#define AGE_MAX          120 /* years */
+#define AREAS_MAX        64  /* service areas in one record */
+#define LISTS_MAX        32  /* categories or languages in one record */
+#define PATH_MAX_BYTES   64  /* "services[1023].eligibility.min_age" */
 
 const char *const services_categories[] = {
     "suicide",
@@ -54,9 +54,10 @@ const char *const services_categories[] = {
 };
 
 static const char *const record_fields[] = {
-    "id",    "name",      "organisation", "description", "categories",
-    "service_area", "phone", "text", "url", "email", "hours", "languages",
-    "eligibility",  "cost",  "source", "sample", NULL,
+    "id",           "name",      "organisation", "description", "categories",
+    "service_area", "phone",     "text",         "url",         "email",
+    "hours",        "languages", "eligibility",  "cost",        "source",
+    "sample",       NULL,
 };
 
 struct services {
@@ -215,8 +216,7 @@ static int valid_lang(const char *s)
 /* "YYYY-MM-DD", a real date. */
 static int valid_date(const char *s)
 {
-    static const int dim[12] = {31, 29, 31, 30, 31, 30,
-                                31, 31, 30, 31, 30, 31};
+    static const int dim[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, m, d;
 
     if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
@@ -270,8 +270,8 @@ static int is_full_postcode(const char *s)
 
     if (n < 5 || n > 7)
         return 0;
-    if (!isdigit((unsigned char)s[n - 3]) || !isupper((unsigned char)s[n - 2]) ||
-        !isupper((unsigned char)s[n - 1]))
+    if (!isdigit((unsigned char)s[n - 3]) ||
+        !isupper((unsigned char)s[n - 2]) || !isupper((unsigned char)s[n - 1]))
         return 0;
     memcpy(out, s, n - 3);
     out[n - 3] = '\0';
@@ -310,7 +310,8 @@ static int check_string_list(struct vctx *c, json_t *rec, const char *field,
         return verr(c, field, "must be a non-empty array of strings");
     if (json_array_size(v) > LISTS_MAX)
         return verr(c, field, "more than %d entries", LISTS_MAX);
-    json_array_foreach (v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         char path[PATH_MAX_BYTES];
         snprintf(path, sizeof path, "%s[%zu]", field, i);
         if (!json_is_string(e))
@@ -332,7 +333,8 @@ static int load_categories(struct vctx *c, json_t *rec, struct service *svc)
 
     if (check_string_list(c, rec, "categories", &v) < 0)
         return -1;
-    json_array_foreach (v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         char path[PATH_MAX_BYTES];
         snprintf(path, sizeof path, "categories[%zu]", i);
         if (!services_category_known(json_string_value(e)))
@@ -343,8 +345,7 @@ static int load_categories(struct vctx *c, json_t *rec, struct service *svc)
     svc->categories = calloc(json_array_size(v), sizeof *svc->categories);
     if (!svc->categories)
         return verr(c, "categories", "out of memory");
-    json_array_foreach (v, i, e)
-        svc->categories[i] = json_string_value(e);
+    json_array_foreach(v, i, e) svc->categories[i] = json_string_value(e);
     svc->ncategories = json_array_size(v);
     return 0;
 }
@@ -369,7 +370,8 @@ static int load_areas(struct vctx *c, json_t *rec, struct service *svc)
     svc->areas = calloc(json_array_size(v), sizeof *svc->areas);
     if (!svc->areas)
         return verr(c, "service_area", "out of memory");
-    json_array_foreach (v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         char path[PATH_MAX_BYTES];
         struct service_area *a = &svc->areas[i];
         const char *s = json_string_value(e);
@@ -407,9 +409,11 @@ static int load_text(struct vctx *c, json_t *rec, struct service *svc)
         return verr(c, "text",
                     "must be an object {\"number\": \"85258\", \"keyword\": "
                     "\"SHOUT\"}");
-    json_object_foreach (v, key, val)
-        if (strcmp(key, "number") != 0 && strcmp(key, "keyword") != 0)
-            return verr(c, "text", "unknown field '%.40s'", key);
+    json_object_foreach(
+        v, key, val) if (strcmp(key, "number") != 0 &&
+                         strcmp(key, "keyword") !=
+                             0) return verr(c, "text", "unknown field '%.40s'",
+                                            key);
     num = json_object_get(v, "number");
     if (!json_is_string(num) ||
         !valid_number(json_string_value(num), PHONE_MAX_BYTES))
@@ -442,22 +446,27 @@ static int load_eligibility(struct vctx *c, json_t *rec)
     if (!json_is_object(v))
         return verr(c, "eligibility",
                     "must be an object {min_age?, max_age?, who?}");
-    json_object_foreach (v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         char path[PATH_MAX_BYTES];
         snprintf(path, sizeof path, "eligibility.%.30s", key);
         if (strcmp(key, "who") == 0) {
             const char *s = json_string_value(val);
             if (!s || !*s || strlen(s) > DESC_MAX_BYTES || has_ctrl(s))
-                return verr(c, path, "must be a non-empty string of at most "
-                            "%d bytes", DESC_MAX_BYTES);
+                return verr(c, path,
+                            "must be a non-empty string of at most "
+                            "%d bytes",
+                            DESC_MAX_BYTES);
             continue;
         }
         for (int i = 0; i < 2; i++)
             if (strcmp(key, ages[i]) == 0) {
                 if (!json_is_integer(val) || json_integer_value(val) < 0 ||
                     json_integer_value(val) > AGE_MAX)
-                    return verr(c, path, "must be a whole number of years "
-                                "from 0 to %d", AGE_MAX);
+                    return verr(c, path,
+                                "must be a whole number of years "
+                                "from 0 to %d",
+                                AGE_MAX);
                 age[i] = json_integer_value(val);
                 goto next;
             }
@@ -475,18 +484,23 @@ static int load_source(struct vctx *c, json_t *rec)
     const char *key, *s;
 
     if (!v)
-        return verr(c, "source", "missing: say where the contact details are "
+        return verr(c, "source",
+                    "missing: say where the contact details are "
                     "published (url) and when they were written (date)");
     if (!json_is_object(v))
-        return verr(c, "source", "must be an object {url, date, verified, "
+        return verr(c, "source",
+                    "must be an object {url, date, verified, "
                     "note?}");
-    json_object_foreach (v, key, val)
-        if (strcmp(key, "url") && strcmp(key, "date") &&
-            strcmp(key, "verified") && strcmp(key, "note"))
-            return verr(c, "source", "unknown field '%.40s'", key);
+    json_object_foreach(
+        v, key,
+        val) if (strcmp(key, "url") && strcmp(key, "date") &&
+                 strcmp(key, "verified") &&
+                 strcmp(key, "note")) return verr(c, "source",
+                                                  "unknown field '%.40s'", key);
     s = json_string_value(json_object_get(v, "url"));
     if (!s || strlen(s) > URL_MAX_BYTES || !valid_url(s))
-        return verr(c, "source.url", "must be an https:// URL of the page "
+        return verr(c, "source.url",
+                    "must be an https:// URL of the page "
                     "publishing the contact details");
     s = json_string_value(json_object_get(v, "date"));
     if (!s || !valid_date(s))
@@ -498,8 +512,10 @@ static int load_source(struct vctx *c, json_t *rec)
     val = json_object_get(v, "note");
     if (val && (!json_is_string(val) || !json_string_length(val) ||
                 json_string_length(val) > NOTE_MAX_BYTES))
-        return verr(c, "source.note", "must be a non-empty string of at most "
-                    "%d bytes", NOTE_MAX_BYTES);
+        return verr(c, "source.note",
+                    "must be a non-empty string of at most "
+                    "%d bytes",
+                    NOTE_MAX_BYTES);
     return 0;
 }
 
@@ -511,7 +527,8 @@ static int load_record(struct vctx *c, json_t *rec, struct service *svc)
 
     if (!json_is_object(rec))
         return verr(c, "", "must be an object");
-    json_object_foreach (rec, key, val) {
+    json_object_foreach(rec, key, val)
+    {
         int known = 0;
         for (i = 0; record_fields[i]; i++)
             known |= strcmp(record_fields[i], key) == 0;
@@ -521,13 +538,15 @@ static int load_record(struct vctx *c, json_t *rec, struct service *svc)
     if (get_text(c, rec, "id", 1, ID_MAX - 1, &svc->id) < 0)
         return -1;
     if (!valid_id(svc->id))
-        return verr(c, "id", "'%.40s': must be lower-case letters, digits "
-                    "and '-'", svc->id);
+        return verr(c, "id",
+                    "'%.40s': must be lower-case letters, digits "
+                    "and '-'",
+                    svc->id);
     if (get_text(c, rec, "name", 1, NAME_MAX_BYTES, &svc->name) < 0 ||
         get_text(c, rec, "organisation", 1, NAME_MAX_BYTES,
                  &svc->organisation) < 0 ||
-        get_text(c, rec, "description", 1, DESC_MAX_BYTES,
-                 &svc->description) < 0 ||
+        get_text(c, rec, "description", 1, DESC_MAX_BYTES, &svc->description) <
+            0 ||
         load_categories(c, rec, svc) < 0 || load_areas(c, rec, svc) < 0)
         return -1;
     val = json_object_get(rec, "phone");
@@ -565,7 +584,8 @@ static int load_record(struct vctx *c, json_t *rec, struct service *svc)
     }
     if (check_string_list(c, rec, "languages", &langs) < 0)
         return -1;
-    json_array_foreach (langs, i, val) {
+    json_array_foreach(langs, i, val)
+    {
         char path[PATH_MAX_BYTES];
         snprintf(path, sizeof path, "languages[%zu]", i);
         if (strlen(json_string_value(val)) >= LANG_MAX ||
@@ -632,7 +652,8 @@ static int load_file(struct services *s, const char *path, char *err,
                  path);
         goto fail;
     }
-    json_object_foreach (root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         if (strcmp(key, "services") && strcmp(key, "about") &&
             strcmp(key, "sample")) {
             snprintf(err, errlen,
@@ -656,7 +677,8 @@ static int load_file(struct services *s, const char *path, char *err,
         snprintf(err, errlen, "%s: more than %d services", path, SERVICES_MAX);
         goto fail;
     }
-    json_array_foreach (list, i, rec) {
+    json_array_foreach(list, i, rec)
+    {
         struct service *svc = &s->v[s->n];
         c.index = i;
         memset(svc, 0, sizeof *svc);
@@ -900,10 +922,9 @@ size_t services_search(const struct services *s, const char *category,
     return n;
 }
 
-size_t services_suggest(const struct services *s,
-                        const char *const *categories, size_t ncat,
-                        const char *area, time_t now, struct service_hit *out,
-                        size_t max)
+size_t services_suggest(const struct services *s, const char *const *categories,
+                        size_t ncat, const char *area, time_t now,
+                        struct service_hit *out, size_t max)
 {
     struct area_query aq;
     long keys[HITS_KEYS_MAX];
@@ -970,22 +991,22 @@ json_t *service_full_json(const struct service *svc, int open_now)
 
     if (!o)
         return NULL;
-    json_object_set_new(o, "open_now", open_now == SERVICE_HOURS_UNKNOWN
-                                           ? json_null()
-                                           : json_boolean(open_now));
+    json_object_set_new(o, "open_now",
+                        open_now == SERVICE_HOURS_UNKNOWN
+                            ? json_null()
+                            : json_boolean(open_now));
     if (svc->hours)
         json_object_set_new(o, "hours_text", json_string(svc->hours_text));
     return o;
 }
 
-json_t *services_hits_json(const struct service_hit *hits, size_t n,
-                           int full)
+json_t *services_hits_json(const struct service_hit *hits, size_t n, int full)
 {
     json_t *a = json_array();
 
     for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, full ? service_full_json(hits[i].service,
-                                                          hits[i].open_now)
-                                      : service_card_json(hits[i].service));
+        json_array_append_new(
+            a, full ? service_full_json(hits[i].service, hits[i].open_now)
+                    : service_card_json(hits[i].service));
     return a;
 }

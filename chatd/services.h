@@ -26,9 +26,9 @@
 
 #include "hours.h"
 
-#define SERVICES_MAX          1024 /* records in one directory */
-#define SERVICE_AREA_LEN      64   /* bytes, with NUL, of one service area */
-#define SERVICES_QUERY_MAX    200  /* bytes of q that are matched */
+#define SERVICES_MAX       1024 /* records in one directory */
+#define SERVICE_AREA_LEN   64   /* bytes, with NUL, of one service area */
+#define SERVICES_QUERY_MAX 200  /* bytes of q that are matched */
 
 /* service_open_now() and service_hit.open_now */
 #define SERVICE_CLOSED        0
@@ -63,9 +63,9 @@ struct service {
     int national;
     struct service_area *areas; /* when not national */
     size_t nareas;
-    struct hours *hours; /* NULL: the record gives no hours */
+    struct hours *hours;                 /* NULL: the record gives no hours */
     char hours_text[HOURS_DESCRIBE_LEN]; /* "24/7", "Mon-Fri 09:00-17:00" */
-    int sample;   /* from a sample directory: not for real use */
+    int sample;     /* from a sample directory: not for real use */
     json_t *record; /* the record as loaded */
 };
 
@@ -121,10 +121,9 @@ size_t services_search(const struct services *s, const char *category,
  * Order: local before national; open now, unknown, closed; then services
  * for earlier categories first (triage's order); then file order.
  */
-size_t services_suggest(const struct services *s,
-                        const char *const *categories, size_t n,
-                        const char *area, time_t now, struct service_hit *out,
-                        size_t max);
+size_t services_suggest(const struct services *s, const char *const *categories,
+                        size_t n, const char *area, time_t now,
+                        struct service_hit *out, size_t max);
 
 /* The protocol's card: {id, name, description, phone?, text?, url?,
  * hours?} (text is {number, keyword?}; hours the readable schedule). */
@@ -133,7 +132,6 @@ json_t *service_card_json(const struct service *svc);
  * when unknown) and hours_text. */
 json_t *service_full_json(const struct service *svc, int open_now);
 /* An array of cards (full = 0) or full records (full = 1). */
-json_t *services_hits_json(const struct service_hit *hits, size_t n,
-                           int full);
+json_t *services_hits_json(const struct service_hit *hits, size_t n, int full);
 
 #endif

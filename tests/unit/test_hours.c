@@ -53,11 +53,12 @@ static void parse_bad(const char *file, int line, const char *spec,
     h = hours_parse(spec, exc, err, sizeof err);
     CHECK_AT(file, line, h == NULL, "'%s' / '%s' accepted", spec ? spec : "",
              exc ? exc : "");
-    CHECK_AT(file, line, strcmp(err, want) == 0, "got \"%s\", want \"%s\"",
-             err, want);
+    CHECK_AT(file, line, strcmp(err, want) == 0, "got \"%s\", want \"%s\"", err,
+             want);
     hours_free(h);
 }
-#define PARSE_BAD(spec, exc, want) parse_bad(__FILE__, __LINE__, spec, exc, want)
+#define PARSE_BAD(spec, exc, want)                                             \
+    parse_bad(__FILE__, __LINE__, spec, exc, want)
 
 static void iso_is(const char *file, int line, time_t t, const char *want)
 {
@@ -88,8 +89,7 @@ TEST(syntax_errors)
 {
     PARSE_BAD("mon-fry 09:00-17:00", NULL, "hours: 'mon-fry': unknown day");
     PARSE_BAD("monday 09:00-17:00", NULL, "hours: 'monday': unknown day");
-    PARSE_BAD("mon 9-17", NULL,
-              "hours: '9-17': not a time range HH:MM-HH:MM");
+    PARSE_BAD("mon 9-17", NULL, "hours: '9-17': not a time range HH:MM-HH:MM");
     PARSE_BAD("mon 09:00", NULL,
               "hours: '09:00': not a time range HH:MM-HH:MM");
     PARSE_BAD("mon 09:00-25:00", NULL,
@@ -98,7 +98,8 @@ TEST(syntax_errors)
               "hours: '24:00-10:00': not a time range HH:MM-HH:MM");
     PARSE_BAD("mon 09:60-10:00", NULL,
               "hours: '09:60-10:00': not a time range HH:MM-HH:MM");
-    PARSE_BAD("mon 10:00-10:00", NULL, "hours: '10:00-10:00': empty time range");
+    PARSE_BAD("mon 10:00-10:00", NULL,
+              "hours: '10:00-10:00': empty time range");
     PARSE_BAD("mon 09:00-12:00, 11:00-13:00", NULL,
               "hours: 'mon': time ranges overlap");
     PARSE_BAD("mon-fri 09:00-17:00; fri 10:00-11:00", NULL,
@@ -169,8 +170,8 @@ TEST(syntax_accepts_variants)
 TEST(week_in_winter)
 {
     /* Week of Monday 23 November 2026: GMT, London = UTC. */
-    struct hours *h = PARSE_OK("mon-fri 09:00-21:00; sat,sun 10:00-18:00",
-                               NULL);
+    struct hours *h =
+        PARSE_OK("mon-fri 09:00-21:00; sat,sun 10:00-18:00", NULL);
     if (!h)
         return;
     CLOSED(h, utc(2026, 11, 23, 8, 59));
@@ -191,15 +192,15 @@ TEST(week_in_winter)
 TEST(week_in_summer)
 {
     /* Monday 6 July 2026: BST, London = UTC+1. */
-    struct hours *h = PARSE_OK("mon-fri 09:00-21:00; sat,sun 10:00-18:00",
-                               NULL);
+    struct hours *h =
+        PARSE_OK("mon-fri 09:00-21:00; sat,sun 10:00-18:00", NULL);
     if (!h)
         return;
-    CLOSED(h, utc(2026, 7, 6, 7, 59)); /* 08:59 BST */
-    OPEN(h, utc(2026, 7, 6, 8, 0));    /* 09:00 BST */
-    OPEN(h, utc(2026, 7, 6, 19, 59));  /* 20:59 BST */
-    CLOSED(h, utc(2026, 7, 6, 20, 0)); /* 21:00 BST */
-    OPEN(h, utc(2026, 7, 11, 9, 0));   /* Sat 10:00 BST */
+    CLOSED(h, utc(2026, 7, 6, 7, 59));  /* 08:59 BST */
+    OPEN(h, utc(2026, 7, 6, 8, 0));     /* 09:00 BST */
+    OPEN(h, utc(2026, 7, 6, 19, 59));   /* 20:59 BST */
+    CLOSED(h, utc(2026, 7, 6, 20, 0));  /* 21:00 BST */
+    OPEN(h, utc(2026, 7, 11, 9, 0));    /* Sat 10:00 BST */
     CLOSED(h, utc(2026, 7, 11, 17, 0)); /* Sat 18:00 BST */
     hours_free(h);
 }
@@ -293,7 +294,7 @@ TEST(next_open_across_march_clock_change)
     if (!h)
         return;
     CHECK_INT(hours_next_open(h, utc(2026, 3, 27, 17, 30)), /* Fri, GMT */
-              utc(2026, 3, 30, 8, 0)); /* Mon 09:00 BST */
+              utc(2026, 3, 30, 8, 0));                      /* Mon 09:00 BST */
     ISO_IS(utc(2026, 3, 27, 17, 30), "2026-03-27T17:30:00+00:00");
     ISO_IS(hours_next_open(h, utc(2026, 3, 27, 17, 30)),
            "2026-03-30T09:00:00+01:00");
@@ -332,7 +333,7 @@ TEST(next_open_across_october_clock_change)
     if (!h)
         return;
     CHECK_INT(hours_next_open(h, utc(2026, 10, 23, 16, 30)), /* 17:30 BST */
-              utc(2026, 10, 26, 9, 0)); /* Mon 09:00 GMT */
+              utc(2026, 10, 26, 9, 0));                      /* Mon 09:00 GMT */
     ISO_IS(utc(2026, 10, 23, 16, 30), "2026-10-23T17:30:00+01:00");
     ISO_IS(hours_next_open(h, utc(2026, 10, 23, 16, 30)),
            "2026-10-26T09:00:00+00:00");
@@ -426,12 +427,13 @@ TEST(json_weekly_form)
 
     CHECK(h != NULL, "refused: %s", err);
     if (h) {
-        OPEN(h, utc(2026, 11, 23, 9, 0));   /* Mon */
+        OPEN(h, utc(2026, 11, 23, 9, 0));     /* Mon */
         CLOSED(h, utc(2026, 11, 24, 12, 30)); /* Tue lunch */
         CLOSED(h, utc(2026, 11, 28, 12, 0));  /* Sat */
         CHECK_STR(hours_describe(h, d, sizeof d),
                   "Mon 09:00-17:00; Tue 09:00-12:00, 13:00-17:00");
         back = hours_week_json(h);
+        json_decref(v);
         v = json_pack("{s[[ss]]s[[ss][ss]]}", "mon", "09:00", "17:00", "tue",
                       "09:00", "12:00", "13:00", "17:00");
         CHECK(json_equal(back, v), "round trip differs");
@@ -484,8 +486,10 @@ TEST(json_weekly_errors)
         h = v ? hours_from_json(v, err, sizeof err) : NULL;
         CHECK(v != NULL, "test JSON %zu: %s", i, je.text);
         CHECK(h == NULL, "case %zu accepted", i);
-        CHECK(strcmp(err, cases[i].want) == 0, "case %zu: got \"%s\", want "
-              "\"%s\"", i, err, cases[i].want);
+        CHECK(strcmp(err, cases[i].want) == 0,
+              "case %zu: got \"%s\", want "
+              "\"%s\"",
+              i, err, cases[i].want);
         hours_free(h);
         json_decref(v);
     }
