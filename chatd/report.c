@@ -963,6 +963,80 @@ int report_add_xrange(struct report *r, const redisReply *reply,
     return (int)reply->elements;
 }
 
+/* ---- reading the stream in the daemon -------------------------------- */
+
+struct fetch {
+    struct report *r;
+    report_done_cb done;
+    void *priv;
+    char start[72], end[32];
+};
+
+static int fetch_next(struct fetch *f);
+
+static void fetch_end(struct fetch *f, int ok)
+{
+    struct report *r = f->r;
+
+    if (ok) {
+        report_finish(r);
+    } else {
+        report_free(r);
+        r = NULL;
+    }
+    f->done(r, f->priv);
+    free(f);
+}
+
+static void fetch_cb(redisReply *reply, void *priv)
+{
+    struct fetch *f = priv;
+    char last[64] = "";
+    int n;
+
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        fetch_end(f, 0);
+        return;
+    }
+    n = report_add_xrange(f->r, reply, last, sizeof last);
+    if (n < REPORT_XRANGE_BATCH || !last[0]) {
+        fetch_end(f, 1);
+        return;
+    }
+    snprintf(f->start, sizeof f->start, "(%s", last); /* exclusive */
+    if (fetch_next(f) < 0)
+        fetch_end(f, 0);
+}
+
+static int fetch_next(struct fetch *f)
+{
+    return rds_cmdf(fetch_cb, f, "XRANGE events %s %s COUNT %d", f->start,
+                    f->end, REPORT_XRANGE_BATCH);
+}
+
+int report_fetch(long long from_ms, long long to_ms, report_done_cb done,
+                 void *priv)
+{
+    struct fetch *f = calloc(1, sizeof *f);
+
+    if (!f)
+        return -1;
+    if (!(f->r = report_new(from_ms, to_ms))) {
+        free(f);
+        return -1;
+    }
+    f->done = done;
+    f->priv = priv;
+    snprintf(f->start, sizeof f->start, "%lld", from_ms);
+    snprintf(f->end, sizeof f->end, "%lld", to_ms - 1);
+    if (fetch_next(f) < 0) {
+        report_free(f->r);
+        free(f);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- dates and the command line ------------------------------------ */
 
 static int parse_date(const char *opt, const char *s, long long now,

@@ -159,6 +159,17 @@ int report_range(const char *from, const char *to, long long now,
                  long long *from_ms, long long *to_ms, char *err,
                  size_t errlen);
 
+/*
+ * For the daemon (GET /api/reports): read [from_ms, to_ms) of the events
+ * stream with XRANGE batches on rds's async connection, then call done
+ * exactly once: with the finished report (done owns it: report_free()),
+ * or with NULL when Redis failed or went away.  Returns 0, or -1 (done not
+ * called) when Redis is not connected or memory ran out.
+ */
+typedef void (*report_done_cb)(struct report *r, void *priv);
+int report_fetch(long long from_ms, long long to_ms, report_done_cb done,
+                 void *priv);
+
 /* chatd report [--from D] [--to D] [--csv|--json]; argv[0] is "report".
  * Returns the exit status: 0, 1 (Redis), 2 (usage or dates). */
 int report_cli(int argc, char **argv, const struct config *cfg);
