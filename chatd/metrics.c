@@ -135,8 +135,7 @@ static void label(FILE *f, const char *s)
     }
 }
 
-static void head(FILE *f, const char *name, const char *type,
-                 const char *help)
+static void head(FILE *f, const char *name, const char *type, const char *help)
 {
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }

@@ -91,8 +91,8 @@ static long long local_midnight_ms(const int ymd[3])
 
 static const char *const sev_names[REPORT_NSEV] = {"none", "low", "medium",
                                                    "high", "emergency"};
-static const char *const outcome_names[] = {
-    "advice", "signposted", "escalated", "referred", "disconnected"};
+static const char *const outcome_names[] = {"advice", "signposted", "escalated",
+                                            "referred", "disconnected"};
 static const char *const decision_names[] = {
     "no_further_action", "signposted", "referred_childrens_social_care",
     "referred_police", "emergency_services"};
@@ -313,9 +313,8 @@ void report_add(struct report *r, const struct report_event *ev)
             break;
         for (int i = 0; i < 3; i++) {
             b[i]->answered++;
-            if (ev->wait_ms >= 0 &&
-                push(&b[i]->waits, &b[i]->nwaits, &b[i]->capwaits,
-                     ev->wait_ms) == 0)
+            if (ev->wait_ms >= 0 && push(&b[i]->waits, &b[i]->nwaits,
+                                         &b[i]->capwaits, ev->wait_ms) == 0)
                 b[i]->wait_sum += ev->wait_ms;
         }
         if (sev >= 0)
@@ -555,8 +554,7 @@ static void fmt_dur(long long ms, char *out, size_t len)
     }
     s = (ms + 500) / 1000;
     if (s >= 3600)
-        snprintf(out, len, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60,
-                 s % 60);
+        snprintf(out, len, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
     else
         snprintf(out, len, "%lld:%02lld", s / 60, s % 60);
 }
@@ -579,17 +577,17 @@ static void text_row(FILE *f, const char *label, const struct report_bucket *b)
     fmt_dur(b->handle_mean_ms, hmean, sizeof hmean);
     fmt_dur(b->handle_median_ms, hmed, sizeof hmed);
     fprintf(f, "  %-10s %7ld %8ld %9ld %7s %8s %8s %9s %9s %5ld\n", label,
-            b->offered, b->answered, b->abandoned, rate, p50, p90, hmean,
-            hmed, b->quick_exits);
+            b->offered, b->answered, b->abandoned, rate, p50, p90, hmean, hmed,
+            b->quick_exits);
 }
 
 static void text_head(FILE *f, const char *first)
 {
     fprintf(f, "  %-10s %7s %8s %9s %7s %8s %8s %9s %9s %5s\n", first,
-            "offered", "answered", "abandoned", "rate", "wait p50",
-            "wait p90", "handle", "handle", "quick");
-    fprintf(f, "  %-10s %7s %8s %9s %7s %8s %8s %9s %9s %5s\n", "", "", "",
-            "", "", "", "", "mean", "median", "exits");
+            "offered", "answered", "abandoned", "rate", "wait p50", "wait p90",
+            "handle", "handle", "quick");
+    fprintf(f, "  %-10s %7s %8s %9s %7s %8s %8s %9s %9s %5s\n", "", "", "", "",
+            "", "", "", "mean", "median", "exits");
 }
 
 static void text_table(FILE *f, const char *title, const char *col,
@@ -846,10 +844,14 @@ static enum report_type type_of(const char *s, size_t n)
         const char *name;
         enum report_type type;
     } types[] = {
-        {"offered", REPORT_EV_OFFERED},       {"answered", REPORT_EV_ANSWERED},
-        {"abandoned", REPORT_EV_ABANDONED},   {"ended", REPORT_EV_ENDED},
-        {"wrapped", REPORT_EV_WRAPPED},       {"signposted", REPORT_EV_SIGNPOSTED},
-        {"escalated", REPORT_EV_ESCALATED},   {"decided", REPORT_EV_DECIDED},
+        {"offered", REPORT_EV_OFFERED},
+        {"answered", REPORT_EV_ANSWERED},
+        {"abandoned", REPORT_EV_ABANDONED},
+        {"ended", REPORT_EV_ENDED},
+        {"wrapped", REPORT_EV_WRAPPED},
+        {"signposted", REPORT_EV_SIGNPOSTED},
+        {"escalated", REPORT_EV_ESCALATED},
+        {"decided", REPORT_EV_DECIDED},
     };
 
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
@@ -914,7 +916,8 @@ int report_parse_entry(const redisReply *entry, struct report_event *ev)
             continue;
         vs = v->str;
         vn = v->len;
-#define IS(name) (k->len == sizeof name - 1 && memcmp(k->str, name, k->len) == 0)
+#define IS(name)                                                               \
+    (k->len == sizeof name - 1 && memcmp(k->str, name, k->len) == 0)
         if (IS("t"))
             ev->type = type_of(vs, vn);
         else if (IS("conv"))
@@ -944,8 +947,8 @@ int report_parse_entry(const redisReply *entry, struct report_event *ev)
     return 0;
 }
 
-int report_add_xrange(struct report *r, const redisReply *reply,
-                      char *last_id, size_t last_id_len)
+int report_add_xrange(struct report *r, const redisReply *reply, char *last_id,
+                      size_t last_id_len)
 {
     struct report_event ev;
 
@@ -1039,8 +1042,8 @@ int report_fetch(long long from_ms, long long to_ms, report_done_cb done,
 
 /* ---- dates and the command line ------------------------------------ */
 
-static int parse_date(const char *opt, const char *s, long long now,
-                      int ymd[3], char *err, size_t errlen)
+static int parse_date(const char *opt, const char *s, long long now, int ymd[3],
+                      char *err, size_t errlen)
 {
     int n = 0;
 
@@ -1071,8 +1074,7 @@ static int parse_date(const char *opt, const char *s, long long now,
 }
 
 int report_range(const char *from, const char *to, long long now,
-                 long long *from_ms, long long *to_ms, char *err,
-                 size_t errlen)
+                 long long *from_ms, long long *to_ms, char *err, size_t errlen)
 {
     int a[3], b[3], next[3];
     long span;
@@ -1083,8 +1085,10 @@ int report_range(const char *from, const char *to, long long now,
         return -1;
     span = ymd_days(b) - ymd_days(a) + 1;
     if (span < 1) {
-        snprintf(err, errlen, "--from %04d-%02d-%02d is after --to "
-                 "%04d-%02d-%02d", a[0], a[1], a[2], b[0], b[1], b[2]);
+        snprintf(err, errlen,
+                 "--from %04d-%02d-%02d is after --to "
+                 "%04d-%02d-%02d",
+                 a[0], a[1], a[2], b[0], b[1], b[2]);
         return -1;
     }
     if (span > REPORT_MAX_DAYS) {

@@ -37,11 +37,11 @@
 
 #include "config.h"
 
-#define REPORT_TZ        "Europe/London"
-#define REPORT_MAX_DAYS  3700 /* about ten years in one report */
-#define REPORT_KEY_LEN   64   /* bytes, with NUL: conv, outcome, service... */
-#define REPORT_CATS_LEN  512  /* bytes, with NUL: comma-separated categories */
-#define REPORT_NSEV      5
+#define REPORT_TZ           "Europe/London"
+#define REPORT_MAX_DAYS     3700 /* about ten years in one report */
+#define REPORT_KEY_LEN      64  /* bytes, with NUL: conv, outcome, service... */
+#define REPORT_CATS_LEN     512 /* bytes, with NUL: comma-separated categories */
+#define REPORT_NSEV         5
 #define REPORT_XRANGE_BATCH 1000
 
 enum report_type {
@@ -65,22 +65,22 @@ struct report_event {
     long long wait_ms;   /* answered, abandoned */
     long long handle_ms; /* ended */
     char conv[REPORT_KEY_LEN];
-    char outcome[REPORT_KEY_LEN];        /* wrapped */
-    char categories[REPORT_CATS_LEN];    /* wrapped: "a,b" */
-    char service[REPORT_KEY_LEN];        /* signposted */
-    char decision[REPORT_KEY_LEN];       /* decided */
-    char by[REPORT_KEY_LEN];             /* parent, adviser, system... */
-    char reason[REPORT_KEY_LEN];         /* ended: "exit" is a quick exit */
+    char outcome[REPORT_KEY_LEN];     /* wrapped */
+    char categories[REPORT_CATS_LEN]; /* wrapped: "a,b" */
+    char service[REPORT_KEY_LEN];     /* signposted */
+    char decision[REPORT_KEY_LEN];    /* decided */
+    char by[REPORT_KEY_LEN];          /* parent, adviser, system... */
+    char reason[REPORT_KEY_LEN];      /* ended: "exit" is a quick exit */
 };
 
 /* The figures of one period: the whole range, one day or one hour. */
 struct report_bucket {
     long offered, answered, abandoned, ended, quick_exits, wrapped;
-    double answer_rate;         /* -1: no answered or abandoned chat */
-    long long wait_p50_ms;      /* -1: no answered wait */
+    double answer_rate;    /* -1: no answered or abandoned chat */
+    long long wait_p50_ms; /* -1: no answered wait */
     long long wait_p90_ms;
     long long wait_mean_ms;
-    long long handle_mean_ms;   /* -1: no ended chat */
+    long long handle_mean_ms; /* -1: no ended chat */
     long long handle_median_ms;
     /* values collected for the percentiles */
     long long *waits, *handles;
@@ -146,8 +146,8 @@ int report_parse_entry(const redisReply *entry, struct report_event *ev);
 /* Add every entry of an XRANGE reply.  Copies the last entry's id to
  * last_id (at least 48 bytes) and returns the number of entries, or -1 if
  * the reply is not an array. */
-int report_add_xrange(struct report *r, const redisReply *reply,
-                      char *last_id, size_t last_id_len);
+int report_add_xrange(struct report *r, const redisReply *reply, char *last_id,
+                      size_t last_id_len);
 
 /*
  * The range of local dates from..to inclusive ("YYYY-MM-DD", "today" or

@@ -101,7 +101,7 @@ static int check_format(const char *file, int line, const char *text)
             "(counter|gauge|histogram|summary|untyped)$",
             REG_EXTENDED);
     ok &= FCHECK(text[0] && text[strlen(text) - 1] == '\n',
-             "text does not end with a newline");
+                 "text does not end with a newline");
     while (*p) {
         const char *e = strchr(p, '\n');
         char l[512];
@@ -113,37 +113,32 @@ static int check_format(const char *file, int line, const char *text)
         if (strncmp(l, "# HELP ", 7) == 0) {
             char name[128], key[140];
 
-            ok &= FCHECK( regexec(&re_help, l, 3, m, 0) == 0,
-                           "bad HELP line: %s", l);
+            ok &= FCHECK(regexec(&re_help, l, 3, m, 0) == 0,
+                         "bad HELP line: %s", l);
             snprintf(name, sizeof name, "%.*s", (int)(m[1].rm_eo - m[1].rm_so),
                      l + m[1].rm_so);
             snprintf(key, sizeof key, " %s ", name);
-            ok &= FCHECK( !strstr(seen, key),
-                           "family %s twice", name);
+            ok &= FCHECK(!strstr(seen, key), "family %s twice", name);
             strncat(seen, key + 1, sizeof seen - strlen(seen) - 1);
             snprintf(family, sizeof family, "%s", name);
             type[0] = 0;
             continue;
         }
         if (strncmp(l, "# TYPE ", 7) == 0) {
-            ok &= FCHECK( regexec(&re_type, l, 3, m, 0) == 0,
-                           "bad TYPE line: %s", l);
-            ok &= FCHECK(
-                           (size_t)(m[1].rm_eo - m[1].rm_so) ==
-                                   strlen(family) &&
-                               strncmp(l + m[1].rm_so, family,
-                                       strlen(family)) == 0,
-                           "TYPE without its HELP: %s", l);
+            ok &= FCHECK(regexec(&re_type, l, 3, m, 0) == 0,
+                         "bad TYPE line: %s", l);
+            ok &=
+                FCHECK((size_t)(m[1].rm_eo - m[1].rm_so) == strlen(family) &&
+                           strncmp(l + m[1].rm_so, family, strlen(family)) == 0,
+                       "TYPE without its HELP: %s", l);
             snprintf(type, sizeof type, "%.*s", (int)(m[2].rm_eo - m[2].rm_so),
                      l + m[2].rm_so);
             last_bucket = inf = count = -1;
             continue;
         }
-        ok &= FCHECK( l[0] != '#' && l[0] != 0,
-                       "unexpected line: '%s'", l);
-        if (!FCHECK( regexec(&re_sample, l, 3, m, 0) == 0,
-                      "sample line does not match name{labels} value: %s",
-                      l)) {
+        ok &= FCHECK(l[0] != '#' && l[0] != 0, "unexpected line: '%s'", l);
+        if (!FCHECK(regexec(&re_sample, l, 3, m, 0) == 0,
+                    "sample line does not match name{labels} value: %s", l)) {
             ok = 0;
             continue;
         }
@@ -154,43 +149,39 @@ static int check_format(const char *file, int line, const char *text)
 
             snprintf(name, sizeof name, "%.*s", (int)(m[1].rm_eo - m[1].rm_so),
                      l + m[1].rm_so);
-            ok &= FCHECK( type[0], "sample before TYPE: %s", l);
+            ok &= FCHECK(type[0], "sample before TYPE: %s", l);
             if (strcmp(type, "histogram") == 0) {
                 char b[160], s[160], c[160];
 
                 snprintf(b, sizeof b, "%s_bucket", family);
                 snprintf(s, sizeof s, "%s_sum", family);
                 snprintf(c, sizeof c, "%s_count", family);
-                ok &= FCHECK(
-                               !strcmp(name, b) || !strcmp(name, s) ||
-                                   !strcmp(name, c),
-                               "%s is not in histogram %s", name, family);
+                ok &= FCHECK(!strcmp(name, b) || !strcmp(name, s) ||
+                                 !strcmp(name, c),
+                             "%s is not in histogram %s", name, family);
                 if (!strcmp(name, b)) {
-                    ok &= FCHECK( strstr(l, "{le=\""),
-                                   "bucket without le: %s", l);
-                    ok &= FCHECK( inf < 0,
-                                   "bucket after +Inf: %s", l);
-                    ok &= FCHECK( v >= last_bucket,
-                                   "buckets not cumulative: %s after %g", l,
-                                   last_bucket);
+                    ok &=
+                        FCHECK(strstr(l, "{le=\""), "bucket without le: %s", l);
+                    ok &= FCHECK(inf < 0, "bucket after +Inf: %s", l);
+                    ok &= FCHECK(v >= last_bucket,
+                                 "buckets not cumulative: %s after %g", l,
+                                 last_bucket);
                     last_bucket = v;
                     if (strstr(l, "le=\"+Inf\""))
                         inf = v;
                 } else if (!strcmp(name, c)) {
                     count = v;
-                    ok &= FCHECK( inf >= 0 && inf == count,
-                                   "%s: +Inf bucket %g != _count %g", family,
-                                   inf, count);
+                    ok &= FCHECK(inf >= 0 && inf == count,
+                                 "%s: +Inf bucket %g != _count %g", family, inf,
+                                 count);
                 }
             } else {
-                ok &= FCHECK( !strcmp(name, family),
-                               "sample %s under family %s", name, family);
+                ok &= FCHECK(!strcmp(name, family), "sample %s under family %s",
+                             name, family);
                 if (!strcmp(type, "counter"))
-                    ok &= FCHECK(
-                                   strlen(name) > 6 &&
-                                       !strcmp(name + strlen(name) - 6,
-                                               "_total"),
-                                   "counter %s does not end in _total", name);
+                    ok &= FCHECK(strlen(name) > 6 &&
+                                     !strcmp(name + strlen(name) - 6, "_total"),
+                                 "counter %s does not end in _total", name);
             }
         }
     }
@@ -208,14 +199,14 @@ TEST(parses_snapshot_reply)
 {
     static const long long head[7] = {3, 1, 0, 2, 1, 4, 5};
     static const char *const kv[] = {
-        "messages:parent", "120",  "messages:adviser", "98",
-        "triage:suicide",  "2",    "triage:behaviour", "17",
-        "wait_le_5",       "10",   "wait_le_60",       "4",
-        "wait_le_inf",     "1",    "wait_sum_ms",      "1234567",
-        "wait_count",      "15",   "abandon_le_300",   "2",
-        "abandon_count",   "2",    "abandon_sum_ms",   "400000",
-        "something_else",  "9",    "triage:",          "3",
-        "wait_le_7",       "99",   "messages:parent2", "1"};
+        "messages:parent", "120", "messages:adviser", "98",
+        "triage:suicide",  "2",   "triage:behaviour", "17",
+        "wait_le_5",       "10",  "wait_le_60",       "4",
+        "wait_le_inf",     "1",   "wait_sum_ms",      "1234567",
+        "wait_count",      "15",  "abandon_le_300",   "2",
+        "abandon_count",   "2",   "abandon_sum_ms",   "400000",
+        "something_else",  "9",   "triage:",          "3",
+        "wait_le_7",       "99",  "messages:parent2", "1"};
     struct metrics_snapshot s;
     redisReply *r = snapshot_reply(head, kv, (int)(sizeof kv / sizeof *kv));
     int rc;
@@ -292,8 +283,7 @@ TEST(format_is_valid_exposition)
           "queue none");
     CHECK(sample(t, "chatd_queue_length{severity=\"high\"}", &v) && v == 2,
           "queue high");
-    CHECK(sample(t, "chatd_queue_length{severity=\"emergency\"}", &v) &&
-              v == 1,
+    CHECK(sample(t, "chatd_queue_length{severity=\"emergency\"}", &v) && v == 1,
           "queue emergency");
     CHECK(sample(t, "chatd_advisers_available", &v) && v == 4, "advisers");
     CHECK(sample(t, "chatd_active_chats", &v) && v == 5, "active");
@@ -396,8 +386,7 @@ TEST(inf_equals_count_when_counters_disagree)
               sample(t, "chatd_wait_seconds_count", &count) && inf == count &&
               inf == 7,
           "wait +Inf %g count %g", inf, count);
-    CHECK(sample(t, "chatd_abandoned_wait_seconds_bucket{le=\"+Inf\"}",
-                 &inf) &&
+    CHECK(sample(t, "chatd_abandoned_wait_seconds_bucket{le=\"+Inf\"}", &inf) &&
               sample(t, "chatd_abandoned_wait_seconds_count", &count) &&
               inf == count && inf == 2,
           "abandoned +Inf %g count %g", inf, count);

@@ -169,8 +169,8 @@ TEST(day_counts_and_rates)
     CHECK_INT(table_n(&r->decisions, "referred_police"), 1);
     CHECK_INT(table_n(&r->decisions, "no_further_action"), 0);
     /* categories sorted by count: behaviour first */
-    CHECK(r->categories.n == 3 && strcmp(r->categories.v[0].key,
-                                         "behaviour") == 0,
+    CHECK(r->categories.n == 3 &&
+              strcmp(r->categories.v[0].key, "behaviour") == 0,
           "categories not sorted by count");
     report_free(r);
 }
@@ -305,13 +305,12 @@ TEST(date_range_local_midnights)
     CHECK_INT(from, utc_ms(2024, 3, 31, 0, 0, 0));
     CHECK_INT(to - from, 23 * HOUR);
     /* default: today in London, 1 July (23:30 BST) */
-    CHECK(report_range(NULL, NULL, now, &from, &to, err, sizeof err) == 0,
-          "%s", err);
+    CHECK(report_range(NULL, NULL, now, &from, &to, err, sizeof err) == 0, "%s",
+          err);
     CHECK_INT(from, utc_ms(2024, 6, 30, 23, 0, 0));
     CHECK_INT(to, utc_ms(2024, 7, 1, 23, 0, 0));
     now = utc_ms(2024, 7, 1, 23, 30, 0) / 1000; /* 00:30 BST on the 2nd */
-    CHECK(report_range("today", "today", now, &from, &to, err, sizeof err) ==
-              0,
+    CHECK(report_range("today", "today", now, &from, &to, err, sizeof err) == 0,
           "%s", err);
     CHECK_INT(from, utc_ms(2024, 7, 1, 23, 0, 0));
     CHECK(report_range("yesterday", "today", now, &from, &to, err,
@@ -322,9 +321,9 @@ TEST(date_range_local_midnights)
     CHECK(report_range("2024-02-29", "2024-02-29", now, &from, &to, err,
                        sizeof err) == 0,
           "leap day refused: %s", err);
-    static const char *bad[] = {"2024-02-30", "2023-02-29", "2024-13-01",
-                                "2024-00-10", "27/10/2024", "2024-1-27",
-                                "2024-10-27x", "", "tomorrow", "2024-10-32"};
+    static const char *bad[] = {
+        "2024-02-30", "2023-02-29",  "2024-13-01", "2024-00-10", "27/10/2024",
+        "2024-1-27",  "2024-10-27x", "",           "tomorrow",   "2024-10-32"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = 0;
         CHECK(report_range(bad[i], "2024-10-27", now, &from, &to, err,
@@ -365,16 +364,16 @@ TEST(csv_long_form)
 
     synthetic_day();
     {
-        struct report_event *e = add(REPORT_EV_SIGNPOSTED,
-                                     utc_ms(2024, 10, 27, 15, 0, 0), "c4", -1);
+        struct report_event *e =
+            add(REPORT_EV_SIGNPOSTED, utc_ms(2024, 10, 27, 15, 0, 0), "c4", -1);
         snprintf(e->service, sizeof e->service, "family \"lives\", ltd");
     }
     r = report_build(evs, nevs, day_from, day_to);
     csv = report_csv(r);
     if (!CHECK(csv != NULL, "no CSV"))
         return;
-    CHECK(strncmp(csv, "table,key,metric,value\r\n", 24) == 0,
-          "header: %.40s", csv);
+    CHECK(strncmp(csv, "table,key,metric,value\r\n", 24) == 0, "header: %.40s",
+          csv);
     for (const char *p = csv; *p;) {
         const char *e = strstr(p, "\r\n");
 
@@ -437,8 +436,7 @@ TEST(json_shape)
     CHECK_STR(json_string_value(json_object_get(back, "percentiles")),
               "nearest-rank");
     CHECK_INT(json_integer_value(json_object_get(
-                  json_object_get(json_object_get(back, "by_severity"),
-                                  "high"),
+                  json_object_get(json_object_get(back, "by_severity"), "high"),
                   "abandoned")),
               1);
     CHECK_INT(json_integer_value(json_object_get(
@@ -447,18 +445,17 @@ TEST(json_shape)
     CHECK_INT(json_integer_value(json_object_get(
                   json_object_get(back, "by_category"), "behaviour")),
               2);
-    CHECK_INT(json_integer_value(json_object_get(
-                  json_object_get(back, "signposts_by_service"),
-                  "nspcc-helpline")),
-              1);
+    CHECK_INT(
+        json_integer_value(json_object_get(
+            json_object_get(back, "signposts_by_service"), "nspcc-helpline")),
+        1);
     CHECK_INT(json_integer_value(json_object_get(
                   json_object_get(back, "escalations_by_decision"),
                   "referred_police")),
               1);
     CHECK_INT(json_array_size(json_object_get(back, "per_day")), 1);
     CHECK_STR(json_string_value(json_object_get(
-                  json_array_get(json_object_get(back, "per_day"), 0),
-                  "date")),
+                  json_array_get(json_object_get(back, "per_day"), 0), "date")),
               "2024-10-27");
     CHECK_INT(json_array_size(json_object_get(back, "per_hour")), 24);
     {
@@ -524,8 +521,8 @@ TEST(empty_range)
     CHECK(j && json_is_null(json_object_get(json_object_get(j, "summary"),
                                             "wait_p50_ms")),
           "json null p50");
-    CHECK_INT(json_integer_value(json_object_get(
-                  json_object_get(j, "by_outcome"), "advice")),
+    CHECK_INT(json_integer_value(
+                  json_object_get(json_object_get(j, "by_outcome"), "advice")),
               0);
     free(csv);
     free(txt);
@@ -603,13 +600,12 @@ TEST(parses_xrange)
     entry(resp, sizeof resp, id, "t", "answered", "conv", "k1", "adviser",
           "amira", "sev", "2", "wait_ms", "7000", NULL);
     snprintf(id, sizeof id, "%lld-0", t + 60000);
-    entry(resp, sizeof resp, id, "t", "ended", "conv", "k1", "adviser",
-          "amira", "sev", "2", "by", "parent", "reason", "exit", "handle_ms",
-          "53000", NULL);
+    entry(resp, sizeof resp, id, "t", "ended", "conv", "k1", "adviser", "amira",
+          "sev", "2", "by", "parent", "reason", "exit", "handle_ms", "53000",
+          NULL);
     snprintf(id, sizeof id, "%lld-0", t + 120000);
     entry(resp, sizeof resp, id, "t", "wrapped", "conv", "k1", "adviser",
-          "amira", "outcome", "advice", "categories", "behaviour,sleep",
-          NULL);
+          "amira", "outcome", "advice", "categories", "behaviour,sleep", NULL);
     snprintf(id, sizeof id, "%lld-0", t + 130000);
     entry(resp, sizeof resp, id, "t", "audit_thing", "conv", "k1", NULL);
     snprintf(id, sizeof id, "%lld-0", t + 140000);
@@ -670,8 +666,7 @@ TEST(cli_errors_exit_2)
     struct config cfg;
     int rc;
     char *a1[] = {"report", "--from", "2024-02-30", NULL};
-    char *a2[] = {"report", "--from", "2024-10-28", "--to", "2024-10-27",
-                  NULL};
+    char *a2[] = {"report", "--from", "2024-10-28", "--to", "2024-10-27", NULL};
     char *a3[] = {"report", "--from", NULL};
     char *a4[] = {"report", "--pdf", NULL};
     char *a5[] = {"report", "--to", "31/12/2024", NULL};
