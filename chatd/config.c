@@ -75,6 +75,11 @@ static const struct option options[] = {
             "real chats have been measured"),
     INT_OPT(retention_days, "30", 1, 3650,
             "days a transcript is kept unless a lead holds it"),
+    INT_OPT(retention_s, "0", 0, 315360000,
+            "if above 0, seconds a transcript is kept, instead of "
+            "retention_days (for tests and drills)"),
+    INT_OPT(retention_sweep_s, "60", 1, 86400,
+            "seconds between deletions of transcripts past retention"),
     INT_OPT(session_ttl_s, "43200", 60, 604800, "seconds a staff login lasts"),
     INT_OPT(login_max_failures, "5", 1, 1000,
             "failed logins for one name before it is throttled"),

@@ -35,6 +35,8 @@ struct config {
     int sweep_interval_ms;
     int default_chat_s;
     int retention_days;
+    int retention_s;
+    int retention_sweep_s;
     int session_ttl_s;
     int login_max_failures;
     int login_lockout_s;

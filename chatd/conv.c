@@ -23,6 +23,7 @@
 #define FILL_BATCH       512  /* stream entries per catch-up read */
 #define QUEUE_REFRESH_MS 50   /* coalesce queue changes this long */
 #define HEARTBEAT_MAX_MS 5000 /* heartbeats at least this often */
+#define RETENTION_BATCH 200 /* conversations deleted per sweep, at most */
 #define SEV_BAND         10000000000000.0               /* as lib.lua */
 #define MSG_TEXT_MAX     (PROTO_MAX_TEXT_CHARS * 4 + 1) /* UTF-8 bytes */
 
@@ -32,7 +33,7 @@ static uv_timer_t queue_timer, tick_timer;
 static int q_advisers, q_waiting;
 static long long q_avg_ms;
 static char *last_queue_frame; /* for staff who connect later */
-static unsigned ticks, hb_every;
+static unsigned ticks, hb_every, retention_every;
 
 /* --- the table -------------------------------------------------------- */
 
@@ -425,7 +426,24 @@ static void emit_end(struct attach *a)
         json_object_set_new(o, "conversation", json_string(a->lc->id));
     if (a->end_reason[0])
         json_object_set_new(o, "reason", json_string(a->end_reason));
+    if (a->c->ep == EP_PARENT && a->end_code[0])
+        json_object_set_new(o, "return_code", json_string(a->end_code));
     client_send(a->c, o);
+}
+
+/* Open a note sealed with the conversation key under "<conv>|<what>|". */
+static int open_note(struct lconv *lc, const char *what, const char *sealed,
+                     char *out, size_t outlen)
+{
+    char ad[ID_STR_LEN + 24];
+    size_t n;
+
+    out[0] = '\0';
+    if (!sealed || !*sealed || !lc->have_key)
+        return -1;
+    snprintf(ad, sizeof ad, "%s|%s|", lc->id, what);
+    return unseal(lc->key, ad, sealed, strlen(sealed), (uint8_t *)out, outlen,
+                  &n);
 }
 
 static const char *sev_label(const char *num)
@@ -435,11 +453,6 @@ static const char *sev_label(const char *num)
                                     ? (enum triage_severity)s
                                     : TRIAGE_MEDIUM);
 }
-
-struct sync_req {
-    struct client *c;
-    struct lconv *lc;
-};
 
 enum {
     S_STATE,
@@ -451,6 +464,11 @@ enum {
     S_SEV,
     S_TOPIC,
     S_AREA,
+    S_RETURN_CT,
+    S_RETURNING,
+    S_PREV,
+    S_TRANSFER_FROM,
+    S_TRANSFER_NOTE,
     S_NFIELDS
 };
 
@@ -460,15 +478,117 @@ static const char *field(redisReply *r, int i)
     return e->type == REDIS_REPLY_STRING ? e->str : NULL;
 }
 
+struct sync_req {
+    struct client *c;
+    struct lconv *lc;
+    json_t *meta; /* start_previous: the `assigned` being built */
+};
+
+/* What the adviser should know before the history: is this a parent who
+ * came back, and was the chat handed over with a note? */
+static void adviser_context(struct lconv *lc, redisReply *reply, json_t *meta)
+{
+    const char *ret = field(reply, S_RETURNING);
+    const char *from = field(reply, S_TRANSFER_FROM);
+    char note[PROTO_MAX_NOTE_CHARS * 4 + 1];
+
+    json_object_set_new(meta, "returning",
+                        json_boolean(ret && strcmp(ret, "1") == 0));
+    if (from && *from) {
+        open_note(lc, "transfer", field(reply, S_TRANSFER_NOTE), note,
+                  sizeof note);
+        json_object_set_new(meta, "transfer", json_pack("{s:s, s:s}", "from",
+                                                        from, "note", note));
+    }
+}
+
+/* A returning parent: the previous conversation's wrap-up, its note opened
+ * with that conversation's key, goes into `assigned` as `previous`. */
+static void previous_done(redisReply *reply, void *priv)
+{
+    struct sync_req *sr = priv;
+    struct lconv *lc = sr->lc;
+    struct attach *a = NULL;
+
+    lc->refs--;
+    if (client_release(sr->c))
+        a = conv_find_attach(sr->c, lc->id);
+    if (!a)
+        goto out;
+    a->filling = 0;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[0]->type == REDIS_REPLY_STRING) {
+        json_t *w = json_loads(reply->element[0]->str, 0, NULL);
+        const char *prev = reply->element[2]->str;
+        const char *ct = json_string_value(json_object_get(w, "note"));
+        struct lconv tmp;
+        char note[PROTO_MAX_NOTE_CHARS * 4 + 1] = "";
+
+        memset(&tmp, 0, sizeof tmp);
+        if (prev && strlen(prev) < sizeof tmp.id &&
+            reply->element[1]->type == REDIS_REPLY_STRING) {
+            strcpy(tmp.id, prev);
+            if (convkey_unwrap(prev, reply->element[1]->str, tmp.key) == 0) {
+                tmp.have_key = 1;
+                open_note(&tmp, "wrapup", ct, note, sizeof note);
+            }
+            sodium_memzero(tmp.key, sizeof tmp.key);
+        }
+        if (w) {
+            json_object_set_new(
+                sr->meta, "previous",
+                json_pack("{s:O, s:O, s:s}", "categories",
+                          json_object_get(w, "categories"), "outcome",
+                          json_object_get(w, "outcome"), "note", note));
+            json_decref(w);
+        }
+    }
+    start_read(a, 1, sr->meta);
+    sr->meta = NULL;
+out:
+    if (sr->meta)
+        json_decref(sr->meta);
+    free(sr);
+    lconv_put(lc);
+}
+
+static void start_previous(struct attach *a, const char *prev, json_t *meta)
+{
+    char key[ID_STR_LEN + 8];
+    struct sync_req *sr = calloc(1, sizeof *sr);
+    const char *argv[6] = {"EVAL",
+                           "local h = redis.call('HMGET', KEYS[1], 'wrapup', "
+                           "'key') return {h[1], h[2], ARGV[1]}",
+                           "1", key, prev, NULL};
+
+    if (!sr || strlen(prev) >= ID_STR_LEN) {
+        free(sr);
+        start_read(a, 1, meta);
+        return;
+    }
+    snprintf(key, sizeof key, "conv:%s", prev);
+    sr->c = a->c;
+    sr->lc = a->lc;
+    sr->meta = meta;
+    a->filling = 1; /* no second `assigned` while this is in flight */
+    client_hold(a->c);
+    a->lc->refs++;
+    if (rds_cmd(previous_done, sr, 5, argv, NULL) < 0)
+        previous_done(NULL, sr);
+}
+
 static void sync_done(redisReply *reply, void *priv);
 
 void conv_sync(struct attach *a)
 {
     char key[ID_STR_LEN + 8];
     struct sync_req *sr = calloc(1, sizeof *sr);
-    const char *argv[] = {"HMGET",    key,      "state", "adviser",
-                          "ended_by", "reason", "seq",   "key",
-                          "sev",      "topic",  "area"};
+    const char *argv[] = {"HMGET",         key,        "state",
+                          "adviser",       "ended_by", "reason",
+                          "seq",           "key",      "sev",
+                          "topic",         "area",     "return_ct",
+                          "returning",     "prev_conv", "transfer_from",
+                          "transfer_note"};
 
     if (!sr)
         return;
@@ -510,14 +630,20 @@ static void sync_done(redisReply *reply, void *priv)
                                           : "system");
         snprintf(a->end_reason, sizeof a->end_reason, "%s",
                  field(reply, S_REASON) ? field(reply, S_REASON) : "");
+        open_note(lc, "return", field(reply, S_RETURN_CT), a->end_code,
+                  sizeof a->end_code);
     }
     if (a->c->ep == EP_PARENT) {
         if (strcmp(state, "queued") == 0 && a->told != TOLD_QUEUED) {
             a->told = TOLD_QUEUED;
             a->position = -1; /* the next refresh sends it */
             conv_queue_changed();
-        } else if (strcmp(state, "chatting") == 0 && a->told != TOLD_CHATTING &&
-                   adviser) {
+        } else if (strcmp(state, "chatting") == 0 && adviser &&
+                   (a->told != TOLD_CHATTING ||
+                    strcmp(a->told_adviser, adviser) != 0)) {
+            /* Also when the adviser changed (a transfer, or the last one
+             * gone past grace): the parent is told who they now talk to. */
+            snprintf(a->told_adviser, sizeof a->told_adviser, "%s", adviser);
             a->told = TOLD_CHATTING;
             client_send(a->c,
                         json_pack("{s:s, s:s, s:s}", "type", "connected",
@@ -533,7 +659,7 @@ static void sync_done(redisReply *reply, void *priv)
             json_object_set_new(meta, "adviser",
                                 adviser ? json_string(adviser) : json_null());
         else
-            json_object_set_new(meta, "returning", json_false());
+            adviser_context(lc, reply, meta);
         if (field(reply, S_TOPIC) && *field(reply, S_TOPIC))
             json_object_set_new(meta, "topic",
                                 json_string(field(reply, S_TOPIC)));
@@ -541,7 +667,11 @@ static void sync_done(redisReply *reply, void *priv)
             json_object_set_new(meta, "area",
                                 json_string(field(reply, S_AREA)));
         if (!a->filling) {
-            start_read(a, 1, meta);
+            const char *prev = field(reply, S_PREV);
+            if (a->role == AR_ADVISER && prev && *prev)
+                start_previous(a, prev, meta); /* then the history */
+            else
+                start_read(a, 1, meta);
             goto out;
         }
         json_decref(meta);
@@ -951,6 +1081,13 @@ static void tick_cb(uv_timer_t *t)
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     snprintf(grace, sizeof grace, "%lld", (long long)CFG->grace_s * 1000);
     rds_script("sweep", NULL, NULL, 2, argv, NULL);
+    if (ticks % retention_every == 0) {
+        char keep[24], batch[8];
+        const char *rargv[3] = {now, keep, batch};
+        snprintf(keep, sizeof keep, "%lld", retention_ms());
+        snprintf(batch, sizeof batch, "%d", RETENTION_BATCH);
+        rds_script("retention", NULL, NULL, 3, rargv, NULL);
+    }
 }
 
 int conv_init(uv_loop_t *loop, const struct config *cfg)
@@ -966,6 +1103,10 @@ int conv_init(uv_loop_t *loop, const struct config *cfg)
     hb_every = (unsigned)(hb_ms / cfg->sweep_interval_ms);
     if (hb_every < 1)
         hb_every = 1;
+    retention_every = (unsigned)((long long)cfg->retention_sweep_s * 1000 /
+                                 cfg->sweep_interval_ms);
+    if (retention_every < 1)
+        retention_every = 1;
     uv_timer_start(&tick_timer, tick_cb, (uint64_t)cfg->sweep_interval_ms,
                    (uint64_t)cfg->sweep_interval_ms);
     return 0;

@@ -116,6 +116,52 @@ void token_digest(const char *token, char out[DIGEST_STR_LEN])
     sodium_bin2hex(out, DIGEST_STR_LEN, h, sizeof h);
 }
 
+static const char return_alphabet[] = "ACDEFHJKMNPRTUVWXY3479";
+
+void return_code_new(char out[RETURN_CODE_LEN])
+{
+    int k = 0;
+
+    for (int i = 0; i < RETURN_CODE_CHARS; i++) {
+        if (i == RETURN_CODE_CHARS / 2)
+            out[k++] = '-';
+        out[k++] = return_alphabet[randombytes_uniform(
+            (uint32_t)(sizeof return_alphabet - 1))];
+    }
+    out[k] = '\0';
+}
+
+int return_code_digest(const char *typed, char out[DIGEST_STR_LEN])
+{
+    char norm[RETURN_CODE_CHARS + 1];
+    int n = 0;
+
+    for (const char *p = typed; *p; p++) {
+        char ch = *p;
+        if (ch == ' ' || ch == '-')
+            continue;
+        if (ch >= 'a' && ch <= 'z')
+            ch = (char)(ch - 'a' + 'A');
+        if (n == RETURN_CODE_CHARS || !strchr(return_alphabet, ch) || !ch)
+            return -1;
+        norm[n++] = ch;
+    }
+    if (n != RETURN_CODE_CHARS)
+        return -1;
+    norm[n] = '\0';
+    {
+        /* Keyed: a code has ~36 bits, so a plain hash at rest could be
+         * reversed by trying them all; without the master key it cannot. */
+        uint8_t h[32];
+        if (!master_key)
+            return -1;
+        crypto_generichash(h, sizeof h, (const uint8_t *)norm, (size_t)n,
+                           master_key, CRYPTO_KEY_BYTES);
+        sodium_bin2hex(out, DIGEST_STR_LEN, h, sizeof h);
+    }
+    return 0;
+}
+
 size_t seal_len(size_t len)
 {
     return sodium_base64_ENCODED_LEN(AEAD_NONCE + len + AEAD_TAG,

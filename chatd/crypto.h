@@ -30,6 +30,15 @@ void id_new(char out[ID_STR_LEN]);
 /* Digest of a token, for use as a Redis key.  Not reversible. */
 void token_digest(const char *token, char out[DIGEST_STR_LEN]);
 
+#define RETURN_CODE_CHARS 8  /* letters a parent copies down */
+#define RETURN_CODE_LEN   10 /* "ABCD-EFGH" with NUL */
+
+/* A return code from an alphabet without look-alikes (no 0/O, 1/I/L...). */
+void return_code_new(char out[RETURN_CODE_LEN]);
+/* Keyed digest (master key) of a code as a parent may type it (any case,
+ * spaces, dashes); returns -1 if it cannot be a return code. */
+int return_code_digest(const char *typed, char out[DIGEST_STR_LEN]);
+
 /* A fresh conversation key and its wrapped (storable) form. */
 int convkey_new(const char *conv, uint8_t key[CRYPTO_KEY_BYTES],
                 char wrapped[WRAPPED_KEY_STR_LEN]);

@@ -893,18 +893,16 @@ static void insert_hit(struct service_hit *out, long *keys, size_t *n,
     keys[at] = key;
 }
 
-#define HITS_KEYS_MAX 256 /* results one search or suggestion returns */
-
 size_t services_search(const struct services *s, const char *category,
                        const char *area, const char *q, time_t now,
                        struct service_hit *out, size_t max)
 {
     struct area_query aq;
-    long keys[HITS_KEYS_MAX];
+    long keys[SERVICES_HITS_MAX];
     size_t n = 0;
 
-    if (max > HITS_KEYS_MAX)
-        max = HITS_KEYS_MAX;
+    if (max > SERVICES_HITS_MAX)
+        max = SERVICES_HITS_MAX;
     area_query(area, &aq);
     for (size_t i = 0; i < s->n; i++) {
         const struct service *svc = &s->v[i];
@@ -927,11 +925,11 @@ size_t services_suggest(const struct services *s, const char *const *categories,
                         struct service_hit *out, size_t max)
 {
     struct area_query aq;
-    long keys[HITS_KEYS_MAX];
+    long keys[SERVICES_HITS_MAX];
     size_t n = 0;
 
-    if (max > HITS_KEYS_MAX)
-        max = HITS_KEYS_MAX;
+    if (max > SERVICES_HITS_MAX)
+        max = SERVICES_HITS_MAX;
     area_query(area, &aq);
     for (size_t i = 0; i < s->n; i++) {
         const struct service *svc = &s->v[i];

@@ -29,6 +29,7 @@
 #define SERVICES_MAX       1024 /* records in one directory */
 #define SERVICE_AREA_LEN   64   /* bytes, with NUL, of one service area */
 #define SERVICES_QUERY_MAX 200  /* bytes of q that are matched */
+#define SERVICES_HITS_MAX  256  /* most results one search returns */
 
 /* service_open_now() and service_hit.open_now */
 #define SERVICE_CLOSED        0
@@ -101,7 +102,8 @@ const struct service *services_find(const struct services *s, const char *id);
 int service_open_now(const struct service *svc, time_t now);
 
 /*
- * Matching services into out (at most max), returning how many.  Each of
+ * Matching services into out (at most max, and at most SERVICES_HITS_MAX),
+ * returning how many.  Each of
  * category, area and q may be NULL or "" for "any":
  *   category  a taxonomy id the service lists (an unknown id matches none);
  *   area      a postcode district "PR1", area "PR", full postcode
@@ -110,7 +112,8 @@ int service_open_now(const struct service *svc, time_t now);
  *   q         case-insensitive substring of name, organisation or
  *             description.
  * Order: local before national; then open now, hours unknown, closed;
- * then file order.
+ * then file order.  (To put every open service first instead, swap the
+ * two terms of rank() in services.c.)
  */
 size_t services_search(const struct services *s, const char *category,
                        const char *area, const char *q, time_t now,

@@ -218,6 +218,12 @@ int client_write(struct client *c)
 
 /* --- helpers ----------------------------------------------------------- */
 
+long long retention_ms(void)
+{
+    return CFG->retention_s > 0 ? (long long)CFG->retention_s * 1000
+                                : (long long)CFG->retention_days * 86400000LL;
+}
+
 static void fmt_now(char *buf, size_t len)
 {
     snprintf(buf, len, "%llu", (unsigned long long)now_ms());
@@ -238,6 +244,8 @@ static int reply_error(redisReply *r, const char **code)
     }
     if (r->type == REDIS_REPLY_ERROR) {
         *code = strstr(r->str, "not_allowed") ? "not_allowed" : "closed";
+        if (**code == 'c')
+            log_err("redis: %s", r->str); /* a script bug, not the client's */
         return 1;
     }
     return 0;
@@ -503,11 +511,12 @@ static void parent_start(struct client *c, const struct frame *f)
     struct triage_result tr;
     uint8_t key[CRYPTO_KEY_BYTES];
     char wrapped[WRAPPED_KEY_STR_LEN], digest[DIGEST_STR_LEN];
-    char now[24], sev[4], ttl[16], ad[ID_STR_LEN + 32];
+    char now[24], sev[4], ttl[16], ad[ID_STR_LEN + 32], wait[24];
+    char ret[DIGEST_STR_LEN] = "";
     char *ct = NULL, *tri = NULL;
     struct start_req *sq = NULL;
     struct attach *a;
-    const char *argv[11];
+    const char *argv[13];
 
     if (c->atts && (c->atts->told != TOLD_ENDED || c->atts->end_due)) {
         client_error(c, "not_allowed", "a chat is already under way");
@@ -549,9 +558,15 @@ static void parent_start(struct client *c, const struct frame *f)
     argv[8] = ct ? OPENING_CID : "";
     argv[9] = ct ? ct : "";
     argv[10] = tri ? tri : "";
+    /* An unknown or mistyped code is not an error: they start afresh. */
+    if (f->return_code && return_code_digest(f->return_code, ret) < 0)
+        ret[0] = '\0';
+    snprintf(wait, sizeof wait, "%lld", (long long)CFG->continuity_wait_s * 1000);
+    argv[11] = ret;
+    argv[12] = wait;
     sq->c = c;
     client_hold(c);
-    if (rds_script("start", start_done, sq, 11, argv, NULL) < 0) {
+    if (rds_script("start", start_done, sq, 13, argv, NULL) < 0) {
         start_done(NULL, sq);
         sq = NULL;
     }
@@ -578,17 +593,39 @@ static void simple_done(redisReply *r, void *priv)
                                                    : "unavailable: try again");
 }
 
-static void run_end(struct client *c, const char *conv, const char *by,
+/* Ending a chat that had an adviser gives the parent a return code: the
+ * plain code sealed in the conversation for the parent's `ended`, only its
+ * keyed digest as the lookup key. */
+static void run_end(struct client *c, struct attach *a, const char *by,
                     const char *reason)
 {
-    char now[24];
-    const char *argv[5] = {now, conv, by, reason ? reason : "",
-                           c->ep == EP_STAFF ? c->name : ""};
+    char now[24], code[RETURN_CODE_LEN], digest[DIGEST_STR_LEN] = "";
+    char ttl[24], ad[ID_STR_LEN + 16], *ct = NULL;
+    const char *argv[8];
 
     fmt_now(now, sizeof now);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)retention_ms() / 1000);
+    if (a->lc->have_key) {
+        size_t n = seal_len(sizeof code);
+        return_code_new(code);
+        snprintf(ad, sizeof ad, "%s|return|", a->lc->id);
+        if (return_code_digest(code, digest) < 0 || !(ct = malloc(n)) ||
+            seal(a->lc->key, ad, (const uint8_t *)code, strlen(code), ct, n) <
+                0)
+            digest[0] = '\0';
+    }
+    argv[0] = now;
+    argv[1] = a->lc->id;
+    argv[2] = by;
+    argv[3] = reason ? reason : "";
+    argv[4] = c->ep == EP_STAFF ? c->name : "";
+    argv[5] = digest;
+    argv[6] = digest[0] && ct ? ct : "";
+    argv[7] = ttl;
     client_hold(c);
-    if (rds_script("end", simple_done, c, 5, argv, NULL) < 0)
+    if (rds_script("end", simple_done, c, 8, argv, NULL) < 0)
         simple_done(NULL, c);
+    free(ct);
 }
 
 static void publish_typing(struct client *c, struct attach *a)
@@ -670,7 +707,7 @@ static void parent_frame(struct client *c, const struct frame *f)
         if (!open)
             client_error(c, "not_allowed", "there is no chat to end");
         else
-            run_end(c, a->lc->id, "parent", f->reason);
+            run_end(c, a, "parent", f->reason);
         break;
     case F_FEEDBACK:
         if (!a || a->told != TOLD_ENDED)
@@ -905,6 +942,33 @@ static void staff_decide(struct client *c, const struct frame *f)
     run_staff_script(c, "decide", f->conversation, "decide", "decided", 6,
                      argv);
     free(note);
+}
+
+#define TRANSFER_TEXT                                                          \
+    "Your adviser has passed your chat to a colleague, who can see what you " \
+    "have written so far. Please stay with us: they will be with you soon."
+
+static void staff_transfer(struct client *c, struct attach *a,
+                           const struct frame *f)
+{
+    char now[24], ad[ID_STR_LEN + 16], *note = seal_note(a->lc, "transfer",
+                                                        f->note);
+    size_t n = seal_len(sizeof TRANSFER_TEXT);
+    char *sys = malloc(n);
+    const char *argv[5] = {now, a->lc->id, c->name, note ? note : "", sys};
+
+    snprintf(ad, sizeof ad, "%s|system|", a->lc->id);
+    if (!note || !sys || !a->lc->have_key ||
+        seal(a->lc->key, ad, (const uint8_t *)TRANSFER_TEXT,
+             sizeof TRANSFER_TEXT - 1, sys, n) < 0) {
+        client_error(c, "closed", "unavailable: try again");
+    } else {
+        fmt_now(now, sizeof now);
+        run_staff_script(c, "transfer", a->lc->id, "transfer", "transferred",
+                         5, argv);
+    }
+    free(note);
+    free(sys);
 }
 
 static void staff_whisper(struct client *c, struct attach *a,
@@ -1150,13 +1214,16 @@ static void staff_frame(struct client *c, const struct frame *f)
         publish_typing(c, a);
         break;
     case F_END:
-        run_end(c, a->lc->id, "adviser", NULL);
+        run_end(c, a, "adviser", NULL);
         break;
     case F_WRAPUP:
         staff_wrapup(c, a, f);
         break;
     case F_ESCALATE:
         staff_escalate(c, a, f);
+        break;
+    case F_TRANSFER:
+        staff_transfer(c, a, f);
         break;
     default:
         client_error(c, "not_allowed", "not available in this version");

@@ -61,6 +61,8 @@ struct attach {
     int end_due;         /* ended frame to send once messages are out */
     char end_by[16];
     char end_reason[16];
+    char end_code[RETURN_CODE_LEN]; /* parent: the return code, if any */
+    char told_adviser[USER_NAME_MAX]; /* parent: who `connected` named */
     struct pending_ack *acks; /* acks waiting for earlier seqs */
     struct attach *next_in_conv, *next_in_client;
 };
@@ -123,6 +125,8 @@ void session_frame(struct client *c, const char *buf, size_t len, int binary);
 void session_staff_ready(struct client *c, const char *name, const char *role);
 
 uint64_t now_ms(void);
+/* How long a transcript is kept, from the config. */
+long long retention_ms(void);
 
 struct config;
 struct triage_rules;

@@ -1,5 +1,6 @@
 -- end: the parent or the adviser ends a conversation.
--- ARGV: now, conv, by (parent|adviser|system), reason, caller
+-- ARGV: now, conv, by (parent|adviser|system), reason, caller,
+--       return code digest, sealed return code, its ttl s ('' for none)
 local now, conv, by, reason, caller = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = 'conv:' .. conv
 local st = redis.call('HMGET', key, 'state', 'adviser', 'paired_at', 'queued_at', 'sev')
@@ -30,10 +31,16 @@ elseif st[2] and st[2] ~= '' then
   avg = avg + (len - avg) / n
   redis.call('HSET', 'stats', 'chat_avg_ms', string.format('%d', avg), 'chats', n)
   publish({t = 'staff', s = adv})
+  -- One key person: the parent may come back to this adviser.
+  if (ARGV[6] or '') ~= '' then
+    redis.call('SET', 'ret:' .. ARGV[6], adv .. '|' .. conv, 'EX', ARGV[8])
+    redis.call('HSET', key, 'return_ct', ARGV[7])
+  end
 end
 redis.call('HSET', key, 'state', 'ended', 'ended_by', by, 'reason', reason,
            'ended_at', now)
 redis.call('ZREM', 'seen:p', conv)
+ended_at(conv, now)
 publish({t = 'state', c = conv})
 pair_all(now)
 return 'ok'

@@ -60,18 +60,29 @@ local function append(conv, from, cid, now, ct, tri)
   return seq, 0
 end
 
--- Routing rule: among available advisers under capacity, fewest active
--- chats, then idle longest.
-local function pick_adviser()
-  local best, best_active, best_idle
+-- Advisers who can take a chat now: {name, active, idle}, in zset order.
+local function free_advisers()
+  local free = {}
   local advs = redis.call('ZRANGE', 'advisers', 0, -1, 'WITHSCORES')
   for i = 1, #advs, 2 do
-    local name, idle = advs[i], tonumber(advs[i + 1])
-    local h = redis.call('HMGET', 'staff:' .. name, 'active', 'capacity')
+    local h = redis.call('HMGET', 'staff:' .. advs[i], 'active', 'capacity')
     local active, cap = tonumber(h[1]) or 0, tonumber(h[2]) or 0
-    if active < cap and (best == nil or active < best_active or
-        (active == best_active and idle < best_idle)) then
-      best, best_active, best_idle = name, active, idle
+    if active < cap then
+      free[#free + 1] = {name = advs[i], active = active, cap = cap,
+                         idle = tonumber(advs[i + 1])}
+    end
+  end
+  return free
+end
+
+-- Routing rule: among free advisers, fewest active chats, then idle
+-- longest; never `avoid` (the adviser who just handed the chat on).
+local function pick_adviser(free, avoid)
+  local best
+  for _, a in ipairs(free) do
+    if a.name ~= avoid and (best == nil or a.active < best.active or
+        (a.active == best.active and a.idle < best.idle)) then
+      best = a
     end
   end
   return best
@@ -84,6 +95,7 @@ local function assign(conv, adv, now)
   redis.call('ZREM', 'queue', conv)
   redis.call('HSET', 'conv:' .. conv, 'state', 'chatting', 'adviser', adv,
              'paired_at', now)
+  redis.call('HDEL', 'conv:' .. conv, 'want', 'want_until', 'avoid')
   redis.call('SADD', 'staff:' .. adv .. ':convs', conv)
   redis.call('HINCRBY', 'staff:' .. adv, 'active', 1)
   redis.call('ZADD', 'advisers', 'XX', now, adv)
@@ -91,16 +103,34 @@ local function assign(conv, adv, now)
   publish({t = 'staff', s = adv})
 end
 
--- Pair the head of the queue while anyone can take it.
+-- Pair waiting parents, in queue order, while anyone can take them.  A
+-- returning parent waits for their own adviser until want_until (the
+-- continuity rule), without holding up the parents behind them.
+local PAIR_SCAN = 100 -- queue entries looked at per call
 local function pair_all(now)
   local n = 0
-  while true do
-    local head = redis.call('ZRANGE', 'queue', 0, 0)
-    if #head == 0 then break end
-    local adv = pick_adviser()
-    if not adv then break end
-    assign(head[1], adv, now)
-    n = n + 1
+  local free = free_advisers()
+  if #free == 0 then return 0 end
+  for _, conv in ipairs(redis.call('ZRANGE', 'queue', 0, PAIR_SCAN - 1)) do
+    local w = redis.call('HMGET', 'conv:' .. conv, 'want', 'want_until', 'avoid')
+    local adv
+    if w[1] and w[1] ~= '' and now < (tonumber(w[2]) or 0) then
+      for _, a in ipairs(free) do
+        if a.name == w[1] then adv = a end
+      end
+    else
+      adv = pick_adviser(free, w[3])
+    end
+    if adv then
+      assign(conv, adv.name, now)
+      n = n + 1
+      adv.active = adv.active + 1
+      adv.idle = now
+      for i, a in ipairs(free) do
+        if a == adv and a.active >= a.cap then table.remove(free, i) end
+      end
+      if #free == 0 then break end
+    end
   end
   if n > 0 then publish({t = 'queue'}) end
   return n
@@ -147,6 +177,11 @@ local function alert_if_high(conv, old, new, tri, now)
     open_case(conv, now, new, categories_of(tri), 'triage', '')
     publish({t = 'alert', c = conv, sev = new, tri = tri})
   end
+end
+
+-- Conversations over, by when: the retention sweep's index.
+local function ended_at(conv, now)
+  redis.call('ZADD', 'ended', now, conv)
 end
 
 local function queue_changed()

@@ -15,6 +15,7 @@ for _, conv in ipairs(parents) do
     redis.call('ZREM', 'queue', conv)
     redis.call('HSET', key, 'state', 'ended', 'ended_by', 'system',
                'reason', 'abandoned', 'ended_at', now)
+    ended_at(conv, now)
     publish({t = 'state', c = conv})
     changed = true
   end
