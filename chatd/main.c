@@ -6,6 +6,7 @@
  *   chatd user add|del|list ...      staff accounts
  *   chatd triage [--explain]         triage lines from standard input
  */
+#include "audit.h"
 #include "auth.h"
 #include "config.h"
 #include "conv.h"
@@ -52,6 +53,9 @@ static void usage(FILE *out)
             "       chatd user list\n"
             "       chatd triage [--explain]   triage standard input, one "
             "message a line\n"
+            "       chatd audit [--since WHEN] [--json]\n"
+            "                                  staff reads of transcripts "
+            "and cases, decisions\n"
             "       chatd --help\n\n"
             "Signals: SIGHUP reloads the triage rules; SIGTERM drains and "
             "exits.\n\n"
@@ -230,6 +234,8 @@ int main(int argc, char **argv)
     log_route_lws();
     if (argc > 1 && strcmp(argv[1], "triage") == 0)
         return triage_cli(argc - 1, argv + 1, cfg.rules_dir);
+    if (argc > 1 && strcmp(argv[1], "audit") == 0)
+        return audit_cli(argc - 1, argv + 1, &cfg);
     if (argc > 1 && strcmp(argv[1], "user") == 0) {
         if (crypto_init(NULL) < 0)
             return 1;

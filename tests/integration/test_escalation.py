@@ -110,3 +110,21 @@ async def test_lead_actions_refused_to_advisers(svc):
         await a.send(frame)
         e = await a.recv_type("error")
         assert e["code"] == "not_allowed", "an adviser could %s: %r" % (frame["type"], e)
+
+
+async def test_audit_cli_prints_reads_and_decisions(svc):
+    import json
+    lead = await svc.chatd.adviser("lena", role="lead", available=None)
+    p, a, conv = await paired(svc, EMERGENCY)
+    await lead.recv_type("alert")
+    await lead.send({"type": "decide", "conversation": conv, "decision": "signposted"})
+    await lead.recv_type("decided")
+    r = svc.cli("audit", "--since", "1h", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(l) for l in r.stdout.decode().splitlines()]
+    assert {"who": "lena", "action": "decide", "conversation": conv} .items() <= \
+        next((x for x in rows if x["action"] == "decide"), {}).items(), rows
+    assert any(x["action"] == "history" and x["who"] == "ali" for x in rows), \
+        "the adviser's read of the transcript is not in the audit log: %r" % rows
+    bad = svc.cli("audit", "--since", "yesterday-ish")
+    assert bad.returncode == 2 and b"--since" in bad.stderr
