@@ -5,7 +5,9 @@
 #include "auth.h"
 #include "conv.h"
 #include "log.h"
+#include "metrics.h"
 #include "rds.h"
+#include "report.h"
 #include "session.h"
 
 #include <jansson.h>
@@ -283,6 +285,107 @@ static void api_status(struct http_job *j)
         status_done(NULL, j);
 }
 
+/* --- GET /metrics and GET /api/reports (docs/reports.md) ---------------- */
+
+static void metrics_done(redisReply *r, void *priv)
+{
+    struct http_job *j = priv;
+    struct metrics_snapshot s;
+    char *text = NULL;
+
+    if (j->wsi) {
+        if (metrics_parse_snapshot(r, &s) < 0 || !(text = metrics_format(&s)))
+            job_answer(j, 503, "text/plain", "unavailable\n", 12);
+        else
+            job_answer(j, 200, METRICS_CONTENT_TYPE, text, strlen(text));
+    }
+    free(text);
+    job_put(j);
+}
+
+struct report_req {
+    struct http_job *j;
+    char from[64], to[64];
+    int csv;
+};
+
+static void reports_done(struct report *r, void *priv)
+{
+    struct report_req *q = priv;
+    struct http_job *j = q->j;
+
+    if (j->wsi) {
+        if (!r) {
+            job_json(j, 503, json_pack("{s:s}", "error", "unavailable"));
+        } else if (q->csv) {
+            char *csv = report_csv(r);
+
+            job_answer(j, csv ? 200 : 500, "text/csv; charset=utf-8",
+                       csv ? csv : "", csv ? strlen(csv) : 0);
+            free(csv);
+        } else {
+            job_json(j, 200, report_json(r));
+        }
+    }
+    report_free(r);
+    job_put(j);
+    free(q);
+}
+
+static void reports_auth_done(const char *name, const char *role, void *priv)
+{
+    struct report_req *q = priv;
+    struct http_job *j = q->j;
+    long long from_ms, to_ms;
+    char err[160];
+
+    if (!j->wsi) {
+    } else if (!name) {
+        job_json(j, 401, json_pack("{s:s}", "error", "no_session"));
+    } else if (strcmp(role, "supervisor") && strcmp(role, "admin")) {
+        job_json(j, 403, json_pack("{s:s}", "error", "forbidden"));
+    } else if (report_range(q->from[0] ? q->from : NULL,
+                            q->to[0] ? q->to : NULL, (long long)time(NULL),
+                            &from_ms, &to_ms, err, sizeof err) < 0) {
+        job_json(j, 400, json_pack("{s:s,s:s}", "error", "bad_request",
+                                   "message", err));
+    } else if (report_fetch(from_ms, to_ms, reports_done, q) == 0) {
+        return; /* reports_done puts the job and frees q */
+    } else {
+        job_json(j, 503, json_pack("{s:s}", "error", "unavailable"));
+    }
+    job_put(j);
+    free(q);
+}
+
+/* The value of query argument name ("from="), or "". */
+static void urlarg(struct lws *wsi, const char *name, char *out, size_t len)
+{
+    char buf[80];
+    const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof buf);
+
+    snprintf(out, len, "%s", v ? v : "");
+}
+
+static void api_reports(struct lws *wsi, struct http_job *j, const char *cookie)
+{
+    struct report_req *q = calloc(1, sizeof *q);
+    char fmt[16] = "";
+
+    if (!q) {
+        job_json(j, 500, json_pack("{s:s}", "error", "internal"));
+        return;
+    }
+    q->j = j;
+    urlarg(wsi, "from=", q->from, sizeof q->from);
+    urlarg(wsi, "to=", q->to, sizeof q->to);
+    urlarg(wsi, "format=", fmt, sizeof fmt);
+    q->csv = strcmp(fmt, "csv") == 0;
+    j->refs++;
+    auth_session(cookie, reports_auth_done, q);
+}
+
+
 static int route(struct lws *wsi, struct pss *ps)
 {
     struct http_job *j;
@@ -290,7 +393,7 @@ static int route(struct lws *wsi, struct pss *ps)
     char cookie[COOKIE_MAX];
 
     if (!ps->post && strncmp(p, "/api/", 5) != 0 && strcmp(p, "/healthz") &&
-        strcmp(p, "/readyz")) {
+        strcmp(p, "/readyz") && strcmp(p, "/metrics")) {
         int r = serve_static(wsi, p);
         if (r <= 0)
             return r;
@@ -309,6 +412,13 @@ static int route(struct lws *wsi, struct pss *ps)
             job_answer(j, 503, "text/plain", "not ready\n", 10);
     } else if (!ps->post && strcmp(p, "/api/status") == 0) {
         api_status(j);
+    } else if (!ps->post && strcmp(p, "/metrics") == 0) {
+        j->refs++;
+        if (rds_script("metrics_snapshot", metrics_done, j, 0, NULL, NULL) < 0)
+            metrics_done(NULL, j);
+    } else if (!ps->post && strcmp(p, "/api/reports") == 0) {
+        get_cookie(wsi, cookie, sizeof cookie);
+        api_reports(wsi, j, cookie);
     } else if (!ps->post && strcmp(p, "/api/me") == 0) {
         get_cookie(wsi, cookie, sizeof cookie);
         j->refs++;

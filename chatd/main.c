@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "rds.h"
+#include "report.h"
 #include "session.h"
 #include "triage.h"
 
@@ -53,6 +54,9 @@ static void usage(FILE *out)
             "       chatd user list\n"
             "       chatd triage [--explain]   triage standard input, one "
             "message a line\n"
+            "       chatd report [--from YYYY-MM-DD] [--to YYYY-MM-DD] "
+            "[--csv|--json]\n"
+            "                                  the service's figures\n"
             "       chatd audit [--since WHEN] [--json]\n"
             "                                  staff reads of transcripts "
             "and cases, decisions\n"
@@ -234,6 +238,8 @@ int main(int argc, char **argv)
     log_route_lws();
     if (argc > 1 && strcmp(argv[1], "triage") == 0)
         return triage_cli(argc - 1, argv + 1, cfg.rules_dir);
+    if (argc > 1 && strcmp(argv[1], "report") == 0)
+        return report_cli(argc - 1, argv + 1, &cfg);
     if (argc > 1 && strcmp(argv[1], "audit") == 0)
         return audit_cli(argc - 1, argv + 1, &cfg);
     if (argc > 1 && strcmp(argv[1], "user") == 0) {

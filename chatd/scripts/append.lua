@@ -15,17 +15,7 @@ elseif st[1] ~= 'chatting' or st[3] ~= caller then
 end
 local seq, dup = append(conv, from, cid, now, ARGV[5], ARGV[6])
 local csev = tonumber(st[2]) or 0
-if dup == 0 then
-  redis.call('HINCRBY', 'metrics', 'messages:' .. from, 1)
-  if from == 'parent' and ARGV[6] ~= '' then
-    local ok, tri = pcall(cjson.decode, ARGV[6])
-    if ok and type(tri.categories) == 'table' then
-      for _, c in ipairs(tri.categories) do
-        redis.call('HINCRBY', 'metrics', 'triage:' .. c, 1)
-      end
-    end
-  end
-end
+if dup == 0 then count_message(from, ARGV[6]) end
 -- Severity latches at the highest seen; a waiting parent moves up at once.
 if dup == 0 and from == 'parent' and sev > csev then
   alert_if_high(conv, csev, sev, ARGV[6], now)

@@ -11,6 +11,7 @@ if by == 'adviser' and (st[1] ~= 'chatting' or st[2] ~= caller) then
   return redis.error_reply('not_allowed')
 end
 if st[1] == 'queued' then
+  wait_hist('abandon', now - (tonumber(st[4]) or now))
   event('abandoned', {conv = conv, sev = st[5] or 0, by = by,
                       wait_ms = now - (tonumber(st[4]) or now)})
   redis.call('ZREM', 'queue', conv)

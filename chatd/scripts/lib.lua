@@ -88,10 +88,37 @@ local function pick_adviser(free, avoid)
   return best
 end
 
+-- Prometheus histograms, kept as per-bucket counters (docs/reports.md).
+local WAIT_LE = {5, 15, 30, 60, 120, 300, 600, 1800}
+local function wait_hist(name, ms)
+  local b = 'inf'
+  for _, le in ipairs(WAIT_LE) do
+    if ms <= le * 1000 then b = tostring(le) break end
+  end
+  redis.call('HINCRBY', 'metrics', name .. '_le_' .. b, 1)
+  redis.call('HINCRBY', 'metrics', name .. '_sum_ms', ms)
+  redis.call('HINCRBY', 'metrics', name .. '_count', 1)
+end
+
+-- Counters for every stored parent or adviser message.
+local function count_message(from, tri)
+  redis.call('HINCRBY', 'metrics', 'messages:' .. from, 1)
+  if from == 'parent' and tri ~= '' then
+    local ok, t = pcall(cjson.decode, tri)
+    if ok and type(t) == 'table' and type(t.categories) == 'table' then
+      for _, c in ipairs(t.categories) do
+        redis.call('HINCRBY', 'metrics', 'triage:' .. c, 1)
+      end
+    end
+  end
+end
+
 local function assign(conv, adv, now)
   local st = redis.call('HMGET', 'conv:' .. conv, 'queued_at', 'sev')
+  local wait = now - (tonumber(st[1]) or now)
   event('answered', {conv = conv, adviser = adv, sev = st[2] or 0,
-                     wait_ms = now - (tonumber(st[1]) or now)})
+                     wait_ms = wait})
+  wait_hist('wait', wait)
   redis.call('ZREM', 'queue', conv)
   redis.call('HSET', 'conv:' .. conv, 'state', 'chatting', 'adviser', adv,
              'paired_at', now)

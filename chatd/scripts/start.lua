@@ -18,7 +18,10 @@ if (ARGV[12] or '') ~= '' then
                'want_until', now + (tonumber(ARGV[13]) or 0))
   end
 end
-if ARGV[9] ~= '' then append(conv, 'parent', ARGV[9], now, ARGV[10], ARGV[11]) end
+if ARGV[9] ~= '' then
+  append(conv, 'parent', ARGV[9], now, ARGV[10], ARGV[11])
+  count_message('parent', ARGV[11])
+end
 event('offered', {conv = conv, sev = sev})
 alert_if_high(conv, 0, sev, ARGV[11], now)
 redis.call('ZADD', 'queue', score(sev, now), conv)

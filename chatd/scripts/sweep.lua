@@ -10,6 +10,7 @@ for _, conv in ipairs(parents) do
   local key = 'conv:' .. conv
   local st = redis.call('HMGET', key, 'state', 'queued_at', 'sev')
   if st[1] == 'queued' then
+    wait_hist('abandon', now - (tonumber(st[2]) or now))
     event('abandoned', {conv = conv, sev = st[3] or 0, by = 'system',
                         wait_ms = now - (tonumber(st[2]) or now)})
     redis.call('ZREM', 'queue', conv)

@@ -12,7 +12,7 @@ import pytest
 
 from harness import DEFAULT_PASSWORD
 
-pytestmark = pytest.mark.skip(reason="wired by lead")
+
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'

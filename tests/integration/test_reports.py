@@ -17,7 +17,6 @@ import pytest
 from harness import REPO
 
 ASYNC = pytest.mark.asyncio
-WIRED = pytest.mark.skip(reason="wired by lead")
 
 
 async def day_of_traffic(svc):
@@ -69,7 +68,6 @@ def events(svc):
     return out
 
 
-@WIRED
 @ASYNC
 async def test_report_json_for_a_day_of_traffic(svc):
     await day_of_traffic(svc)
@@ -102,7 +100,6 @@ async def test_report_json_for_a_day_of_traffic(svc):
     assert sum(h["answered"] for h in j["per_hour"]) == 2
 
 
-@WIRED
 @ASYNC
 async def test_report_text_and_csv(svc):
     await day_of_traffic(svc)
@@ -127,7 +124,6 @@ async def test_report_text_and_csv(svc):
     assert got[("outcome", "advice", "conversations")] == "1"
 
 
-@WIRED
 def test_report_bad_dates_exit_2(shared_sync):
     for args in (("--from", "2024-02-30"), ("--to", "31/12/2024"),
                  ("--from", "2024-10-28", "--to", "2024-10-27"), ("--pdf",)):
