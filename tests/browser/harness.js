@@ -7,7 +7,8 @@
  *     `--port 0 --save '' --appendonly yes --appendfsync always`;
  *   - chatd ($CHATD_BIN, default bin/chatd, cwd the repo root) with
  *     CHATD_PORT=<free> CHATD_BIND=127.0.0.1 CHATD_REDIS_URL=unix://...
- *     CHATD_DATA_DIR=<tmp>/data CHATD_GRACE_S=5 CHATD_SWEEP_INTERVAL_MS=200;
+ *     CHATD_DATA_DIR=<tmp>/data CHATD_GRACE_S=5 CHATD_SWEEP_INTERVAL_MS=200
+ *     (and CHATD_STATIC_DIR=<repo>/widget: this checkout's widget and console);
  *     ready when GET /readyz is 200; stopped with SIGTERM (SIGKILL after 5 s);
  *   - an adviser made with `printf 'pw\n' | chatd user add NAME --role adviser`.
  * The browser is Debian's Chromium ($CHROMIUM, default /usr/bin/chromium)
@@ -168,6 +169,8 @@ class Service {
       CHATD_GRACE_S: '5',
       CHATD_SWEEP_INTERVAL_MS: '200',
       CHATD_LOG_LEVEL: 'info',
+      // The widget and console under test: this checkout's, whichever binary.
+      CHATD_STATIC_DIR: path.join(REPO, 'widget'),
     };
   }
 

@@ -726,6 +726,7 @@
 
   function showLogin(message) {
     $('app').hidden = true;
+    $('skip').hidden = true; // its target, the chats, is not on this page
     $('login').hidden = false;
     $('logout').hidden = true;
     $('whoami').hidden = true;
@@ -738,6 +739,7 @@
     var first = $('app').hidden;
     $('login').hidden = true;
     $('app').hidden = false;
+    $('skip').hidden = false;
     $('logout').hidden = false;
     if (first) $('available').focus();
   }
