@@ -85,6 +85,19 @@ static const struct option options[] = {
             "failed logins for one name before it is throttled"),
     INT_OPT(login_lockout_s, "900", 1, 86400,
             "seconds a throttled name must wait"),
+    STR_OPT(hours, "",
+            "when the line is open, in local time, e.g. \"mon-fri "
+            "09:00-21:00; sat,sun 10:00-18:00\"; empty means always open"),
+    STR_OPT(hours_exceptions, "",
+            "dated exceptions, e.g. \"2026-12-25 closed; 2026-12-24 "
+            "10:00-14:00\""),
+    STR_OPT(timezone, "Europe/London",
+            "the time zone of hours, of reports and of services' hours"),
+    STR_OPT(services_file, "",
+            "the service directory (docs/services.md); empty means "
+            "config/services.json beside the binary's source tree"),
+    STR_OPT(services_local_file, "",
+            "a second, local directory loaded with it; empty for none"),
     STR_OPT(log_level, "info", "debug, info, warn or error"),
     STR_OPT(log_file, "", "append the log here; empty means stderr"),
 };

@@ -40,6 +40,11 @@ struct config {
     int session_ttl_s;
     int login_max_failures;
     int login_lockout_s;
+    char hours[CONFIG_STR_MAX];
+    char hours_exceptions[CONFIG_STR_MAX];
+    char timezone[CONFIG_STR_MAX];
+    char services_file[CONFIG_STR_MAX];
+    char services_local_file[CONFIG_STR_MAX];
     char log_level[CONFIG_STR_MAX];
     char log_file[CONFIG_STR_MAX];
 };

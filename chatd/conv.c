@@ -12,6 +12,7 @@
 #include "conv.h"
 #include "log.h"
 #include "rds.h"
+#include "services.h"
 #include "triage.h"
 
 #include <sodium.h>
@@ -143,6 +144,7 @@ void conv_detach(struct attach *a)
         a->acks = p->next;
         free(p);
     }
+    free(a->suggested);
     free(a);
     lconv_put(lc);
 }
@@ -190,9 +192,25 @@ static const char *entry_text(struct lconv *lc, const struct entry *e,
     return buf;
 }
 
+/* A service card stored in the conversation (from "signpost"). */
+static json_t *signpost_json(const struct attach *a, const struct entry *e,
+                             const char *card)
+{
+    json_t *svc = json_loads(card, 0, NULL);
+    json_t *o = json_pack("{s:s, s:I, s:o, s:I}", "type", "signpost", "seq",
+                          (json_int_t)e->seq, "service",
+                          svc ? svc : json_object(), "ts", (json_int_t)e->ts);
+
+    if (o && a->c->ep == EP_STAFF)
+        json_object_set_new(o, "conversation", json_string(a->lc->id));
+    return o;
+}
+
 static json_t *entry_json(const struct attach *a, const struct entry *e,
                           const char *text, int with_type)
 {
+    if (strcmp(e->from, "signpost") == 0)
+        return signpost_json(a, e, text);
     json_t *o =
         json_pack("{s:I, s:s, s:s, s:I}", "seq", (json_int_t)e->seq, "from",
                   e->from, "text", text, "ts", (json_int_t)e->ts);
@@ -212,6 +230,51 @@ static json_t *entry_json(const struct attach *a, const struct entry *e,
     if (strcmp(e->from, side(a)) == 0 && e->cid && *e->cid)
         json_object_set_new(o, "id", json_string(e->cid));
     return o;
+}
+
+/* Triage named categories: offer the adviser the directory's services for
+ * them, local first, open first, each service once per conversation. */
+static void suggest(struct attach *a, const char *tri)
+{
+    const struct services *svcs = session_services();
+    const char *cats[TRIAGE_MAX_CATEGORIES];
+    struct service_hit hits[TRIAGE_MAX_CATEGORIES * 4];
+    json_t *t, *arr, *list;
+    size_t ncat = 0, n;
+
+    if (a->role != AR_ADVISER || !svcs || !tri || !*tri ||
+        !(t = json_loads(tri, 0, NULL)))
+        return;
+    arr = json_object_get(t, "categories");
+    for (size_t i = 0; i < json_array_size(arr) && ncat < TRIAGE_MAX_CATEGORIES;
+         i++)
+        if (json_is_string(json_array_get(arr, i)))
+            cats[ncat++] = json_string_value(json_array_get(arr, i));
+    n = ncat ? services_suggest(svcs, cats, ncat,
+                                a->lc->area[0] ? a->lc->area : NULL,
+                                time(NULL), hits,
+                                sizeof hits / sizeof hits[0])
+             : 0;
+    list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *id = hits[i].service->id;
+        int seen = 0;
+        for (int k = 0; k < a->nsuggested; k++)
+            seen |= strcmp(a->suggested[k], id) == 0;
+        if (seen || strlen(id) >= SUGGEST_ID_LEN || a->nsuggested >= SUGGEST_MAX)
+            continue;
+        if (!a->suggested &&
+            !(a->suggested = calloc(SUGGEST_MAX, sizeof *a->suggested)))
+            break;
+        strcpy(a->suggested[a->nsuggested++], id);
+        json_array_append_new(list, service_card_json(hits[i].service));
+    }
+    if (json_array_size(list))
+        client_send(a->c, json_pack("{s:s, s:s, s:O}", "type", "suggest",
+                                    "conversation", a->lc->id, "services",
+                                    list));
+    json_decref(list);
+    json_decref(t);
 }
 
 static void flush_acks(struct attach *a)
@@ -242,6 +305,8 @@ static void deliver(struct attach *a, const struct entry *e, const char *text)
         return;
     if (!own || a->replay_own)
         client_send(a->c, entry_json(a, e, text, 1));
+    if (strcmp(e->from, "parent") == 0)
+        suggest(a, e->tri);
     a->delivered = e->seq;
     flush_acks(a);
 }
@@ -342,6 +407,10 @@ static void read_done(redisReply *reply, void *priv)
             }
         json_object_set_new(rq->meta, "history", hist);
         client_send(a->c, rq->meta);
+        for (size_t i = 0; i < n; i++)
+            if (parse_entry(reply->element[i], &e) == 0 &&
+                strcmp(e.from, "parent") == 0)
+                suggest(a, e.tri);
         /* Every staff read of a transcript is audited. */
         rds_cmdf(NULL, NULL,
                  "XADD audit * ts %llu who %s role %s action %s conv %s "
@@ -622,6 +691,8 @@ static void sync_done(redisReply *reply, void *priv)
         lc->have_key = 1;
     adviser = field(reply, S_ADVISER);
     seq = field(reply, S_SEQ) ? strtoull(field(reply, S_SEQ), NULL, 10) : 0;
+    if (field(reply, S_AREA))
+        snprintf(lc->area, sizeof lc->area, "%s", field(reply, S_AREA));
 
     if (strcmp(state, "ended") == 0 && a->told != TOLD_ENDED && !a->end_due) {
         a->end_due = 1;

@@ -25,6 +25,7 @@ struct lconv {
     char id[ID_STR_LEN];
     uint8_t key[CRYPTO_KEY_BYTES];
     int have_key;
+    char area[8]; /* the parent's postcode district, for local services */
     struct attach *atts;
     int refs; /* in-flight reads */
     struct lconv *hnext;

@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "rds.h"
 #include "report.h"
+#include "services.h"
 #include "session.h"
 
 #include <jansson.h>
@@ -262,14 +263,27 @@ static void api_login(struct http_job *j, struct pss *ps)
 static void status_done(redisReply *r, void *priv)
 {
     struct http_job *j = priv;
+    const struct hours *h = session_hours();
+    time_t now = time(NULL);
+    json_t *o, *closed = session_closed_json(now);
+    char desc[HOURS_DESCRIBE_LEN];
     int eta;
-    json_t *o;
 
     conv_apply_queue_state(r);
     eta = conv_eta(conv_waiting() + 1);
-    o = json_pack("{s:b, s:n, s:i}", "open", 1, "next_open", "waiting",
+    o = json_pack("{s:b, s:i}", "open", closed == NULL, "waiting",
                   conv_waiting());
     json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
+    /* Before a parent starts: when the line opens and where to go now. */
+    json_object_set(o, "next_open",
+                    closed ? json_object_get(closed, "next_open") : json_null());
+    if (closed)
+        json_object_set(o, "services", json_object_get(closed, "services"));
+    json_object_set_new(o, "hours",
+                        h && !hours_always_open(h)
+                            ? json_string(hours_describe(h, desc, sizeof desc))
+                            : json_string("24/7"));
+    json_decref(closed);
     if (j->wsi)
         job_json(j, 200, o);
     else
@@ -386,6 +400,31 @@ static void api_reports(struct lws *wsi, struct http_job *j, const char *cookie)
 }
 
 
+/* GET /api/services?category=&area=&q= : public, for the widget and the
+ * console's search.  Local before national, open now before closed. */
+static void api_services(struct lws *wsi, struct http_job *j)
+{
+    struct service_hit hits[SERVICES_HITS_MAX];
+    char cat[64], area[16], q[SERVICES_QUERY_MAX];
+    const struct services *svcs = session_services();
+    size_t n;
+
+    urlarg(wsi, "category=", cat, sizeof cat);
+    urlarg(wsi, "area=", area, sizeof area);
+    urlarg(wsi, "q=", q, sizeof q);
+    if (cat[0] && !services_category_known(cat)) {
+        job_json(j, 400, json_pack("{s:s, s:s}", "error", "bad_request",
+                                   "message", "unknown category"));
+        return;
+    }
+    n = svcs ? services_search(svcs, cat[0] ? cat : NULL,
+                               area[0] ? area : NULL, q[0] ? q : NULL,
+                               time(NULL), hits, SERVICES_HITS_MAX)
+             : 0;
+    job_json(j, 200, json_pack("{s:o}", "services",
+                               services_hits_json(hits, n, 1)));
+}
+
 static int route(struct lws *wsi, struct pss *ps)
 {
     struct http_job *j;
@@ -412,6 +451,8 @@ static int route(struct lws *wsi, struct pss *ps)
             job_answer(j, 503, "text/plain", "not ready\n", 10);
     } else if (!ps->post && strcmp(p, "/api/status") == 0) {
         api_status(j);
+    } else if (!ps->post && strcmp(p, "/api/services") == 0) {
+        api_services(wsi, j);
     } else if (!ps->post && strcmp(p, "/metrics") == 0) {
         j->refs++;
         if (rds_script("metrics_snapshot", metrics_done, j, 0, NULL, NULL) < 0)

@@ -12,9 +12,11 @@
 #include "conv.h"
 #include "crypto.h"
 #include "http.h"
+#include "hours.h"
 #include "log.h"
 #include "rds.h"
 #include "report.h"
+#include "services.h"
 #include "session.h"
 #include "triage.h"
 
@@ -61,15 +63,18 @@ static void usage(FILE *out)
             "                                  staff reads of transcripts "
             "and cases, decisions\n"
             "       chatd --help\n\n"
-            "Signals: SIGHUP reloads the triage rules; SIGTERM drains and "
-            "exits.\n\n"
+            "Signals: SIGHUP reloads the triage rules, the service directory "
+            "and the opening hours\n"
+            "(each refused whole if broken, the old staying in force); "
+            "SIGTERM tells clients to\nreconnect and exits.\n\n"
             "Options (config file 'name = value', or environment "
             "CHATD_<NAME>, which wins):\n");
     config_help(out);
 }
 
-/* Find dir (e.g. "widget") beside the binary's source tree, else ./dir. */
-static void find_dir(const char *name, char *out, size_t outlen)
+/* Find name (e.g. "widget", a directory, or "config/services.json", a
+ * file) beside the binary's source tree, else ./name. */
+static void find_path(const char *name, int want_dir, char *out, size_t outlen)
 {
     char exe[PATH_MAX], try[PATH_MAX + 64];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -80,7 +85,8 @@ static void find_dir(const char *name, char *out, size_t outlen)
         char *d = dirname(exe);
         for (int up = 0; up <= SEARCH_UP_LEVELS; up++) {
             snprintf(try, sizeof try, "%s/%s", d, name);
-            if (stat(try, &st) == 0 && S_ISDIR(st.st_mode) &&
+            if (stat(try, &st) == 0 &&
+                (want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) &&
                 strlen(try) < outlen) {
                 memcpy(out, try, strlen(try) + 1);
                 return;
@@ -118,9 +124,12 @@ static int resolve_config(int argc, char **argv)
         memcpy(cfg.data_dir, abs, strlen(abs) + 1);
     }
     if (!cfg.static_dir[0])
-        find_dir("widget", cfg.static_dir, sizeof cfg.static_dir);
+        find_path("widget", 1, cfg.static_dir, sizeof cfg.static_dir);
     if (!cfg.rules_dir[0])
-        find_dir("moderation/rules", cfg.rules_dir, sizeof cfg.rules_dir);
+        find_path("moderation/rules", 1, cfg.rules_dir, sizeof cfg.rules_dir);
+    if (!cfg.services_file[0])
+        find_path("config/services.json", 0, cfg.services_file,
+                  sizeof cfg.services_file);
     if (!cfg.master_key_file[0] &&
         (size_t)snprintf(cfg.master_key_file, sizeof cfg.master_key_file,
                          "%s/master.key",
@@ -142,21 +151,76 @@ static void drained(uv_timer_t *t)
     uv_close((uv_handle_t *)&sig_hup, NULL);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+/* The service directory and the opening hours, from c; on failure the
+ * error names the file (and record) or the option. */
+static int load_directory(const struct config *c, struct services **svcs,
+                          struct hours **hrs, char *err, size_t errlen)
 {
-    (void)h;
-    if (signum == SIGHUP) {
-        char err[512];
-        struct triage_rules *fresh =
-            triage_load(cfg.rules_dir, err, sizeof err);
-        if (!fresh) {
-            log_err("SIGHUP: rules refused, the old ones stay: %s", err);
-            return;
-        }
+    const char *paths[2] = {c->services_file, c->services_local_file};
+    char msg[400];
+
+    *svcs = services_load_files(paths, c->services_local_file[0] ? 2 : 1, err,
+                                errlen);
+    if (!*svcs)
+        return -1;
+    *hrs = hours_parse(c->hours, c->hours_exceptions, msg, sizeof msg);
+    if (!*hrs) {
+        snprintf(err, errlen, "hours: %s", msg);
+        services_free(*svcs);
+        *svcs = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static struct services *services;
+static struct hours *hours;
+
+/* SIGHUP: the rules, the directory and the hours, each refused whole if
+ * broken, the old one staying in force. */
+static void reload(void)
+{
+    char err[512];
+    struct triage_rules *fresh = triage_load(cfg.rules_dir, err, sizeof err);
+    struct config next;
+    struct services *s;
+    struct hours *h;
+
+    if (fresh) {
         session_init(&cfg, fresh);
         triage_free(rules);
         rules = fresh;
         log_info("SIGHUP: triage rules reloaded");
+    } else {
+        log_err("SIGHUP: rules refused, the old ones stay: %s", err);
+    }
+    /* Hours live in the config file: read it again for them only. */
+    if (config_load(config_path, &next, err, sizeof err) < 0) {
+        log_err("SIGHUP: config refused, hours stay: %s", err);
+        next = cfg;
+    } else {
+        memcpy(cfg.hours, next.hours, sizeof cfg.hours);
+        memcpy(cfg.hours_exceptions, next.hours_exceptions,
+               sizeof cfg.hours_exceptions);
+    }
+    if (load_directory(&cfg, &s, &h, err, sizeof err) < 0) {
+        log_err("SIGHUP: directory or hours refused, the old stay: %s", err);
+        return;
+    }
+    session_set_directory(s, h);
+    services_free(services);
+    hours_free(hours);
+    services = s;
+    hours = h;
+    log_info("SIGHUP: %zu services and the opening hours reloaded",
+             services_count(s));
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    if (signum == SIGHUP) {
+        reload();
         return;
     }
     if (stopping)
@@ -191,6 +255,12 @@ static int run_daemon(void)
         log_err("triage rules: %s", err);
         return 1;
     }
+    if (hours_tz_init(cfg.timezone, err, sizeof err) < 0 ||
+        load_directory(&cfg, &services, &hours, err, sizeof err) < 0) {
+        log_err("%s", err);
+        return 1;
+    }
+    session_set_directory(services, hours);
     uv_loop_init(&loop);
     if (auth_init(&loop, &cfg) != 0) {
         log_err("cannot initialise password checks");
@@ -217,6 +287,8 @@ static int run_daemon(void)
     uv_loop_close(&loop);
     rds_stop_embedded();
     triage_free(rules);
+    services_free(services);
+    hours_free(hours);
     crypto_shutdown();
     log_info("stopped");
     return 0;

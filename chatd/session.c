@@ -9,6 +9,7 @@
 #include "conv.h"
 #include "log.h"
 #include "rds.h"
+#include "services.h"
 #include "triage.h"
 
 #include <libwebsockets.h>
@@ -24,8 +25,12 @@
 #define OPENING_CID      "start" /* client id of the opening message */
 #define CLOSE_ACK_WAIT_S 5       /* for the peer to answer our close frame */
 
+#define CLOSED_SERVICES_MAX 8 /* services open now, sent with `closed` */
+
 struct client *clients;
 static const struct config *CFG;
+static const struct services *SERVICES;
+static const struct hours *HOURS;
 static const struct triage_rules *RULES;
 static struct triage_ctx *TCTX;
 
@@ -35,6 +40,54 @@ void session_init(const struct config *cfg, const struct triage_rules *rules)
     RULES = rules;
     if (!TCTX)
         TCTX = triage_ctx_new();
+}
+
+void session_set_directory(const struct services *s, const struct hours *h)
+{
+    SERVICES = s;
+    HOURS = h;
+}
+
+const struct services *session_services(void)
+{
+    return SERVICES;
+}
+
+const struct hours *session_hours(void)
+{
+    return HOURS;
+}
+
+static int line_open(time_t now)
+{
+    return !HOURS || hours_open_at(HOURS, now);
+}
+
+json_t *session_closed_json(time_t now)
+{
+    struct service_hit hits[SERVICES_HITS_MAX];
+    char iso[HOURS_ISO_LEN];
+    json_t *arr;
+    time_t next;
+    size_t n;
+
+    if (line_open(now))
+        return NULL;
+    next = hours_next_open(HOURS, now);
+    n = SERVICES ? services_search(SERVICES, NULL, NULL, NULL, now, hits,
+                                   SERVICES_HITS_MAX)
+                 : 0;
+    arr = json_array();
+    /* Where to go now: the services open at this hour (24/7 lines). */
+    for (size_t i = 0; i < n && json_array_size(arr) < CLOSED_SERVICES_MAX;
+         i++)
+        if (hits[i].open_now == SERVICE_OPEN)
+            json_array_append_new(arr, service_card_json(hits[i].service));
+    return json_pack("{s:s, s:o, s:o}", "type", "closed", "next_open",
+                     next == (time_t)-1
+                         ? json_null()
+                         : json_string(hours_format_iso(next, iso, sizeof iso)),
+                     "services", arr);
 }
 
 uint64_t now_ms(void)
@@ -407,7 +460,8 @@ struct hello_req {
 static void send_welcome(struct client *c, const char *state, const char *conv)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "type", "welcome", "resume",
-                          c->token, "state", state, "open", 1);
+                          c->token, "state", state, "open",
+                          line_open(time(NULL)));
     if (conv)
         json_object_set_new(o, "conversation", json_string(conv));
     client_send(c, o);
@@ -521,6 +575,13 @@ static void parent_start(struct client *c, const struct frame *f)
     if (c->atts && (c->atts->told != TOLD_ENDED || c->atts->end_due)) {
         client_error(c, "not_allowed", "a chat is already under way");
         return;
+    }
+    {
+        json_t *closed = session_closed_json(time(NULL));
+        if (closed) {
+            client_send(c, closed); /* nothing is stored */
+            return;
+        }
     }
     if (!(sq = calloc(1, sizeof *sq)))
         return;
@@ -944,6 +1005,41 @@ static void staff_decide(struct client *c, const struct frame *f)
     free(note);
 }
 
+static void staff_signpost(struct client *c, struct attach *a,
+                           const struct frame *f)
+{
+    const struct service *svc =
+        SERVICES ? services_find(SERVICES, f->service) : NULL;
+    char now[24], *card, *ct = NULL;
+    const char *argv[5];
+
+    if (!svc) {
+        client_error(c, "bad_request", "no service '%.64s' in the directory",
+                     f->service);
+        return;
+    }
+    {
+        json_t *cj = service_card_json(svc);
+        card = json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(cj);
+    }
+    ct = seal_note(a->lc, "signpost", card);
+    if (!card || !ct || !*ct) {
+        client_error(c, "closed", "unavailable: try again");
+    } else {
+        fmt_now(now, sizeof now);
+        argv[0] = now;
+        argv[1] = a->lc->id;
+        argv[2] = c->name;
+        argv[3] = f->service;
+        argv[4] = ct;
+        run_staff_script(c, "signpost", a->lc->id, "signpost", "signposted", 5,
+                         argv);
+    }
+    free(card);
+    free(ct);
+}
+
 #define TRANSFER_TEXT                                                          \
     "Your adviser has passed your chat to a colleague, who can see what you " \
     "have written so far. Please stay with us: they will be with you soon."
@@ -1224,6 +1320,9 @@ static void staff_frame(struct client *c, const struct frame *f)
         break;
     case F_TRANSFER:
         staff_transfer(c, a, f);
+        break;
+    case F_SIGNPOST:
+        staff_signpost(c, a, f);
         break;
     default:
         client_error(c, "not_allowed", "not available in this version");

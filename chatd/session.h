@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "crypto.h"
 #include "proto.h"
@@ -33,6 +34,9 @@ enum told {
     TOLD_CHATTING,
     TOLD_ENDED,
 };
+
+#define SUGGEST_MAX     32 /* services suggested per conversation */
+#define SUGGEST_ID_LEN  64 /* bytes of a service id, with NUL */
 
 struct pending_ack {
     uint64_t seq;
@@ -64,6 +68,8 @@ struct attach {
     char end_code[RETURN_CODE_LEN]; /* parent: the return code, if any */
     char told_adviser[USER_NAME_MAX]; /* parent: who `connected` named */
     struct pending_ack *acks; /* acks waiting for earlier seqs */
+    char (*suggested)[SUGGEST_ID_LEN]; /* adviser: services suggested */
+    int nsuggested;
     struct attach *next_in_conv, *next_in_client;
 };
 
@@ -130,6 +136,15 @@ long long retention_ms(void);
 
 struct config;
 struct triage_rules;
+struct services;
+struct hours;
+/* The service directory and opening hours in force (start, SIGHUP). */
+void session_set_directory(const struct services *s, const struct hours *h);
+const struct services *session_services(void);
+const struct hours *session_hours(void);
+/* The `closed` frame, or NULL when the line is open now. */
+json_t *session_closed_json(time_t now);
+
 /* The triage rules in force; called at start and after a SIGHUP reload. */
 void session_init(const struct config *cfg, const struct triage_rules *rules);
 
