@@ -90,6 +90,13 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@CHATD_BIN=$(BIN)/chatd UNIT_DIR=$(BUILD)/tests sh tests/run.sh
 
+# PNGs of each widget state (phone) and the console (desktop) in docs/screenshots/.
+.PHONY: screenshots
+screenshots: deps
+	@$(MAKE) --no-print-directory all
+	@{ [ -d node_modules ] && [ ! package-lock.json -nt node_modules ]; } || npm ci --no-audit --no-fund
+	@CHATD_BIN=$(BIN)/chatd node tests/browser/screenshots.js
+
 format:
 	clang-format -i chatd/*.[ch] moderation/*.[ch] tests/unit/*.[ch]
 
