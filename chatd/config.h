@@ -38,6 +38,12 @@ struct config {
     int retention_s;
     int retention_sweep_s;
     int session_ttl_s;
+    int max_connections_per_address;
+    int client_frames_per_s;
+    int client_frames_burst;
+    int address_frames_per_s;
+    int address_frames_burst;
+    int login_failures_per_address;
     int login_max_failures;
     int login_lockout_s;
     char hours[CONFIG_STR_MAX];

@@ -6,6 +6,7 @@
 #include "conv.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "rds.h"
 #include "report.h"
 #include "services.h"
@@ -22,6 +23,9 @@
 #define HTTP_BODY_MAX 4096 /* bytes of a POST body (login) */
 #define HTTP_HDR_MAX  2048 /* bytes of response headers we build */
 #define WS_RX_CHUNK   4096 /* lws receive buffer per connection */
+#define LOGIN_WINDOW_S 900 /* login_failures_per_address counts over this */
+#define LOGIN_WINDOW_BURST ((double)CFG->login_failures_per_address)
+#define LOGIN_WINDOW_RATE (LOGIN_WINDOW_BURST / LOGIN_WINDOW_S)
 #define COOKIE_MAX    128
 #define ORIGIN_MAX    256
 
@@ -49,11 +53,13 @@ struct http_job {
     size_t body_len;
     char cookie[COOKIE_MAX + 96];
     int headers_sent;
+    struct address *addr; /* login: failures counted against it */
 };
 
 struct pss {
     /* WebSocket */
     struct client *c;
+    struct address *addr; /* counted against while the socket is open */
     enum endpoint ep;
     char cookie[COOKIE_MAX];
     /* HTTP */
@@ -64,6 +70,9 @@ struct pss {
     int body_too_big;
     struct http_job *job;
 };
+
+static int origin_allowed(struct lws *wsi);
+static struct address *peer_address(struct lws *wsi);
 
 static void job_put(struct http_job *j)
 {
@@ -215,6 +224,9 @@ static void login_done(enum login_result r, const char *name, const char *role,
         job_put(j);
         return;
     }
+    if (r == LOGIN_BAD && j->addr)
+        bucket_take(&j->addr->logins, LOGIN_WINDOW_RATE, LOGIN_WINDOW_BURST,
+                    now_ms());
     if (r == LOGIN_OK) {
         snprintf(j->cookie, sizeof j->cookie,
                  "%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d%s",
@@ -245,13 +257,30 @@ static void me_done(const char *name, const char *role, void *priv)
     job_put(j);
 }
 
-static void api_login(struct http_job *j, struct pss *ps)
+static void api_login(struct lws *wsi, struct http_job *j, struct pss *ps)
 {
     json_t *o = json_loadb(ps->body, ps->body_len, 0, NULL);
     const char *name = json_string_value(json_object_get(o, "name"));
     const char *pw = json_string_value(json_object_get(o, "password"));
+    char ctype[64] = "";
 
-    if (!name || !pw) {
+    /* A cross-site form cannot send JSON without a CORS preflight, which
+     * we never grant: requiring it closes the login-CSRF door. */
+    lws_hdr_copy(wsi, ctype, sizeof ctype, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    j->addr = peer_address(wsi);
+    if (j->addr) {
+        /* Peek: a bucket with no token left means too many failures. */
+        if (!bucket_take(&j->addr->logins, LOGIN_WINDOW_RATE,
+                         LOGIN_WINDOW_BURST, now_ms())) {
+            job_json(j, 429, json_pack("{s:s}", "error", "rate_limited"));
+            json_decref(o);
+            return;
+        }
+        j->addr->logins.tokens += 1.0;
+    }
+    if (strncmp(ctype, "application/json", 16) != 0) {
+        job_json(j, 415, json_pack("{s:s}", "error", "bad_request"));
+    } else if (!name || !pw) {
         job_json(j, 400, json_pack("{s:s}", "error", "bad_request"));
     } else {
         j->refs++;
@@ -442,6 +471,13 @@ static int route(struct lws *wsi, struct pss *ps)
     j->wsi = wsi;
     j->refs = 1;
     ps->job = j;
+    /* CSRF: a browser names the page's origin on every POST; one from a
+     * site not ours is refused.  (Clients that send none are not browsers,
+     * and the session cookie is SameSite=Strict besides.) */
+    if (ps->post && !origin_allowed(wsi)) {
+        job_json(j, 403, json_pack("{s:s}", "error", "forbidden"));
+        return 0;
+    }
     if (!ps->post && strcmp(p, "/healthz") == 0) {
         job_answer(j, 200, "text/plain", "ok\n", 3);
     } else if (!ps->post && strcmp(p, "/readyz") == 0) {
@@ -468,7 +504,7 @@ static int route(struct lws *wsi, struct pss *ps)
         if (ps->body_too_big)
             job_json(j, 413, json_pack("{s:s}", "error", "too_long"));
         else
-            api_login(j, ps);
+            api_login(wsi, j, ps);
     } else if (ps->post && strcmp(p, "/api/logout") == 0) {
         get_cookie(wsi, cookie, sizeof cookie);
         auth_logout(cookie);
@@ -512,26 +548,31 @@ static int origin_allowed(struct lws *wsi)
     return 0;
 }
 
-/* 403 for an upgrade from a foreign Origin.  Written by hand because at
- * this stage lws would answer "HTTP/1.0", which WebSocket clients reject. */
-static void refuse_upgrade(struct lws *wsi)
+/* Refuse an upgrade with an HTTP status.  Written by hand because at this
+ * stage lws would answer "HTTP/1.0", which WebSocket clients reject. */
+static void refuse_upgrade(struct lws *wsi, const char *status,
+                           const char *body)
 {
-    static const char head[] = "HTTP/1.1 403 Forbidden\r\n"
-                               "content-type: text/plain\r\n"
-                               "content-length: 19\r\n"
-                               "connection: close\r\n";
-    static const char body[] = "\r\norigin not allowed";
-    unsigned char
-        buf[LWS_PRE + sizeof head + sizeof security_headers + sizeof body];
-    size_t n = 0;
+    char head[HTTP_HDR_MAX];
+    unsigned char buf[LWS_PRE + HTTP_HDR_MAX];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %s\r\ncontent-type: text/plain\r\n"
+                     "content-length: %zu\r\nconnection: close\r\n%s\r\n%s",
+                     status, strlen(body), security_headers, body);
 
-    memcpy(buf + LWS_PRE, head, sizeof head - 1);
-    n += sizeof head - 1;
-    memcpy(buf + LWS_PRE + n, security_headers, sizeof security_headers - 1);
-    n += sizeof security_headers - 1;
-    memcpy(buf + LWS_PRE + n, body, sizeof body - 1);
-    n += sizeof body - 1;
-    lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_HEADERS);
+    if (n <= 0 || (size_t)n >= sizeof head)
+        return;
+    memcpy(buf + LWS_PRE, head, (size_t)n);
+    lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS);
+}
+
+static struct address *peer_address(struct lws *wsi)
+{
+    char peer[64];
+
+    if (!lws_get_peer_simple(wsi, peer, sizeof peer))
+        return NULL;
+    return limits_address(peer, now_ms());
 }
 
 static void staff_auth_done(const char *name, const char *role, void *priv)
@@ -622,12 +663,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         return 0;
 
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        struct address *a = peer_address(wsi);
         if (!origin_allowed(wsi)) {
-            refuse_upgrade(wsi);
+            refuse_upgrade(wsi, "403 Forbidden", "origin not allowed");
+            return 1;
+        }
+        if (a && a->connections >= CFG->max_connections_per_address) {
+            refuse_upgrade(wsi, "429 Too Many Requests",
+                           "too many connections from one address");
             return 1;
         }
         return 0;
+    }
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
             return 1;
@@ -645,6 +693,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_ESTABLISHED:
         if (!(ps->c = client_new(wsi, ps->ep)))
             return -1;
+        if ((ps->addr = peer_address(wsi)))
+            ps->addr->connections++;
+        ps->c->addr = ps->addr;
         if (ps->ep == EP_STAFF) {
             client_hold(ps->c);
             auth_session(ps->cookie[0] ? ps->cookie : NULL, staff_auth_done,
@@ -659,6 +710,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return -1;
         return client_write(ps->c) < 0 ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
+        if (ps->addr && ps->addr->connections > 0)
+            ps->addr->connections--;
+        ps->addr = NULL;
         if (ps->c) {
             client_gone(ps->c);
             ps->c = NULL;

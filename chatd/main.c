@@ -14,6 +14,7 @@
 #include "http.h"
 #include "hours.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "rds.h"
 #include "report.h"
 #include "services.h"
@@ -261,6 +262,10 @@ static int run_daemon(void)
         return 1;
     }
     session_set_directory(services, hours);
+    if (limits_init() < 0) {
+        log_err("out of memory for the client limits");
+        return 1;
+    }
     uv_loop_init(&loop);
     if (auth_init(&loop, &cfg) != 0) {
         log_err("cannot initialise password checks");
@@ -289,6 +294,7 @@ static int run_daemon(void)
     triage_free(rules);
     services_free(services);
     hours_free(hours);
+    limits_shutdown();
     crypto_shutdown();
     log_info("stopped");
     return 0;

@@ -1367,10 +1367,31 @@ void session_staff_ready(struct client *c, const char *name, const char *role)
 
 /* --- entry point ---------------------------------------------------------- */
 
+/* A flood from one client must not shut the line for everyone: over its
+ * limits a frame is dropped, with at most one error a second. */
+static int over_limit(struct client *c)
+{
+    uint64_t now = now_ms();
+
+    if (bucket_take(&c->frames, CFG->client_frames_per_s,
+                    CFG->client_frames_burst, now) &&
+        (!c->addr || bucket_take(&c->addr->frames, CFG->address_frames_per_s,
+                                 CFG->address_frames_burst, now)))
+        return 0;
+    if (now - c->last_limited_ms >= 1000) {
+        c->last_limited_ms = now;
+        client_error(c, "rate_limited", "too many messages; wait a moment");
+    }
+    return 1;
+}
+
 void session_frame(struct client *c, const char *buf, size_t len, int binary)
 {
     struct frame f;
     struct proto_error err;
+
+    if (over_limit(c))
+        return;
 
     if (proto_parse(c->ep, buf, len, binary, &f, &err) < 0) {
         client_send(c, proto_error_json(&err));

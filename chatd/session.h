@@ -20,6 +20,7 @@
 
 #include "crypto.h"
 #include "proto.h"
+#include "ratelimit.h"
 
 #define USER_NAME_MAX  64 /* bytes, with NUL */
 #define ROLE_MAX       16
@@ -93,6 +94,9 @@ struct client {
     size_t rx_len;
     int rx_overflow;
     uint64_t last_typing_ms;
+    struct bucket frames;   /* this connection's frame rate */
+    struct address *addr;   /* its address's counts (never the address) */
+    uint64_t last_limited_ms;
     /* the frame being handled, echoed in errors as ref and id */
     const char *cur_ref;
     const char *cur_id;
