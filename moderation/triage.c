@@ -39,19 +39,6 @@ enum triage_severity triage_latch(enum triage_severity conversation,
     return message > conversation ? message : conversation;
 }
 
-size_t triage_utf16_offset(const char *text, size_t len, size_t byte_off)
-{
-    size_t u = 0;
-    if (byte_off > len)
-        byte_off = len;
-    for (size_t i = 0; i < byte_off; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if ((c & 0xC0) != 0x80)
-            u += (c >= 0xF0) ? 2 : 1; /* 4-byte sequences are a pair */
-    }
-    return u;
-}
-
 struct triage_ctx *triage_ctx_new(void)
 {
     struct triage_ctx *ctx = calloc(1, sizeof *ctx);

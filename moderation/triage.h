@@ -65,9 +65,6 @@ int triage_severity_parse(const char *name);
 enum triage_severity triage_latch(enum triage_severity conversation,
                                   enum triage_severity message);
 
-/* Spans are byte offsets; the staff protocol wants UTF-16 code units.
- * Returns the UTF-16 offset of byte_off in text (len bytes of UTF-8). */
-size_t triage_utf16_offset(const char *text, size_t len, size_t byte_off);
 
 /* `chatd triage [--rules DIR] [--explain]`: reads lines on stdin, prints
  * one JSON object per line.  Returns the process exit status. */
