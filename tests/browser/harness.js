@@ -147,7 +147,8 @@ class Relay {
 
 /* One private redis-server + chatd, with an adviser account. */
 class Service {
-  constructor() {
+  constructor(extraEnv = {}) {
+    this.extraEnv = extraEnv;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatd-browser-'));
     this.redisDir = path.join(this.dir, 'redis');
     this.sock = path.join(this.redisDir, 'redis.sock');
@@ -171,6 +172,7 @@ class Service {
       CHATD_LOG_LEVEL: 'info',
       // The widget and console under test: this checkout's, whichever binary.
       CHATD_STATIC_DIR: path.join(REPO, 'widget'),
+      ...this.extraEnv,
     };
   }
 
@@ -227,8 +229,9 @@ class Service {
   }
 }
 
-async function startService(advisers = ['adviser1']) {
-  const svc = new Service();
+/* extraEnv: more CHATD_* settings, e.g. {CHATD_HOURS: 'mon 09:00-10:00'}. */
+async function startService(advisers = ['adviser1'], extraEnv = {}) {
+  const svc = new Service(extraEnv);
   try {
     await svc.start();
     svc.advisers = advisers.map((n) => svc.addUser(n));

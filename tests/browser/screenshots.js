@@ -31,7 +31,7 @@ async function main() {
     const parent = await pctx.newPage();
     await parent.goto(relay.url + '/');
     await parent.locator(h.parentSel.launcher).waitFor({ state: 'visible' });
-    await shot(parent, 'widget-closed');
+    await shot(parent, 'demo-page');
 
     // Start: open or shut, the wait, privacy, the quick-exit note.
     await h.openParent(pctx, relay.url, parent);
@@ -90,6 +90,25 @@ async function main() {
   } finally {
     await browser.close().catch(() => {});
     await svc.stop();
+  }
+
+  // Closed: a line open only tomorrow (CHATD_HOURS) shows when it opens
+  // and the services open now.
+  const tomorrow = new Intl.DateTimeFormat('en-GB', { weekday: 'short', timeZone: 'Europe/London' })
+    .format(new Date(Date.now() + 86400000)).toLowerCase().slice(0, 3);
+  const shut = await h.startService([], { CHATD_HOURS: tomorrow + ' 09:00-21:00' });
+  const browser2 = await h.launchBrowser();
+  try {
+    const ctx = await h.newContext(browser2, { viewport: h.PHONE, scale: 2 });
+    const page = await ctx.newPage();
+    await page.goto(shut.url + '/');
+    await page.locator(h.parentSel.launcher).click();
+    await h.widgetState(page, 'closed');
+    await page.locator('[data-chatd-widget] ul.cards li').first().waitFor();
+    await shot(page, 'widget-closed');
+  } finally {
+    await browser2.close().catch(() => {});
+    await shut.stop();
   }
   for (const f of saved) console.log('  saved ' + f);
 }
