@@ -103,8 +103,8 @@ int service_open_now(const struct service *svc, time_t now);
 
 /*
  * Matching services into out (at most max, and at most SERVICES_HITS_MAX),
- * returning how many.  Each of
- * category, area and q may be NULL or "" for "any":
+ * returning how many.  Each of category, area and q may be NULL or "" for
+ * "any":
  *   category  a taxonomy id the service lists (an unknown id matches none);
  *   area      a postcode district "PR1", area "PR", full postcode
  *             "PR1 3AB" or local authority name; local services match

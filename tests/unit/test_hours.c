@@ -230,6 +230,29 @@ TEST(exceptions_override_the_week)
     hours_free(h);
 }
 
+TEST(documented_bank_holidays)
+{
+    /* The example in docs/services.md: several dates in one clause. */
+    struct hours *h =
+        PARSE_OK("mon-fri 09:00-21:00; sat,sun 10:00-18:00",
+                 "2026-12-24 10:00-14:00; 2026-12-25, 2026-12-28, 2027-01-01, "
+                 "2027-03-26, 2027-03-29, 2027-05-03, 2027-05-31, 2027-08-30, "
+                 "2027-12-27, 2027-12-28 closed");
+
+    if (!h)
+        return;
+    OPEN(h, utc(2026, 12, 24, 13, 0));
+    CLOSED(h, utc(2026, 12, 28, 12, 0)); /* Boxing Day, substitute */
+    CLOSED(h, utc(2027, 3, 29, 11, 0));  /* Easter Monday, BST */
+    OPEN(h, utc(2027, 3, 30, 11, 0));
+    CLOSED(h, utc(2027, 12, 27, 12, 0));
+    CHECK_INT(hours_next_open(h, utc(2027, 3, 25, 21, 0)), /* Thu night */
+              utc(2027, 3, 27, 10, 0));                    /* Sat 10:00 GMT */
+    ISO_IS(hours_next_open(h, utc(2027, 3, 28, 18, 0)),
+           "2027-03-30T09:00:00+01:00");
+    hours_free(h);
+}
+
 TEST(overnight_ranges)
 {
     struct hours *h = PARSE_OK("fri 22:00-02:00", "2026-11-28 closed");
@@ -512,6 +535,7 @@ int main(void)
     RUN(week_in_winter);
     RUN(week_in_summer);
     RUN(exceptions_override_the_week);
+    RUN(documented_bank_holidays);
     RUN(overnight_ranges);
     RUN(next_open_across_weekend);
     RUN(next_open_over_christmas);
