@@ -1,0 +1,244 @@
+#!/bin/sh
+# bench/run.sh - every scenario of issue #6 against a private Redis and
+# chatd, then bench/results.json and a table.  Called by `make bench`.
+#
+# Environment (all optional):
+#   BENCH_IDLE=15000        parents held in the idle scenario
+#   BENCH_RELAY_PARENTS=256 BENCH_RELAY_ADVISERS=32 BENCH_WINDOW=8
+#   BENCH_SECONDS=10        measured seconds per throughput scenario
+#   BENCH_PROFILE=1         perf record chatd under the relay load (0: skip)
+#   BENCH_KEEP=1            keep the temp dir (logs, perf data)
+#
+# Every process started here is stopped on exit, by its pid.
+set -eu
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+IDLE=${BENCH_IDLE:-15000}
+RP=${BENCH_RELAY_PARENTS:-256}
+RA=${BENCH_RELAY_ADVISERS:-32}
+WIN=${BENCH_WINDOW:-8}
+SECS=${BENCH_SECONDS:-10}
+PROFILE=${BENCH_PROFILE:-1}
+PAIR_ADV=100
+PAIR_PARENTS=500
+LAT_RATE=5000
+LG=build/bench/loadgen
+ECHO=build/bench/echo
+RESULTS=bench/results.json
+PW=pw-123456
+
+say() { printf '== %s\n' "$*" >&2; }
+
+say "building chatd and the bench tools"
+make --no-print-directory -s all
+make --no-print-directory -s -f bench/bench.mk bench-tools
+
+T=$(mktemp -d /tmp/chatd-bench.XXXXXX)
+PIDS=""
+cleanup() {
+    for p in $PIDS; do
+        kill "$p" 2>/dev/null || true
+    done
+    sleep 0.3
+    for p in $PIDS; do
+        kill -9 "$p" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "bench: kept $T" >&2
+    else
+        rm -rf "$T"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# --- Redis, as the integration tests run it --------------------------------
+mkdir -p "$T/redis" "$T/data"
+SOCK="$T/redis/redis.sock"
+(cd "$T/redis" && exec redis-server --port 0 --unixsocket "$SOCK" \
+    --unixsocketperm 700 --dir "$T/redis" --appendonly yes \
+    --appendfsync always --save '' >"$T/redis/redis.log" 2>&1) &
+REDIS_PID=$!
+PIDS="$PIDS $REDIS_PID"
+i=0
+until redis-cli -s "$SOCK" ping >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -lt 100 ] || { echo "bench: redis did not start" >&2; exit 1; }
+    sleep 0.1
+done
+rcli() { redis-cli -s "$SOCK" "$@"; }
+
+# The load comes from a few loopback addresses, so the per-address and
+# per-connection abuse limits are raised (docs/performance.md says why).
+export CHATD_REDIS_URL="unix://$SOCK" CHATD_DATA_DIR="$T/data" \
+    CHATD_BIND=127.0.0.1 CHATD_LOG_LEVEL=warn CHATD_MAX_CAPACITY=8 \
+    CHATD_MAX_CONNECTIONS_PER_ADDRESS=100000 \
+    CHATD_CLIENT_FRAMES_PER_S=10000 CHATD_CLIENT_FRAMES_BURST=100000 \
+    CHATD_ADDRESS_FRAMES_PER_S=100000 CHATD_ADDRESS_FRAMES_BURST=1000000
+
+say "creating $PAIR_ADV adviser accounts"
+seq 1 $PAIR_ADV | xargs -P 4 -I{} sh -c \
+    "printf '$PW\n' | bin/chatd user add bench{} --role adviser" >/dev/null
+
+# Everything but the accounts and their sessions goes between scenarios.
+wipe() {
+    rcli EVAL "local n=0 for _,k in ipairs(redis.call('KEYS','*')) do
+      if not (k=='users' or k:find('^user:') or k:find('^sess:') or k:find('^usess:')) then
+        redis.call('DEL',k) n=n+1 end end return n" 0 >/dev/null
+}
+
+# start_chatd NAME PORT: sets CHATD_PID
+start_chatd() {
+    (ulimit -n "$(ulimit -Hn)"; CHATD_PORT=$2 exec bin/chatd >"$T/$1.log" 2>&1) &
+    CHATD_PID=$!
+    PIDS="$PIDS $CHATD_PID"
+    i=0
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/readyz")" = 200 ]; do
+        i=$((i + 1))
+        if [ $i -ge 100 ] || ! kill -0 "$CHATD_PID" 2>/dev/null; then
+            echo "bench: chatd $1 did not become ready" >&2
+            tail -20 "$T/$1.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -9 "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+LGARGS="--cookies $T/cookies --redis-pid $REDIS_PID --password $PW"
+
+run_lg() { # NAME args...
+    name=$1; shift
+    say "scenario $name: loadgen $*"
+    "$LG" "$@" $LGARGS >"$T/$name.json" 2>"$T/$name.err" || {
+        echo "bench: loadgen $name failed" >&2; cat "$T/$name.err" >&2; exit 1; }
+    cat "$T/$name.json" >&2
+}
+
+# --- idle ----------------------------------------------------------------------
+P1=$(free_port)
+start_chatd chatd1 "$P1"
+sleep 1
+run_lg idle --mode idle --port "$P1" --parents "$IDLE" --pid "$CHATD_PID" --timeout 120
+stop_pid "$CHATD_PID"; wipe
+
+# --- relay (and its profile) ------------------------------------------------------
+start_chatd chatd1 "$P1"
+run_lg relay --mode relay --port "$P1" --parents "$RP" --advisers "$RA" \
+    --capacity 8 --window "$WIN" --duration "$SECS" --warmup 2 --pid "$CHATD_PID"
+stop_pid "$CHATD_PID"; wipe
+
+PROFILE_OK=0
+if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
+    start_chatd chatd1 "$P1"
+    say "profiling chatd under the relay load (perf, cpu-clock)"
+    "$LG" --mode relay --port "$P1" --parents "$RP" --advisers "$RA" --capacity 8 \
+        --window "$WIN" --duration 8 --warmup 2 --pid "$CHATD_PID" $LGARGS \
+        >"$T/profile-relay.json" 2>"$T/profile-relay.err" &
+    LGP=$!
+    PIDS="$PIDS $LGP"
+    sleep 3
+    if perf record -q -e cpu-clock -F 2000 -g -p "$CHATD_PID" -o "$T/perf.data" \
+        -- sleep 5 >"$T/perf.log" 2>&1; then
+        PROFILE_OK=1
+    fi
+    wait "$LGP" || true
+    stop_pid "$CHATD_PID"; wipe
+    if [ $PROFILE_OK = 1 ]; then
+        perf report -i "$T/perf.data" --stdio --no-children --sort dso,symbol \
+            --percent-limit 0.7 -g none 2>/dev/null | grep -v '^$' \
+            >bench/profile-relay.txt || true
+        say "profile: bench/profile-relay.txt"
+    fi
+fi
+
+# --- latency at a steady 5,000 msgs/s ----------------------------------------------
+start_chatd chatd1 "$P1"
+run_lg latency --mode latency --port "$P1" --parents "$RP" --advisers "$RA" \
+    --capacity 8 --window 64 --rate $LAT_RATE --duration "$SECS" --warmup 2 \
+    --pid "$CHATD_PID"
+stop_pid "$CHATD_PID"; wipe
+
+# --- pairing: 100 advisers (capacity 5), 500 parents over 1 s -------------------------
+start_chatd chatd1 "$P1"
+run_lg pairing --mode pairing --port "$P1" --parents $PAIR_PARENTS \
+    --advisers $PAIR_ADV --capacity 5 --spread-ms 1000 --pid "$CHATD_PID"
+stop_pid "$CHATD_PID"; wipe
+
+# --- the echo ceiling, same load as relay -------------------------------------------
+PE=$(free_port)
+"$ECHO" "$PE" >"$T/echo.log" 2>&1 &
+ECHO_PID=$!
+PIDS="$PIDS $ECHO_PID"
+sleep 0.5
+run_lg echo --mode echo --port "$PE" --parents "$RP" --window "$WIN" \
+    --duration "$SECS" --warmup 2 --pid "$ECHO_PID"
+stop_pid "$ECHO_PID"
+
+# --- two processes on one Redis: parents on one, advisers on the other ------------------
+P2=$(free_port)
+start_chatd chatd1 "$P1"; C1=$CHATD_PID
+start_chatd chatd2 "$P2"; C2=$CHATD_PID
+run_lg two --mode relay --port "$P1" --adv-port "$P2" --parents "$RP" \
+    --advisers "$RA" --capacity 8 --window "$WIN" --duration "$SECS" --warmup 2 \
+    --pid "$C1" --pid2 "$C2"
+stop_pid "$C1"; stop_pid "$C2"; wipe
+
+# --- triage ----------------------------------------------------------------------------
+say "triage benchmark"
+make --no-print-directory -s bench-triage >"$T/triage.txt" 2>&1 || true
+TRIAGE=$(sed -n 's/.*median \([0-9.]*\) us\/msg.*/\1/p' "$T/triage.txt" | tail -1)
+[ -n "$TRIAGE" ] || TRIAGE=null
+
+# --- results ---------------------------------------------------------------------------
+CMD="make bench (bench/run.sh; BENCH_IDLE=$IDLE BENCH_RELAY_PARENTS=$RP BENCH_RELAY_ADVISERS=$RA BENCH_WINDOW=$WIN BENCH_SECONDS=$SECS)"
+jq -n \
+    --slurpfile idle "$T/idle.json" --slurpfile relay "$T/relay.json" \
+    --slurpfile lat "$T/latency.json" --slurpfile pair "$T/pairing.json" \
+    --slurpfile echo "$T/echo.json" --slurpfile two "$T/two.json" \
+    --argjson triage "$TRIAGE" --arg cmd "$CMD" \
+    --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg host "$(uname -srm); $(nproc) cores; $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
+    --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" '
+    ($idle[0]) as $i | ($relay[0]) as $r | ($lat[0]) as $l | ($pair[0]) as $p |
+    ($echo[0]) as $e | ($two[0]) as $t |
+    {
+      idle_connections: $i.idle_connections,
+      rss_per_idle_connection_bytes: $i.rss_per_idle_connection_bytes,
+      relay_msgs_per_s: $r.msgs_per_s,
+      p50_ms_at_5k_msgs_per_s: $l.p50_ms,
+      p99_ms_at_5k_msgs_per_s: $l.p99_ms,
+      echo_msgs_per_s: $e.msgs_per_s,
+      echo_ratio: (if $e.msgs_per_s > 0 then (($r.msgs_per_s / $e.msgs_per_s) * 1000 | round) / 1000 else null end),
+      pairing_p99_ms: $p.pairing_p99_ms,
+      triage_us_per_msg: $triage,
+      two_process_relay_msgs_per_s: $t.msgs_per_s,
+      command: $cmd, date: $date, machine: $host, commit: $commit,
+      scenarios: {idle: $i, relay: $r, latency: $l, pairing: $p, echo: $e, two_process: $t}
+    }' >"$RESULTS"
+
+jq -r '
+  def row(k; target): [k, (.[k] | tostring), target] | @tsv;
+  "figure\tmeasured\ttarget (#6)",
+  row("idle_connections"; ">= 15000"),
+  row("rss_per_idle_connection_bytes"; "<= 2048"),
+  row("relay_msgs_per_s"; ">= 30000"),
+  row("p50_ms_at_5k_msgs_per_s"; "-"),
+  row("p99_ms_at_5k_msgs_per_s"; "<= 5"),
+  row("echo_msgs_per_s"; "-"),
+  row("echo_ratio"; ">= 0.5"),
+  row("pairing_p99_ms"; "<= 10"),
+  row("triage_us_per_msg"; "<= 1.5"),
+  row("two_process_relay_msgs_per_s"; "-")' "$RESULTS" | column -t -s "$(printf '\t')"
+echo "written: $RESULTS"
