@@ -88,6 +88,7 @@ struct conn {
     int nconvs;
     char convs[MAX_CONVS][CONV_MAX];
     uint64_t nreplies;
+    int dirty; /* on the flush list */
 };
 
 static struct {
@@ -120,6 +121,7 @@ static struct {
 };
 
 static int ep;
+static int *dirty_list, ndirty;
 static struct conn *conns;
 static int nconns;
 static int pending; /* handshaking */
@@ -134,7 +136,7 @@ static size_t nlat, lat_cap;
 static int64_t *lat2; /* adviser -> parent */
 static size_t nlat2, lat2_cap;
 static int measuring, relay_on;
-static int n_queued, n_chatting, n_avail, n_open;
+static int n_queued, n_chatting, n_avail, n_open, n_assigned;
 
 static int64_t now_ns(void)
 {
@@ -355,12 +357,12 @@ static void ws_text(struct conn *c, const char *fmt, ...)
 }
 
 /* A message's text: its send time, then plain words to ~TEXT_BYTES. */
-static void msg_text(char *out, size_t outlen, int64_t t, uint64_t n)
+static void msg_text(char *out, size_t outlen, int64_t t, int who, uint64_t n)
 {
     static const char filler[] =
         "hello, my son keeps waking in the night and we are not sure what "
         "to do about bedtime routines and school mornings at all";
-    int k = snprintf(out, outlen, "t=%lld n=%llu ", (long long)t,
+    int k = snprintf(out, outlen, "t=%lld p=%d n=%llu ", (long long)t, who,
                      (unsigned long long)n);
     size_t want = TEXT_BYTES > (size_t)k ? TEXT_BYTES - (size_t)k : 0;
     if (want > sizeof filler - 1)
@@ -486,13 +488,20 @@ static int type_is(const char *s, size_t n, const char *t)
     return jstr(s, n, "type", buf, sizeof buf) == 0 && strcmp(buf, t) == 0;
 }
 
-/* "t=<ns>" at the head of the "text" field */
-static int64_t stamp(const char *s, size_t n)
+/* "t=<ns> p=<sender>" at the head of the "text" field */
+static int64_t stamp(const char *s, size_t n, int *who)
 {
     const char *p = jfind(s, n, "text");
+    char *e;
+    int64_t t;
+    if (who)
+        *who = -1;
     if (!p || strncmp(p, "\"t=", 3) != 0)
         return -1;
-    return strtoll(p + 3, NULL, 10);
+    t = strtoll(p + 3, &e, 10);
+    if (who && strncmp(e, " p=", 3) == 0)
+        *who = (int)strtol(e + 3, NULL, 10);
+    return t;
 }
 
 /* --- protocol ------------------------------------------------------------- */
@@ -500,7 +509,7 @@ static int64_t stamp(const char *s, size_t n)
 static void parent_send_msg(struct conn *c, int64_t t)
 {
     char text[TEXT_BYTES + 64];
-    msg_text(text, sizeof text, t, c->nsent);
+    msg_text(text, sizeof text, t, c->idx, c->nsent);
     if (c->role == R_ECHO)
         ws_text(c, "{\"type\":\"msg\",\"id\":\"e%d-%llu\",\"text\":\"%s\"}",
                 c->idx, (unsigned long long)c->nsent, text);
@@ -549,12 +558,9 @@ static void on_parent_frame(struct conn *c, const char *s, size_t n)
                 lat_add(&lat, &nlat, &lat_cap, now_ns() - c->t_start);
         }
     } else if (type_is(s, n, "ack")) {
-        c->inflight--;
         acks++;
-        if (relay_on)
-            fill_window(c);
     } else if (type_is(s, n, "msg")) {
-        int64_t t = stamp(s, n);
+        int64_t t = stamp(s, n, NULL);
         replies_recv++;
         if (t > 0 && measuring)
             lat_add(&lat2, &nlat2, &lat2_cap, now_ns() - t);
@@ -580,11 +586,26 @@ static void on_adviser_frame(struct conn *c, const char *s, size_t n)
         }
     } else if (type_is(s, n, "assigned")) {
         if (jstr(s, n, "conversation", conv, sizeof conv) == 0 &&
-            c->nconvs < MAX_CONVS)
+            c->nconvs < MAX_CONVS) {
             strcpy(c->convs[c->nconvs++], conv);
+            n_assigned++;
+        }
     } else if (type_is(s, n, "msg")) {
-        int64_t t = stamp(s, n), now = now_ns();
+        int who;
+        int64_t t = stamp(s, n, &who), now = now_ns();
         delivered++;
+        /* the window is end to end: a message leaves it when delivered */
+        if (who >= 0 && who < O.parents && conns[who].role == R_PARENT) {
+            struct conn *pc = &conns[who];
+            pc->inflight--;
+            if (relay_on && pc->fd >= 0) {
+                fill_window(pc);
+                if (!pc->dirty) {
+                    pc->dirty = 1;
+                    dirty_list[ndirty++] = pc->idx;
+                }
+            }
+        }
         if (measuring) {
             delivered_win++;
             if (t > 0)
@@ -593,7 +614,7 @@ static void on_adviser_frame(struct conn *c, const char *s, size_t n)
         if (O.reply_every > 0 && delivered % (uint64_t)O.reply_every == 0 &&
             jstr(s, n, "conversation", conv, sizeof conv) == 0) {
             char text[TEXT_BYTES + 64];
-            msg_text(text, sizeof text, now, c->nreplies);
+            msg_text(text, sizeof text, now, c->idx, c->nreplies);
             ws_text(c,
                     "{\"type\":\"msg\",\"conversation\":\"%s\",\"id\":\"a%d-%"
                     "llu\",\"text\":\"%s\"}",
@@ -607,7 +628,7 @@ static void on_adviser_frame(struct conn *c, const char *s, size_t n)
 
 static void on_echo_frame(struct conn *c, const char *s, size_t n)
 {
-    int64_t t = stamp(s, n);
+    int64_t t = stamp(s, n, NULL);
     c->inflight--;
     delivered++;
     if (measuring) {
@@ -844,6 +865,14 @@ static int run_until(int (*done)(void), double max_s, int tick_ms,
         int n = epoll_wait(ep, evs, MAX_EVENTS, tick_ms);
         for (int i = 0; i < n; i++)
             on_event(&conns[evs[i].data.u32], evs[i].events);
+        /* one write per connection per turn */
+        for (int i = 0; i < ndirty; i++) {
+            struct conn *c = &conns[dirty_list[i]];
+            c->dirty = 0;
+            if (c->fd >= 0 && c->wlen > c->woff)
+                flush(c);
+        }
+        ndirty = 0;
         if (tick)
             tick(now_ns());
         if (done && done())
@@ -895,10 +924,14 @@ static int idle_ready(void)
            n_queued + (int)closed_unexpected + (int)connect_fail >= O.parents;
 }
 
+/* Every parent chatting and every adviser told (a message sent before
+ * `assigned` would arrive inside its history, not as a msg). */
 static int chat_ready(void)
 {
     return next_to_open >= open_range_hi && pending == 0 &&
-           n_chatting >= O.parents - (int)closed_unexpected - (int)connect_fail;
+           n_chatting >= O.parents - (int)closed_unexpected -
+                             (int)connect_fail &&
+           (O.mode == M_PAIRING || n_assigned >= n_chatting);
 }
 
 static void tick_open(int64_t now)
@@ -1087,7 +1120,8 @@ int main(int argc, char **argv)
         die("advisers*capacity (%d) < parents (%d)", O.advisers * O.capacity,
             O.parents);
     nconns = O.parents + na;
-    if (!(conns = calloc((size_t)nconns, sizeof *conns)))
+    if (!(conns = calloc((size_t)nconns, sizeof *conns)) ||
+        !(dirty_list = calloc((size_t)nconns, sizeof *dirty_list)))
         die("out of memory");
     for (int i = 0; i < nconns; i++) {
         conns[i].fd = -1;

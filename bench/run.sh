@@ -4,7 +4,7 @@
 #
 # Environment (all optional):
 #   BENCH_IDLE=15000        parents held in the idle scenario
-#   BENCH_RELAY_PARENTS=256 BENCH_RELAY_ADVISERS=32 BENCH_WINDOW=8
+#   BENCH_RELAY_PARENTS=256 BENCH_RELAY_ADVISERS=32 BENCH_WINDOW=4
 #   BENCH_SECONDS=10        measured seconds per throughput scenario
 #   BENCH_PROFILE=1         perf record chatd under the relay load (0: skip)
 #   BENCH_KEEP=1            keep the temp dir (logs, perf data)
@@ -17,7 +17,7 @@ ROOT=$(pwd)
 IDLE=${BENCH_IDLE:-15000}
 RP=${BENCH_RELAY_PARENTS:-256}
 RA=${BENCH_RELAY_ADVISERS:-32}
-WIN=${BENCH_WINDOW:-8}
+WIN=${BENCH_WINDOW:-4}
 SECS=${BENCH_SECONDS:-10}
 PROFILE=${BENCH_PROFILE:-1}
 PAIR_ADV=100
@@ -156,9 +156,17 @@ if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
     wait "$LGP" || true
     stop_pid "$CHATD_PID"; wipe
     if [ $PROFILE_OK = 1 ]; then
-        perf report -i "$T/perf.data" --stdio --no-children --sort dso,symbol \
-            --percent-limit 0.7 -g none 2>/dev/null | grep -v '^$' \
-            >bench/profile-relay.txt || true
+        {
+            echo "# perf record -e cpu-clock -F 2000 -g -p <chatd> -- sleep 5"
+            echo "# under: loadgen --mode relay --parents $RP --advisers $RA --window $WIN"
+            cat "$T/profile-relay.json"
+            echo; echo "## by shared object (self)"
+            perf report -i "$T/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+            echo; echo "## system calls (children: time inside each syscall)"
+            perf report -i "$T/perf.data" --stdio --children --sort sym -g none 2>/dev/null | grep -E '__x64_sys_' | head -10
+            echo; echo "## top symbols (self)"
+            perf report -i "$T/perf.data" --stdio --no-children --sort dso,sym -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+        } >bench/profile-relay.txt || true
         say "profile: bench/profile-relay.txt"
     fi
 fi
