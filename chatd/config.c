@@ -65,6 +65,10 @@ static const struct option options[] = {
     INT_OPT(grace_s, "60", 1, 3600,
             "seconds a dropped parent keeps their place, and a dropped "
             "adviser keeps their chats"),
+    INT_OPT(parent_timeout_s, "600", 1, 86400,
+            "seconds after which a chat whose parent has gone (tab closed, "
+            "phone off) is ended; past grace_s the adviser is told they are "
+            "away"),
     INT_OPT(continuity_wait_s, "60", 0, 3600,
             "seconds a returning parent waits for their previous adviser"),
     INT_OPT(sweep_interval_ms, "1000", 50, 60000,

@@ -32,6 +32,7 @@ struct config {
     int max_capacity;
     int grace_s;
     int continuity_wait_s;
+    int parent_timeout_s;
     int sweep_interval_ms;
     int default_chat_s;
     int retention_days;

@@ -1048,6 +1048,14 @@ void conv_event(const char *payload, size_t len)
         goto out;
     } else if (strcmp(t, "msg") == 0) {
         on_msg_event(ev, lc);
+    } else if (strcmp(t, "away") == 0 || strcmp(t, "back") == 0) {
+        /* The parent's connection is gone past grace, or is back. */
+        for (struct attach *a = lc->atts; a; a = a->next_in_conv)
+            if (a->role != AR_PARENT && a->synced)
+                client_send(a->c, json_pack("{s:s, s:s}", "type",
+                                            t[0] == 'a' ? "parent_away"
+                                                        : "parent_back",
+                                            "conversation", lc->id));
     } else if (strcmp(t, "whisper") == 0) {
         on_whisper_event(ev, lc);
     } else if (strcmp(t, "case") == 0) {
@@ -1142,16 +1150,20 @@ void conv_seen(struct client *c)
 static void tick_cb(uv_timer_t *t)
 {
     char now[24], grace[24];
-    const char *argv[2] = {now, grace};
+    char gone[24];
+    const char *argv[3] = {now, grace, gone};
 
     (void)t;
     if (!rds_ready())
         return;
-    if (++ticks % hb_every == 0)
+    if (++ticks % hb_every == 0) {
         heartbeat();
+        session_check_staff();
+    }
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     snprintf(grace, sizeof grace, "%lld", (long long)CFG->grace_s * 1000);
-    rds_script("sweep", NULL, NULL, 2, argv, NULL);
+    snprintf(gone, sizeof gone, "%lld", (long long)CFG->parent_timeout_s * 1000);
+    rds_script("sweep", NULL, NULL, 3, argv, NULL);
     if (ticks % retention_every == 0) {
         char keep[24], batch[8];
         const char *rargv[3] = {now, keep, batch};

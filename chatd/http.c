@@ -697,6 +697,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             ps->addr->connections++;
         ps->c->addr = ps->addr;
         if (ps->ep == EP_STAFF) {
+            if (ps->cookie[0])
+                token_digest(ps->cookie, ps->c->sess);
             client_hold(ps->c);
             auth_session(ps->cookie[0] ? ps->cookie : NULL, staff_auth_done,
                          ps->c);

@@ -96,5 +96,6 @@ size_t utf16_offset(const char *s, size_t len, size_t byte_off);
 
 extern const char *const wrapup_outcomes[];
 extern const char *const decisions[];
+extern const char *const topics[];
 
 #endif

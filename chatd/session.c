@@ -1329,6 +1329,28 @@ static void staff_frame(struct client *c, const struct frame *f)
     }
 }
 
+static void session_check_done(redisReply *r, void *priv)
+{
+    struct client *c = priv;
+
+    if (!client_release(c) || !r || r->type != REDIS_REPLY_INTEGER ||
+        r->integer != 0)
+        return;
+    client_error(c, "no_session", "your session has ended: log in again");
+    client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+}
+
+void session_check_staff(void)
+{
+    for (struct client *c = clients; c; c = c->next) {
+        if (c->ep != EP_STAFF || !c->authed || c->close_after_flush)
+            continue;
+        client_hold(c);
+        if (rds_cmdf(session_check_done, c, "EXISTS sess:%s", c->sess) < 0)
+            client_release(c);
+    }
+}
+
 /* welcome carries the adviser's availability, so a console that
  * reconnects shows the truth. */
 static void staff_state_done(redisReply *r, void *priv)

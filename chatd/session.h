@@ -107,6 +107,7 @@ struct client {
     int authed;
     char name[USER_NAME_MAX];
     char role[ROLE_MAX];
+    char sess[DIGEST_STR_LEN]; /* digest of the staff session it opened with */
     struct attach *atts;        /* parent: at most one */
     struct client *next, *prev; /* every client of this process */
 };
@@ -131,6 +132,9 @@ int client_write(struct client *c);
 
 /* One complete frame from the socket. */
 void session_frame(struct client *c, const char *buf, size_t len, int binary);
+/* Close staff sockets whose session has gone (logout, user deleted,
+ * expiry); called on every heartbeat. */
+void session_check_staff(void);
 /* A staff socket authenticated by http.c/auth.c. */
 void session_staff_ready(struct client *c, const char *name, const char *role);
 

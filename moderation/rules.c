@@ -938,7 +938,8 @@ static int cues_compile(struct loader *L, char **texts, size_t a, size_t b)
 static int phrases_build(struct loader *L)
 {
     struct triage_rules *r = L->r;
-    qsort(L->pairs, L->npairs, sizeof *L->pairs, pair_cmp);
+    if (L->npairs) /* qsort's pointer must not be NULL, even for 0 items */
+        qsort(L->pairs, L->npairs, sizeof *L->pairs, pair_cmp);
     r->phrases = calloc(L->npairs ? L->npairs : 1, sizeof *r->phrases);
     if (!r->phrases)
         goto oom;

@@ -214,3 +214,45 @@ end
 local function queue_changed()
   publish({t = 'queue'})
 end
+
+-- End a conversation that is queued or chatting (the caller checked).
+-- ret: {digest, sealed code, ttl} for the parent's return code, or nil.
+local function end_conv(conv, now, by, reason, ret)
+  local key = 'conv:' .. conv
+  local st = redis.call('HMGET', key, 'state', 'adviser', 'paired_at',
+                        'queued_at', 'sev')
+  if st[1] == 'queued' then
+    wait_hist('abandon', now - (tonumber(st[4]) or now))
+    event('abandoned', {conv = conv, sev = st[5] or 0, by = by,
+                        wait_ms = now - (tonumber(st[4]) or now)})
+    redis.call('ZREM', 'queue', conv)
+    queue_changed()
+  elseif st[2] and st[2] ~= '' then
+    local adv = st[2]
+    redis.call('SREM', 'staff:' .. adv .. ':convs', conv)
+    redis.call('SADD', 'staff:' .. adv .. ':wrap', conv)
+    redis.call('HINCRBY', 'staff:' .. adv, 'active', -1)
+    redis.call('ZADD', 'advisers', 'XX', now, adv)
+    -- Rolling mean of chat length over about the last 20 chats, for ETAs.
+    local len = now - (tonumber(st[3]) or now)
+    event('ended', {conv = conv, adviser = adv, sev = st[5] or 0, by = by,
+                    reason = reason, handle_ms = len})
+    local s = redis.call('HMGET', 'stats', 'chat_avg_ms', 'chats')
+    local n = math.min((tonumber(s[2]) or 0) + 1, 20)
+    local avg = tonumber(s[1]) or len
+    avg = avg + (len - avg) / n
+    redis.call('HSET', 'stats', 'chat_avg_ms', string.format('%d', avg),
+               'chats', n)
+    publish({t = 'staff', s = adv})
+    -- One key person: the parent may come back to this adviser.
+    if ret and ret[1] ~= '' then
+      redis.call('SET', 'ret:' .. ret[1], adv .. '|' .. conv, 'EX', ret[3])
+      redis.call('HSET', key, 'return_ct', ret[2])
+    end
+  end
+  redis.call('HSET', key, 'state', 'ended', 'ended_by', by, 'reason', reason,
+             'ended_at', now)
+  redis.call('ZREM', 'seen:p', conv)
+  ended_at(conv, now)
+  publish({t = 'state', c = conv})
+end

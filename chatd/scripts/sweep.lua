@@ -1,24 +1,31 @@
 -- sweep: parents and advisers whose heartbeats stopped more than grace ago.
 -- Every chatd runs it on a timer; it is idempotent.
--- ARGV: now, grace_ms
+-- ARGV: now, grace_ms, parent_timeout_ms
 local now, grace = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cutoff = now - grace
 local changed = false
-local parents = redis.call('ZRANGEBYSCORE', 'seen:p', '-inf', cutoff)
-for _, conv in ipairs(parents) do
-  redis.call('ZREM', 'seen:p', conv)
+-- Parents gone past grace: a waiting one loses their place; a chatting
+-- one is reported away to the adviser, and after parent_timeout the chat
+-- ends (they may have closed the tab, or left in a hurry while offline).
+local timeout = tonumber(ARGV[3]) or grace
+local parents = redis.call('ZRANGEBYSCORE', 'seen:p', '-inf', cutoff,
+                           'WITHSCORES')
+for i = 1, #parents, 2 do
+  local conv, seen = parents[i], tonumber(parents[i + 1])
   local key = 'conv:' .. conv
-  local st = redis.call('HMGET', key, 'state', 'queued_at', 'sev')
+  local st = redis.call('HMGET', key, 'state', 'parent_away')
   if st[1] == 'queued' then
-    wait_hist('abandon', now - (tonumber(st[2]) or now))
-    event('abandoned', {conv = conv, sev = st[3] or 0, by = 'system',
-                        wait_ms = now - (tonumber(st[2]) or now)})
-    redis.call('ZREM', 'queue', conv)
-    redis.call('HSET', key, 'state', 'ended', 'ended_by', 'system',
-               'reason', 'abandoned', 'ended_at', now)
-    ended_at(conv, now)
-    publish({t = 'state', c = conv})
+    end_conv(conv, now, 'system', 'abandoned', nil)
     changed = true
+  elseif st[1] == 'chatting' and seen < now - timeout then
+    end_conv(conv, now, 'system', 'disconnected', nil)
+  elseif st[1] == 'chatting' then
+    if not st[2] then
+      redis.call('HSET', key, 'parent_away', now)
+      publish({t = 'away', c = conv})
+    end
+  else
+    redis.call('ZREM', 'seen:p', conv)
   end
 end
 local staff = redis.call('ZRANGEBYSCORE', 'seen:s', '-inf', cutoff)
@@ -42,4 +49,4 @@ for _, name in ipairs(staff) do
 end
 if changed then queue_changed() end
 pair_all(now)
-return {#parents, #staff}
+return {#parents / 2, #staff}

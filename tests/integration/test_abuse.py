@@ -90,3 +90,16 @@ async def test_post_from_foreign_site_refused(svc):
     r = http_request(svc.chatd.port, "POST", "/api/login", body,
                      {"Origin": svc.chatd.origin, "Content-Type": "application/json"})
     assert r.status == 200, r.status
+
+
+async def test_open_console_closed_after_logout_and_user_deletion(svc):
+    a = await svc.chatd.adviser("ali", available=None)
+    r = http_request(svc.chatd.port, "POST", "/api/logout", None, {"Cookie": "chatd_session=" + a.cookie})
+    assert r.status == 204
+    e = await a.recv_type("error", timeout=5)
+    assert e["code"] == "no_session", e
+    assert await a.wait_closed(5) == 1008, "a console stayed connected after logout"
+    b = await svc.chatd.adviser("bea", available=None)
+    assert svc.cli("user", "del", "bea").returncode == 0
+    assert (await b.recv_type("error", timeout=5))["code"] == "no_session"
+    assert await b.wait_closed(5) == 1008, "a deleted user's console stayed connected"

@@ -235,13 +235,15 @@ async def test_core_dumps_off(svc):
     assert (soft, hard) == ("0", "0"), "chatd may dump core (limits: %r)" % lines[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chatd/proto.c proto_parse (start) accepts any string of up to 64 "
-    "characters as `topic`, and chatd/scripts/start.lua stores it in clear "
-    "in the conv:<id> hash (and so in the AOF); the widget only ever sends "
-    "an id from its TOPICS list, but any client can put free text there"))
-async def test_free_text_topic_not_stored_in_plain(svc):
-    await full_chat(svc, topic="my name is " + FREE_TOPIC)
+async def test_free_text_topic_refused_and_not_stored(svc):
+    """`topic` is one of a fixed list of ids: a parent's own words there
+    would sit unsealed in Redis."""
+    p = await svc.chatd.parent_hello()
+    await p.send({"type": "start", "text": "hello", "topic": "my name is " + FREE_TOPIC})
+    e = await p.recv_type("error")
+    assert e["code"] == "bad_request", "a free-text topic was accepted: %r" % e
     hits = [k.decode() for k, t, v in redis_dump(svc.redis)
             if FREE_TOPIC.encode() in v or FREE_TOPIC.encode() in k]
     assert not hits, "a free-text topic is stored in clear in Redis: %r" % hits
+    await p.send({"type": "start", "text": "hello", "topic": "school"})
+    await p.recv_type("queued")

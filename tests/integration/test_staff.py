@@ -103,9 +103,9 @@ async def test_assigned_and_connected(svc):
 
 async def test_assigned_carries_topic_and_area(svc):
     a = await svc.chatd.adviser("tess")
-    await svc.chatd.parent_start(text="help", topic="sleep", area="PR1")
+    await svc.chatd.parent_start(text="help", topic="behaviour", area="PR1")
     asg = await a.recv_type("assigned")
-    assert asg.get("topic") == "sleep" and asg.get("area") == "PR1", \
+    assert asg.get("topic") == "behaviour" and asg.get("area") == "PR1", \
         "the adviser does not see the topic/area the parent chose: %r" % asg
 
 

@@ -176,24 +176,29 @@ TEST(parent_start)
     }
     if (PARSE_OK(PARENT,
                  "{'type':'start','text':'my son will not sleep',"
-                 "'topic':'sleep','area':'pr1','return_code':'K7Q2',"
+                 "'topic':'behaviour','area':'pr1','return_code':'K7Q2',"
                  "'extra':[1,2,3]}",
                  &f)) {
         CHECK_STR(f.text, "my son will not sleep");
         CHECK_INT(f.text_len, strlen("my son will not sleep"));
-        CHECK_STR(f.topic, "sleep");
+        CHECK_STR(f.topic, "behaviour");
         CHECK_STR(f.area, "PR1");
         CHECK_STR(f.return_code, "K7Q2");
         frame_free(&f);
     }
-    char *topic = repeat("t", 64);
-    char *js = fmt("{'type':'start','topic':'%s'}", topic);
-    if (PARSE_OK(PARENT, js, &f)) {
-        CHECK_INT(strlen(f.topic), 64);
-        frame_free(&f);
+    /* A topic is an id from the list, never a parent's own words. */
+    for (int i = 0; topics[i]; i++) {
+        char *tj = fmt("{'type':'start','topic':'%s'}", topics[i]);
+        if (PARSE_OK(PARENT, tj, &f)) {
+            CHECK_STR(f.topic, topics[i]);
+            frame_free(&f);
+        }
+        free(tj);
     }
-    free(js);
-    free(topic);
+    PARSE_ERR(PARENT, "{'type':'start','topic':'my name is Jo Bloggs'}",
+              "bad_request");
+    char *topic;
+    char *js;
     topic = repeat("t", 65);
     js = fmt("{'type':'start','topic':'%s'}", topic);
     PARSE_ERR(PARENT, js, "bad_request");
