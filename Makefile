@@ -4,6 +4,9 @@
 #   make run        install what is missing, build, start on :8080
 #   make test       install what is missing, build, run every test
 #   make test SANITIZE=1   the same under ASan+UBSan (build in build/san)
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each
+#   make bench      the load generator's scenarios (bench/results.json)
+#   make triage-eval, make bench-triage   triage figures
 #   V=1             show full commands
 
 CC      ?= cc
@@ -46,7 +49,7 @@ LUA       := $(sort $(wildcard chatd/scripts/*.lua))
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-integration clean help format check-format
+.PHONY: all deps run test fuzz test-unit test-integration clean help format check-format
 all: $(BIN)/chatd
 
 $(BIN)/chatd: $(CHATD_OBJ) $(MOD_LIB)
@@ -88,7 +91,12 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@if [ -n "$$CI" ] && [ -z "$(SANITIZE)" ]; then \
+		$(MAKE) --no-print-directory SANITIZE=1 all; fi
 	@CHATD_BIN=$(BIN)/chatd UNIT_DIR=$(BUILD)/tests sh tests/run.sh
+
+fuzz:
+	@sh tools/fuzz-all.sh
 
 # PNGs of each widget state (phone) and the console (desktop) in docs/screenshots/.
 .PHONY: screenshots
@@ -107,7 +115,7 @@ clean:
 	rm -rf build bin
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n "2,11p" Makefile
 
 -include moderation/moderation.mk
 -include mk/fuzz.mk

@@ -46,6 +46,13 @@ if [ -f moderation/moderation.mk ]; then
 fi
 suite "integration" $PY -m pytest -q -p no:cacheprovider tests/integration
 suite "browser" browser
+# CI also runs the whole integration suite under ASan+UBSan and every fuzzer
+# for 60 s (issue #7); locally: make test SANITIZE=1, make fuzz.
+if [ -n "${CI:-}" ] && [ -x build/san/bin/chatd ]; then
+    suite "integration (ASan+UBSan)" env CHATD_BIN=build/san/bin/chatd \
+        $PY -m pytest -q -p no:cacheprovider tests/integration
+    suite "fuzz" sh tools/fuzz-all.sh
+fi
 
 passed=0; failed=0
 # pytest: "3 passed, 1 failed in 2.0s" or "4 passed in 1.2s"; ours: "N passed, N failed"

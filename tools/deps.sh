@@ -3,7 +3,7 @@
 # Run by `make deps` (and so by `make run` and `make test`).  Uses sudo
 # when not root.  Quiet when everything is already there.
 set -e
-PKGS="build-essential pkg-config clang
+PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libwebsockets-dev libwebsockets-evlib-uv libhiredis-dev libsodium-dev
 libpcre2-dev libjansson-dev libuv1-dev libinih-dev
 redis-server
