@@ -120,4 +120,5 @@ help:
 -include moderation/moderation.mk
 -include mk/fuzz.mk
 -include mk/fuzz-more.mk
+-include bench/bench.mk
 -include $(CHATD_OBJ:.o=.d) $(MOD_OBJ:.o=.d) $(UNIT_BIN:=.d)
