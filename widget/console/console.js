@@ -11,8 +11,9 @@
  *   conversations - model + a tab and a panel per conversation
  *   shift       - availability, capacity, queue, lead alerts
  *   session     - login / logout
- *   ChatdConsole - small public object: hooks for #4 (signpost search,
- *                  escalate, transfer, lead observe/whisper/decide)
+ *   ChatdConsole - small public object used by console-tools.js (service
+ *                  search, canned responses, escalate, transfer) and
+ *                  console-lead.js (alerts, cases, observe, whisper, decide)
  */
 (function () {
   'use strict';
@@ -35,6 +36,14 @@
   ];
   var CATEGORY_LABEL = {};
   CATEGORIES.forEach(function (c) { CATEGORY_LABEL[c[0]] = c[1]; });
+
+  var DECISIONS = [
+    ['no_further_action', 'No further action'], ['signposted', 'Signposted'],
+    ['referred_childrens_social_care', "Referred to children's social care"],
+    ['referred_police', 'Referred to the police'], ['emergency_services', 'Emergency services called']
+  ];
+  var DECISION_LABEL = {};
+  DECISIONS.forEach(function (d) { DECISION_LABEL[d[0]] = d[1]; });
 
   var OUTCOMES = [
     ['advice', 'Advice given'], ['signposted', 'Signposted'], ['escalated', 'Escalated'],
@@ -254,6 +263,9 @@
       if (f.topic) c.topic = String(f.topic);
       if (f.area) c.area = String(f.area);
       c.returning = !!f.returning;
+      if (f.previous && typeof f.previous === 'object') c.previous = f.previous;
+      if (f.transfer && typeof f.transfer === 'object') c.transfer = f.transfer;
+      renderContext(c);
       (Array.isArray(f.history) ? f.history : []).forEach(function (m) { addMessage(c, m, true); });
       renderConvHeader(c);
       renderTab(c);
@@ -295,13 +307,68 @@
       if (!c) return;
       c.ended = { by: f.by || 'system', reason: f.reason || null };
       c.typingEl.textContent = '';
+      c.awayEl.hidden = true;
       renderEnded(c);
       renderTab(c);
       announce(c.label + ' has ended. Wrap-up is due.');
     },
 
     wrapped: function (f) {
-      removeConversation(f.conversation);
+      removeConversation(f.conversation, 'is wrapped up and closed.');
+    },
+
+    transferred: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      showNotice(c.label + ' was handed on to a colleague with your note. Its tab is closed.');
+      removeConversation(f.conversation, 'was transferred to a colleague and closed.');
+    },
+
+    signpost: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      addMessage(c, f, false);
+    },
+
+    parent_away: function (f) {
+      var c = convs[f.conversation];
+      if (!c || c.ended) return;
+      c.awayEl.textContent = 'The parent is away: their connection dropped. They may come back; the chat ends if they do not.';
+      c.awayEl.hidden = false;
+      announce(c.label + ': the parent is away.');
+    },
+
+    parent_back: function (f) {
+      var c = convs[f.conversation];
+      if (!c || c.ended) return;
+      c.awayEl.hidden = true;
+      announce(c.label + ': the parent is back.');
+    },
+
+    whisper: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      var li = el('li', { class: 'msg msg-whisper' },
+        el('p', { class: 'msg-head' }, el('span', { class: 'who', text: 'Whisper from ' + String(f.from || 'a lead') }), ' ',
+          el('span', { class: 'time', text: fmtTime(f.ts) }), ' ', el('span', { class: 'muted', text: '(the parent does not see this)' })),
+        el('p', { class: 'text', text: String(f.text || '') }));
+      c.log.appendChild(li);
+      c.log.scrollTop = c.log.scrollHeight;
+      announce(c.label + ': whisper from ' + String(f.from || 'a lead') + ': ' + String(f.text || ''));
+    },
+
+    case_update: function (f) {
+      var c = convs[f.conversation];
+      if (!c) return;
+      c.caseStatus = f.status || null;
+      c.decision = f.decision || null;
+      if (c.caseStatus === 'decided') {
+        c.needsReason = false;
+        c.reasonField.hidden = true;
+        c.wrapError.textContent = '';
+        announce(c.label + ': the lead has decided (' + decisionLabel(c.decision) + '). You can wrap up.');
+      }
+      renderConvHeader(c);
     },
 
     suggest: function (f) {
@@ -316,18 +383,6 @@
       renderQueue();
     },
 
-    alert: function (f) {
-      var c = convs[f.conversation];
-      var li = el('li', { class: 'alert sev-border-' + (f.severity || 'high') },
-        sevBadge(f.severity || 'high'), ' ',
-        el('span', { text: (c ? c.label : 'Conversation ' + String(f.conversation || '').slice(0, 8)) + ' · ' + fmtTime() }),
-        el('span', { class: 'cats', text: (f.categories || []).map(catLabel).join(', ') }));
-      $('alerts').prepend(li);
-      $('alerts-empty').hidden = true;
-      $('alarm').textContent = 'Safeguarding alert: ' + (SEVERITY_LABEL[f.severity] || f.severity);
-      notifyTitle(true);
-    },
-
     error: function (f) {
       if (f.code === 'no_session') { sessionLost(); return; }
       // A failed message: find it by client id.
@@ -338,9 +393,20 @@
         }
       }
       if (f.ref === 'wrapup' && lastWrapup && convs[lastWrapup]) {
-        showWrapError(convs[lastWrapup], f.message || f.code);
+        var wc = convs[lastWrapup];
+        if (f.code === 'not_allowed' && !wc.needsReason && wc.caseStatus !== 'decided') {
+          // The chat reached high: a lead must decide first, or say why not.
+          wc.needsReason = true;
+          wc.reasonField.hidden = false;
+          showWrapError(wc, 'This chat reached high concern, so a safeguarding lead must record a decision before it can be closed. ' +
+            'Wait for the lead, or say below why no decision is needed.');
+          wc.reasonInput.focus();
+        } else {
+          showWrapError(wc, f.code === 'not_allowed' ? 'Not saved: a lead decision or a reason is still needed.' : (f.message || f.code));
+        }
         return;
       }
+      if (claimedRefs[f.ref]) return; // shown by the tool that sent it
       if (f.ref === 'availability') { $('avail-state').textContent = 'Could not change availability: ' + (f.message || f.code); return; }
       announce('Error: ' + (f.message || f.code));
       setLink('Server said: ' + (f.message || f.code), true);
@@ -348,6 +414,8 @@
   };
 
   function catLabel(id) { return CATEGORY_LABEL[id] || String(id); }
+  function decisionLabel(d) { return DECISION_LABEL[d] || String(d || ''); }
+  function outcomeLabel(o) { for (var i = 0; i < OUTCOMES.length; i++) if (OUTCOMES[i][0] === o) return OUTCOMES[i][1]; return String(o || ''); }
   function topicLabel(t) { return CATEGORY_LABEL[t] || t; }
 
   /* --------------------------------------------------- conversations */
@@ -358,7 +426,8 @@
       id: f.conversation,
       label: 'Chat ' + chatNo,
       severity: 'none',
-      topic: '', area: '', returning: false,
+      topic: '', area: '', returning: false, previous: null, transfer: null,
+      caseStatus: null, decision: null, needsReason: false,
       messages: [], bySeq: {}, pending: [],
       unread: 0,
       categories: {},      // taxonomy ids seen in triage: pre-ticked in wrap-up
@@ -373,7 +442,7 @@
     return c;
   }
 
-  function removeConversation(id) {
+  function removeConversation(id, why) {
     var c = convs[id];
     if (!c) return;
     var idx = order.indexOf(id);
@@ -388,7 +457,7 @@
       else $('chats').focus();
     }
     $('no-chats').hidden = order.length > 0;
-    announce(c.label + ' is wrapped up and closed.');
+    announce(c.label + ' ' + (why || 'is closed.'));
     updateTitle();
   }
 
@@ -402,17 +471,19 @@
     c.panel = el('div', { role: 'tabpanel', id: panelId, 'aria-labelledby': tabId, class: 'conv', hidden: true });
     var main = el('div', { class: 'conv-main' });
     c.headerEl = el('div', { class: 'conv-head' });
+    c.contextEl = el('div', { class: 'context', hidden: true });
     c.log = el('ol', { class: 'log', 'aria-label': 'Messages in ' + c.label });
     c.typingEl = el('p', { class: 'typing', 'aria-live': 'polite' });
+    c.awayEl = el('p', { class: 'away-note', hidden: true });
     c.endedEl = el('p', { class: 'ended-note', hidden: true });
-    main.append(c.headerEl, c.log, c.typingEl, c.endedEl, buildComposer(c), buildWrapup(c));
+    main.append(c.headerEl, c.contextEl, c.log, c.typingEl, c.awayEl, c.endedEl, buildComposer(c), buildWrapup(c));
 
     var side = el('div', { class: 'conv-side' });
     c.emergencyEl = buildEmergency();
     c.suggestEl = el('section', { class: 'box', 'aria-label': 'Suggested services', 'data-ext': 'signpost' },
       el('h3', { text: 'Suggested services' }), el('ul', { class: 'suggest' }),
       el('p', { class: 'muted', text: 'Suggestions from triage appear here.' }));
-    // Extension point (#4): service search, canned responses, escalate, transfer.
+    // Filled by console-tools.js: service search, canned responses, escalate, transfer.
     c.toolsEl = el('section', { class: 'box tools', 'aria-label': 'Chat tools', 'data-ext': 'tools' });
     side.append(c.emergencyEl, c.suggestEl, c.toolsEl);
     hooks.panel.forEach(function (fn) { fn(c, c.toolsEl); });
@@ -476,6 +547,9 @@
       if (mine) { mine.seq = f.seq; mine.status = 'sent'; c.bySeq[f.seq] = mine; updateMessage(c, mine); return; }
     }
     var m = { seq: f.seq, from: f.from, text: String(f.text || ''), ts: f.ts, status: 'sent', triage: f.triage || null };
+    if (f.type === 'signpost' || (f.service && typeof f.service === 'object')) {
+      m.from = 'adviser'; m.service = f.service || {}; m.text = '';
+    }
     if (m.triage) {
       c.severity = maxSev(c.severity, m.triage.severity || 'none');
       (m.triage.categories || []).forEach(function (k) { c.categories[k] = true; });
@@ -515,8 +589,26 @@
     m.node = fresh;
   }
 
+  /* A service card (signpost) in a transcript: text only, links inert. */
+  function cardItem(m) {
+    var svc = m.service || {};
+    var li = el('li', { class: 'msg msg-card' });
+    if (typeof m.seq === 'number') li.setAttribute('data-seq', String(m.seq));
+    var card = el('article', { class: 'card', 'aria-label': 'Service card: ' + String(svc.name || svc.id || '') },
+      el('p', { class: 'msg-head' }, el('span', { class: 'who', text: 'Service card sent' }), ' ', el('span', { class: 'time', text: fmtTime(m.ts) })),
+      el('p', { class: 'card-name', text: String(svc.name || svc.id || 'Service') }),
+      svc.description ? el('p', { class: 'card-desc', text: String(svc.description) }) : null,
+      svc.phone ? el('p', { text: 'Phone: ' + String(svc.phone) }) : null,
+      svc.text && svc.text.number ? el('p', { text: 'Text: ' + String(svc.text.number) + (svc.text.keyword ? ' (' + String(svc.text.keyword) + ')' : '') }) : null,
+      svc.url ? el('p', { class: 'card-url', text: String(svc.url) }) : null,
+      svc.hours ? el('p', { class: 'muted', text: 'Hours: ' + (Array.isArray(svc.hours) ? svc.hours.join('; ') : String(svc.hours)) }) : null);
+    li.appendChild(card);
+    return li;
+  }
+
   /* One message.  All text through textContent / text nodes. */
   function messageItem(m) {
+    if (m.service) return cardItem(m);
     var sev = m.triage && m.triage.severity && m.triage.severity !== 'none' ? m.triage.severity : null;
     var li = el('li', { class: 'msg msg-' + m.from + (sev ? ' flagged sev-border-' + sev : '') + (m.status !== 'sent' ? ' msg-' + m.status : '') });
     if (typeof m.seq === 'number') li.setAttribute('data-seq', String(m.seq));
@@ -543,7 +635,9 @@
     var facts = [];
     if (c.topic) facts.push('Topic: ' + topicLabel(c.topic));
     if (c.area) facts.push('Area: ' + c.area);
-    if (c.returning) facts.push('Returning parent');
+    if (c.returning) h.appendChild(el('span', { class: 'pill pill-returning', text: 'Returning parent' }));
+    if (c.transfer) h.appendChild(el('span', { class: 'pill', text: 'Transferred' }));
+    if (c.caseStatus) h.appendChild(el('span', { class: 'pill', text: c.caseStatus === 'decided' ? 'Lead decided: ' + decisionLabel(c.decision) : 'Case open' }));
     if (facts.length) h.appendChild(el('p', { class: 'facts', text: facts.join(' · ') }));
     var wasEmergency = !c.emergencyEl.hidden;
     c.emergencyEl.hidden = c.severity !== 'emergency';
@@ -551,6 +645,33 @@
       $('alarm').textContent = 'Emergency in ' + c.label + '. Follow the emergency protocol.';
     }
     c.panel.classList.toggle('is-emergency', c.severity === 'emergency');
+  }
+
+  /* What came before: the last wrap-up of a returning parent, and a
+   * colleague's note when the chat was transferred. */
+  function renderContext(c) {
+    var box = c.contextEl;
+    box.replaceChildren();
+    if (c.returning || c.previous) {
+      var p = c.previous || {};
+      var sec = el('section', { class: 'box context-box', 'aria-label': 'Previous chat' },
+        el('h4', { text: 'Returning parent: their last chat' }));
+      if (!c.previous) sec.appendChild(el('p', { class: 'muted', text: 'No wrap-up was recorded for their last chat.' }));
+      else {
+        var dl = el('dl');
+        dl.append(el('dt', { text: 'Topics' }), el('dd', { text: (Array.isArray(p.categories) && p.categories.length ? p.categories.map(catLabel).join(', ') : 'none recorded') }));
+        dl.append(el('dt', { text: 'Outcome' }), el('dd', { text: p.outcome ? outcomeLabel(p.outcome) : 'none recorded' }));
+        if (p.note) dl.append(el('dt', { text: 'Note' }), el('dd', { class: 'pre', text: String(p.note) }));
+        sec.appendChild(dl);
+      }
+      box.appendChild(sec);
+    }
+    if (c.transfer) {
+      box.appendChild(el('section', { class: 'box context-box', 'aria-label': 'Transfer note' },
+        el('h4', { text: 'Transferred to you by ' + String(c.transfer.from || 'a colleague') }),
+        el('p', { class: 'pre', text: c.transfer.note ? String(c.transfer.note) : 'No note was given.' })));
+    }
+    box.hidden = !box.childNodes.length;
   }
 
   function buildEmergency() {
@@ -616,6 +737,8 @@
 
   function renderEnded(c) {
     var why = c.ended.reason === 'exit' ? 'The parent left in a hurry (quick exit). Do not try to contact them.'
+      : c.ended.reason === 'disconnected' ? 'The parent disconnected and did not come back.'
+      : c.ended.reason === 'abandoned' ? 'The parent left before the chat began.'
       : c.ended.by === 'parent' ? 'The parent ended the chat.'
       : c.ended.by === 'adviser' ? 'You ended the chat.' : 'The chat was ended by the system.';
     c.endedEl.textContent = why + ' Please complete the wrap-up.';
@@ -627,7 +750,7 @@
     c.wrapup.querySelectorAll('input[name=cat]').forEach(function (box) {
       if (c.categories[box.value] || c.topic === box.value) box.checked = true;
     });
-    if (c.ended.reason === 'exit') c.wrapup.querySelector('select').value = 'disconnected';
+    if (c.ended.reason === 'exit' || c.ended.reason === 'disconnected') c.wrapup.querySelector('select').value = 'disconnected';
     if (hadFocus) c.wrapup.querySelector('h3').focus();
   }
 
@@ -649,6 +772,13 @@
     form.append(el('div', { class: 'field' }, el('label', { for: outId, text: 'Outcome' }), sel));
     var note = el('textarea', { id: noteId, rows: '3', maxlength: '4000' });
     form.append(el('div', { class: 'field' }, el('label', { for: noteId, text: 'Note (optional, not shown to the parent)' }), note));
+    var reasonId = 'reason-' + n;
+    c.reasonInput = el('textarea', { id: reasonId, rows: '2', maxlength: '1000', 'aria-describedby': 'reason-help-' + n });
+    c.reasonField = el('div', { class: 'field', hidden: true },
+      el('label', { for: reasonId, text: 'Why no lead decision is needed' }),
+      el('p', { id: 'reason-help-' + n, class: 'muted', text: 'Only if a lead decision is not needed (for example, triage misread the words). This is recorded in the audit log.' }),
+      c.reasonInput);
+    form.append(c.reasonField);
     c.wrapError = el('p', { class: 'error', role: 'alert' });
     form.append(c.wrapError, el('button', { type: 'submit', class: 'btn btn-primary', text: 'Save wrap-up and close' }));
     form.addEventListener('submit', function (e) {
@@ -657,6 +787,14 @@
       if (!sel.value) { showWrapError(c, 'Choose an outcome.'); sel.focus(); return; }
       var f = { type: 'wrapup', conversation: c.id, categories: cats, outcome: sel.value };
       if (note.value.trim()) f.note = note.value.trim();
+      if (c.needsReason && c.caseStatus !== 'decided') {
+        if (!c.reasonInput.value.trim()) {
+          showWrapError(c, 'A lead has not decided yet. Wait for the decision, or say why no decision is needed.');
+          c.reasonInput.focus();
+          return;
+        }
+        f.no_decision_reason = c.reasonInput.value.trim();
+      }
       lastWrapup = c.id;
       if (!conn.send(f)) showWrapError(c, 'Not connected. Try again when the console has reconnected.');
       else c.wrapError.textContent = '';
@@ -669,24 +807,32 @@
 
   /* -------------------------------------------------- title, notices */
 
-  var newChatNotice = false;
+  var newChatNotice = '';
 
-  function notifyTitle(on) {
-    newChatNotice = on && (document.hidden || !document.hasFocus());
+  /* A title notice (no sound) while the console is not looked at. */
+  function notifyTitle(on, text) {
+    newChatNotice = on && (document.hidden || !document.hasFocus()) ? (text || '\u2605 New chat') : '';
     updateTitle();
+  }
+
+  /* A visible notice above the chats (e.g. a transferred chat's tab closed). */
+  function showNotice(text) {
+    $('notice').textContent = text;
+    $('notice').hidden = false;
+    announce(text);
   }
 
   function updateTitle() {
     var unread = order.reduce(function (n, id) { return n + convs[id].unread; }, 0);
     var t = BASE_TITLE;
     if (unread) t = '(' + unread + ') ' + t;
-    if (newChatNotice) t = '\u2605 New chat \u2014 ' + t;
+    if (newChatNotice) t = newChatNotice + ' \u2014 ' + t;
     document.title = t;
   }
 
   function backInView() {
     if (document.hidden) return;
-    newChatNotice = false;
+    newChatNotice = '';
     if (selected && convs[selected]) { convs[selected].unread = 0; renderTab(convs[selected]); }
     updateTitle();
   }
@@ -764,8 +910,8 @@
     chatNo = 0;
     shift.everSet = false;
     $('no-chats').hidden = false;
-    $('alerts').replaceChildren();
-    $('alerts-empty').hidden = false;
+    $('notice').hidden = true;
+    hooks.reset.forEach(function (fn) { fn(); });
     document.title = BASE_TITLE;
   }
 
@@ -803,16 +949,26 @@
 
   /* ------------------------------------------------------- public API */
 
-  /* Hooks for the features that come later (#4): add handlers for new
-   * frame types, and tools to each conversation's side panel. */
-  var hooks = { panel: [], assigned: [] };
+  /* Used by console-tools.js and console-lead.js: handlers for frame
+   * types, tools in each conversation's side panel, shared helpers. */
+  var hooks = { panel: [], assigned: [], reset: [] };
+  var claimedRefs = {};
   window.ChatdConsole = {
     on: function (type, fn) { (extraHandlers[type] = extraHandlers[type] || []).push(fn); },
     send: function (frame) { return conn.send(frame); },
     addPanelTool: function (fn) { hooks.panel.push(fn); order.forEach(function (id) { fn(convs[id], convs[id].toolsEl); }); },
     onAssigned: function (fn) { hooks.assigned.push(fn); },
+    onReset: function (fn) { hooks.reset.push(fn); },
+    /* Errors with this `ref` are shown by the module that sent the frame. */
+    claimErrors: function (ref) { claimedRefs[ref] = true; },
     conversations: function () { return order.map(function (id) { return convs[id]; }); },
-    me: function () { return { name: me.name, role: me.role }; }
+    conversation: function (id) { return convs[id] || null; },
+    me: function () { return { name: me.name, role: me.role }; },
+    util: {
+      el: el, kids: kids, sevBadge: sevBadge, fmtTime: fmtTime, announce: announce, catLabel: catLabel,
+      decisionLabel: decisionLabel, messageItem: messageItem, notifyTitle: notifyTitle, showNotice: showNotice,
+      SEVERITY_LABEL: SEVERITY_LABEL, CATEGORIES: CATEGORIES, DECISIONS: DECISIONS
+    }
   };
 
   /* ------------------------------------------------------------ start */
@@ -831,5 +987,8 @@
       .catch(function () { showLogin('Cannot reach the server.'); });
   }
 
-  init();
+  // console-tools.js and console-lead.js (deferred, after this file) add
+  // their hooks before the socket opens.
+  if (document.readyState === 'complete') init();
+  else document.addEventListener('DOMContentLoaded', init);
 })();
