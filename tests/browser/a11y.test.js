@@ -9,11 +9,15 @@ const h = require('./harness');
 
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
 
-let env, pctx, actx, parent, adviser;
+let env, pctx, actx, lctx, parent, adviser, lead;
 before(async () => {
   env = await h.setup(['adviser1']);
   pctx = await h.newContext(env.browser, { viewport: h.PHONE });
   actx = await h.newContext(env.browser, { viewport: h.DESKTOP });
+  // A lead, signed in from the start so that the flagged chat alerts them.
+  lctx = await h.newContext(env.browser, { viewport: h.DESKTOP });
+  lead = await h.openConsole(lctx, env.svc.url);
+  await h.login(lead, env.svc.addUser('lena', 'lead'));
 });
 after(() => env && env.teardown());
 
@@ -88,4 +92,36 @@ test('axe: console login page and the logged-in view with a flagged chat', { tim
   await axe(t, adviser, 'console wrap-up');
   await h.widgetState(parent, 'ended');
   await axe(t, parent, 'widget ended', WIDGET);
+})(t));
+
+test('axe: console adviser tools (escalate dialog) and the lead view (alerts, cases, observing, decide dialog)', { timeout: 60000 }, async (t) => env.wrap(async () => {
+  // The adviser's escalate dialog, over the ended chat from the tests above.
+  await adviser.locator(`${h.consoleSel.conv} .conv-side`).getByRole('button', { name: 'Escalate…' }).click();
+  await adviser.locator('dialog[open]').waitFor();
+  await axe(t, adviser, 'console escalate dialog');
+  await adviser.keyboard.press('Escape');
+  await adviser.locator('dialog[open]').waitFor({ state: 'detached' });
+
+  // The lead: the alert from the flagged chat, the cases list with one read.
+  await lead.locator('#alerts li.alert').first().waitFor();
+  const kase = lead.locator('#lead-panel-cases li.case').first();
+  await kase.waitFor();
+  await kase.locator('button[data-act=read]').click();
+  await kase.locator('dl.case-detail').waitFor();
+  await axe(t, lead, 'lead view: alerts and cases');
+
+  // Observing: the chat has ended, the tab still shows its history.
+  await kase.locator('button[data-act=observe]').click();
+  const obs = lead.locator('#lead-panels .lead-panel.observe:not([hidden])');
+  const ok = await obs.locator('ol.log li.msg').first().waitFor({ timeout: 5000 }).then(() => true, () => false);
+  t.diagnostic(`observing an ended chat: ${ok ? 'history shown' : 'refused'}`);
+  if (ok) await axe(t, lead, 'lead view: observing');
+
+  await kase.locator('button[data-act=decide]').click().catch(async () => {
+    await lead.locator('#lead-tab-cases').click();
+    await lead.locator('#lead-panel-cases li.case button[data-act=decide]').first().click();
+  });
+  await lead.locator('dialog[open]').waitFor();
+  await axe(t, lead, 'lead view: decide dialog');
+  await lead.keyboard.press('Escape');
 })(t));
