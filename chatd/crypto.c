@@ -39,21 +39,33 @@ static int read_key(const char *path, uint8_t *key)
     return 0;
 }
 
+/* Written to a private temporary file, then linked into place: another
+ * chatd starting on the same data dir sees either no key or the whole key,
+ * never a file still being written. */
 static int create_key(const char *path, uint8_t *key)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char tmp[4096];
+    int fd;
 
-    if (fd < 0) {
-        /* Another chatd on this data dir may have won the race. */
-        return errno == EEXIST ? read_key(path, key) : -1;
-    }
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path,
+                         (long)getpid()) >= sizeof tmp)
+        return -1;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
     randombytes_buf(key, CRYPTO_KEY_BYTES);
     if (write(fd, key, CRYPTO_KEY_BYTES) != CRYPTO_KEY_BYTES || fsync(fd) < 0) {
         close(fd);
-        unlink(path);
+        unlink(tmp);
         return -1;
     }
     close(fd);
+    if (link(tmp, path) < 0) {
+        int lost = errno == EEXIST; /* another chatd won the race */
+        unlink(tmp);
+        return lost ? read_key(path, key) : -1;
+    }
+    unlink(tmp);
     log_info("created a new master key at %s", path);
     return 0;
 }

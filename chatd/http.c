@@ -22,7 +22,7 @@
 #define HTTP_PATH_MAX 256  /* bytes of URL path we route */
 #define HTTP_BODY_MAX 4096 /* bytes of a POST body (login) */
 #define HTTP_HDR_MAX  2048 /* bytes of response headers we build */
-#define WS_RX_CHUNK   4096 /* lws receive buffer per connection */
+#define WS_RX_CHUNK   1024 /* lws receive buffer per connection: frames are reassembled */
 #define LOGIN_WINDOW_S 900 /* login_failures_per_address counts over this */
 #define LOGIN_WINDOW_BURST ((double)CFG->login_failures_per_address)
 #define LOGIN_WINDOW_RATE (LOGIN_WINDOW_BURST / LOGIN_WINDOW_S)
@@ -65,7 +65,7 @@ struct pss {
     /* HTTP */
     char path[HTTP_PATH_MAX];
     int post;
-    char body[HTTP_BODY_MAX + 1];
+    char *body; /* allocated for a POST only: idle sockets stay small */
     size_t body_len;
     int body_too_big;
     struct http_job *job;
@@ -623,6 +623,20 @@ static void ws_receive(struct lws *wsi, struct pss *ps, const char *in,
     c->rx_overflow = 0;
 }
 
+/* Forget the last request on this connection: its answer, its body. */
+static void http_reset(struct pss *ps)
+{
+    if (ps->job) {
+        ps->job->wsi = NULL;
+        job_put(ps->job);
+        ps->job = NULL;
+    }
+    free(ps->body);
+    ps->body = NULL;
+    ps->body_len = 0;
+    ps->body_too_big = 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
                     void *user, void *in, size_t len)
 {
@@ -631,6 +645,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
+        http_reset(ps); /* a keep-alive connection's next request */
         snprintf(ps->path, sizeof ps->path, "%s", (const char *)in);
         ps->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
         if (ps->post)
@@ -641,11 +656,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             ps->body_too_big = 1;
             return 0;
         }
+        if (!ps->body && !(ps->body = malloc(HTTP_BODY_MAX + 1)))
+            return -1;
         if (len)
             memcpy(ps->body + ps->body_len, in, len);
         ps->body_len += len;
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!ps->body && !(ps->body = malloc(HTTP_BODY_MAX + 1)))
+            return -1;
         ps->body[ps->body_len] = '\0';
         return route(wsi, ps);
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -656,11 +675,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (ps && ps->job) {
-            ps->job->wsi = NULL;
-            job_put(ps->job);
-            ps->job = NULL;
-        }
+        if (ps)
+            http_reset(ps);
         return 0;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {

@@ -297,8 +297,18 @@ class Chatd:
     def wait_ready(self, timeout=10):
         deadline = time.monotonic() + timeout
         last = None
+        retries = 3
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                # free_port() is only a guess: another process on this busy
+                # machine may take the port first.  Try another.
+                with open(self.log, errors="replace") as f:
+                    taken = "ERROR on binding" in f.read()
+                if taken and retries:
+                    retries -= 1
+                    self.port = free_port()
+                    self.start(wait=False)
+                    continue
                 raise RuntimeError("chatd exited with status %s before it was ready:\n%s"
                                    % (self.proc.returncode, tail(self.log)))
             try:
