@@ -121,3 +121,21 @@ test('wrap-up of an escalated chat asks why no decision; a returning parent show
   await prev.filter({ hasText: 'sent the refuge card' }).waitFor();
   assert.match(await prev.textContent(), /Outcome\s*Signposted/);
 })(t));
+
+test('"Parent is away" while the parent\'s connection is gone, cleared when they are back', { timeout: 30000 }, async (t) => env.wrap(async () => {
+  const relay = await env.svc.relay();
+  const p2 = await h.openParent(await h.newContext(env.browser, { viewport: h.PHONE }), relay.url);
+  await h.startChat(p2, 'is anyone there, second chat');
+  await h.widgetState(p2, 'chatting');
+  const tab = other.locator('#tabs [role=tab]').nth(1);
+  await tab.click();
+  await other.locator(h.consoleSel.texts).filter({ hasText: 'second chat' }).waitFor();
+  const away = other.locator(`${h.consoleSel.conv} .away-note`);
+  assert.equal(await away.isVisible(), false);
+
+  relay.drop(); // past grace_s (5 s) the adviser is told
+  await away.filter({ hasText: 'The parent is away' }).waitFor({ state: 'visible', timeout: 15000 });
+  relay.up();
+  await h.widgetState(p2, 'chatting', 20000);
+  await away.waitFor({ state: 'hidden', timeout: 10000 });
+})(t));

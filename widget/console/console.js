@@ -773,7 +773,7 @@
     var note = el('textarea', { id: noteId, rows: '3', maxlength: '4000' });
     form.append(el('div', { class: 'field' }, el('label', { for: noteId, text: 'Note (optional, not shown to the parent)' }), note));
     var reasonId = 'reason-' + n;
-    c.reasonInput = el('textarea', { id: reasonId, rows: '2', maxlength: '1000', 'aria-describedby': 'reason-help-' + n });
+    c.reasonInput = el('input', { type: 'text', id: reasonId, maxlength: '1000', autocomplete: 'off', 'aria-describedby': 'reason-help-' + n });
     c.reasonField = el('div', { class: 'field', hidden: true },
       el('label', { for: reasonId, text: 'Why no lead decision is needed' }),
       el('p', { id: 'reason-help-' + n, class: 'muted', text: 'Only if a lead decision is not needed (for example, triage misread the words). This is recorded in the audit log.' }),
