@@ -63,6 +63,10 @@ static struct lconv *lconv_get(const char *id)
         return lc;
     if (strlen(id) >= ID_STR_LEN || !(lc = calloc(1, sizeof *lc)))
         return NULL;
+    if (!(lc->key = keyslot_alloc())) {
+        free(lc);
+        return NULL;
+    }
     strcpy(lc->id, id);
     b = bucket(id);
     lc->hnext = table[b];
@@ -81,7 +85,7 @@ static void lconv_put(struct lconv *lc)
             *pp = lc->hnext;
             break;
         }
-    sodium_memzero(lc->key, sizeof lc->key);
+    keyslot_free(lc->key);
     free(lc);
 }
 
@@ -595,13 +599,14 @@ static void previous_done(redisReply *reply, void *priv)
 
         memset(&tmp, 0, sizeof tmp);
         if (prev && strlen(prev) < sizeof tmp.id &&
-            reply->element[1]->type == REDIS_REPLY_STRING) {
+            reply->element[1]->type == REDIS_REPLY_STRING &&
+            (tmp.key = keyslot_alloc())) {
             strcpy(tmp.id, prev);
             if (convkey_unwrap(prev, reply->element[1]->str, tmp.key) == 0) {
                 tmp.have_key = 1;
                 open_note(&tmp, "wrapup", ct, note, sizeof note);
             }
-            sodium_memzero(tmp.key, sizeof tmp.key);
+            keyslot_free(tmp.key);
         }
         if (w) {
             json_object_set_new(

@@ -23,7 +23,7 @@
 
 struct lconv {
     char id[ID_STR_LEN];
-    uint8_t key[CRYPTO_KEY_BYTES];
+    uint8_t *key; /* a slot in guarded memory (keyslot_alloc) */
     int have_key;
     char area[8]; /* the parent's postcode district, for local services */
     struct attach *atts;

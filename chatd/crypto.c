@@ -16,6 +16,9 @@
 #define SEAL_MAX   65536 /* bytes of plaintext sealed at once */
 
 static uint8_t *master_key; /* sodium_malloc'd, read-only after load */
+static uint8_t *key_arena;  /* sodium_malloc'd KEYSLOTS conversation keys */
+static uint32_t *free_slots; /* indexes of free slots (no secrets) */
+static uint32_t nfree;
 
 static int read_key(const char *path, uint8_t *key)
 {
@@ -94,8 +97,38 @@ int crypto_init(const char *master_key_path)
     return 0;
 }
 
+uint8_t *keyslot_alloc(void)
+{
+    if (!key_arena) {
+        key_arena = sodium_malloc((size_t)KEYSLOTS * CRYPTO_KEY_BYTES);
+        free_slots = malloc(KEYSLOTS * sizeof *free_slots);
+        if (!key_arena || !free_slots)
+            return NULL;
+        for (uint32_t i = 0; i < KEYSLOTS; i++)
+            free_slots[i] = KEYSLOTS - 1 - i;
+        nfree = KEYSLOTS;
+    }
+    if (!nfree)
+        return NULL;
+    return key_arena + (size_t)free_slots[--nfree] * CRYPTO_KEY_BYTES;
+}
+
+void keyslot_free(uint8_t *slot)
+{
+    if (!slot)
+        return;
+    sodium_memzero(slot, CRYPTO_KEY_BYTES);
+    free_slots[nfree++] = (uint32_t)((size_t)(slot - key_arena) /
+                                     CRYPTO_KEY_BYTES);
+}
+
 void crypto_shutdown(void)
 {
+    if (key_arena)
+        sodium_free(key_arena);
+    free(free_slots);
+    key_arena = NULL;
+    free_slots = NULL;
     if (master_key)
         sodium_free(master_key);
     master_key = NULL;

@@ -39,6 +39,14 @@ void return_code_new(char out[RETURN_CODE_LEN]);
  * spaces, dashes); returns -1 if it cannot be a return code. */
 int return_code_digest(const char *typed, char out[DIGEST_STR_LEN]);
 
+#define KEYSLOTS 65536 /* conversation keys held in memory at once */
+
+/* A slot for one conversation key in guarded memory (one sodium_malloc'd
+ * arena: never swapped out, never in a core dump, guard pages around it);
+ * NULL when all are taken.  keyslot_free() wipes it. */
+uint8_t *keyslot_alloc(void);
+void keyslot_free(uint8_t *slot);
+
 /* A fresh conversation key and its wrapped (storable) form. */
 int convkey_new(const char *conv, uint8_t key[CRYPTO_KEY_BYTES],
                 char wrapped[WRAPPED_KEY_STR_LEN]);
