@@ -706,3 +706,19 @@ def is_number(x):
 
 def now_ms():
     return time.time() * 1000.0
+
+
+async def wait_status(chatd, path, want, timeout):
+    """True once GET path answers `want`, else the last status seen."""
+    import asyncio
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = chatd.get(path).status
+        except OSError as e:
+            last = e
+        if last == want:
+            return True
+        await asyncio.sleep(0.05)
+    return last

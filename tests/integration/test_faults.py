@@ -19,24 +19,9 @@ import time
 
 import pytest
 
-from harness import GRACE_S, GRACE_SLACK_S, Service, tail
+from harness import GRACE_S, GRACE_SLACK_S, Service, tail, wait_status
 
 pytestmark = pytest.mark.asyncio
-
-
-async def wait_status(chatd, path, want, timeout):
-    """True once GET path answers `want`, else the last status seen."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = chatd.get(path).status
-        except OSError as e:
-            last = e
-        if last == want:
-            return True
-        await asyncio.sleep(0.05)
-    return last
 
 
 async def paired(parent_chatd, adviser_chatd, name, text="opening words"):

@@ -6,23 +6,9 @@ import time
 
 import pytest
 
-from harness import DEFAULT_PASSWORD
+from harness import DEFAULT_PASSWORD, wait_status
 
 pytestmark = pytest.mark.asyncio
-
-
-async def wait_status(chatd, path, want, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = chatd.get(path).status
-        except OSError as e:
-            last = e
-        if last == want:
-            return True
-        await asyncio.sleep(0.1)
-    return last
 
 
 async def test_redis_restart_readyz_and_chat_carries_on(svc):
