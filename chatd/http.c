@@ -771,8 +771,13 @@ int http_start(uv_loop_t *loop, const struct config *cfg)
         info.ssl_private_key_filepath = cfg->tls_key;
     }
     context = lws_create_context(&info);
-    if (!context) {
-        log_err("cannot listen on port %d", cfg->port);
+    /* On a foreign loop lws 4.1.6 returns a context even when the vhost
+     * could not bind: a server that does not listen must not say it does. */
+    if (!context || !lws_get_vhost_by_name(context, info.vhost_name)) {
+        log_err("cannot listen on port %d (in use?)", cfg->port);
+        if (context)
+            lws_context_destroy(context);
+        context = NULL;
         return -1;
     }
     return 0;

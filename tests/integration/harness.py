@@ -294,21 +294,30 @@ class Chatd:
             self.wait_ready()
         return self
 
+    def _port_taken(self):
+        """lws logs "ERROR on binding fd N to port P" when P is taken."""
+        try:
+            with open(self.log, errors="replace") as f:
+                return ("to port %d " % self.port) in f.read()
+        except OSError:
+            return False
+
     def wait_ready(self, timeout=10):
         deadline = time.monotonic() + timeout
         last = None
         retries = 3
         while time.monotonic() < deadline:
+            if retries and self._port_taken():
+                # free_port() is only a guess: on a busy machine another
+                # process may take the port first.  Try another.
+                retries -= 1
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.port = free_port()
+                self.start(wait=False)
+                continue
             if self.proc.poll() is not None:
-                # free_port() is only a guess: another process on this busy
-                # machine may take the port first.  Try another.
-                with open(self.log, errors="replace") as f:
-                    taken = "ERROR on binding" in f.read()
-                if taken and retries:
-                    retries -= 1
-                    self.port = free_port()
-                    self.start(wait=False)
-                    continue
                 raise RuntimeError("chatd exited with status %s before it was ready:\n%s"
                                    % (self.proc.returncode, tail(self.log)))
             try:
