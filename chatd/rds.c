@@ -220,9 +220,14 @@ static void lost(void)
 
     R.ready = R.was_ready = 0;
     R.subscribed = 0;
-    if (R.cmd)
+    /* Only connected contexts are disconnected here.  hiredis 0.14 frees a
+     * context still connecting without calling our disconnect callback,
+     * which would leave a dangling pointer that blocks every retry; such a
+     * context reports through on_connect instead, which closes it if its
+     * partner is gone. */
+    if (R.cmd && R.cmd_up)
         redisAsyncDisconnect(R.cmd);
-    if (R.sub)
+    if (R.sub && R.sub_up)
         redisAsyncDisconnect(R.sub);
     if (had && R.hooks.on_lost)
         R.hooks.on_lost();
@@ -306,6 +311,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
         R.cmd_up = 1;
     else
         R.sub_up = 1;
+    if (!R.cmd || !R.sub || R.stopping) {
+        /* Its partner failed meanwhile: start the pair again. */
+        redisAsyncDisconnect((redisAsyncContext *)ac);
+        return;
+    }
     on_up();
 }
 
