@@ -5,7 +5,8 @@
 cd "$(dirname "$0")/.."
 : "${FUZZ_SECONDS:=60}"
 passed=0; failed=0
-for t in fuzz-frame fuzz-config fuzz-rules fuzz-services fuzz-triage; do
+: "${FUZZ_TARGETS:=fuzz-frame fuzz-config fuzz-rules fuzz-services fuzz-triage}"
+for t in $FUZZ_TARGETS; do
     echo "== $t ($FUZZ_SECONDS s)"
     if make --no-print-directory -s "$t" FUZZ_SECONDS="$FUZZ_SECONDS" >"/tmp/$t.$$" 2>&1; then
         passed=$((passed + 1))
