@@ -6,7 +6,6 @@
 #include "scripts.h"
 
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,6 +36,7 @@ static struct {
     int stopping;
     char sha[RDS_MAX_SCRIPTS][RDS_SHA_LEN];
     uv_timer_t retry;
+    uv_prepare_t flush; /* writes queued commands once per loop turn */
     int backoff_ms;
     pid_t child; /* embedded redis-server we started, or 0 */
 } R;
@@ -193,6 +193,153 @@ static int ensure_embedded(const struct config *cfg, const struct addr *a,
     return *child > 0 ? 0 : -1;
 }
 
+/* --- libuv event hooks for hiredis ----------------------------------- */
+
+/* Ours rather than hiredis' adapters/libuv.h, for two reasons.  That adapter
+ * ignores libuv's error events: a Redis that dies holding unread commands
+ * resets the socket, epoll reports POLLERR, libuv stops the handle and says
+ * UV_EBADF, and hiredis never hears of it - the context hangs with its
+ * callbacks and we never reconnect.  And it re-arms epoll on every command;
+ * ours queues the write and flushes every connected context once per loop
+ * turn, just before libuv polls, so a burst of commands costs one write(2)
+ * and no epoll_ctl(2). */
+struct uvev {
+    redisAsyncContext *ac; /* NULL once hiredis has let go of it */
+    uv_poll_t poll;
+    int armed;    /* UV_READABLE/UV_WRITABLE the poll handle waits for */
+    int pending;  /* a write is queued for the next flush */
+    int flushing; /* inside our own flush: hiredis wants more, so poll */
+};
+
+static void uvev_poll_cb(uv_poll_t *h, int status, int events);
+static void forget(const redisAsyncContext *ac);
+static void flush_cb(uv_prepare_t *h);
+
+static void uvev_arm(struct uvev *e, int events)
+{
+    if (events == e->armed)
+        return;
+    e->armed = events;
+    if (events)
+        uv_poll_start(&e->poll, events, uvev_poll_cb);
+    else
+        uv_poll_stop(&e->poll);
+}
+
+static void uvev_poll_cb(uv_poll_t *h, int status, int events)
+{
+    struct uvev *e = h->data;
+
+    if (status < 0) {
+        /* libuv has stopped the handle.  A read tells hiredis why (and it
+         * disconnects); if even that finds nothing, give the context up. */
+        e->armed = 0;
+        redisAsyncHandleRead(e->ac);
+        if (e->ac) {
+            redisAsyncContext *ac = e->ac;
+            int connected = ac->c.flags & REDIS_CONNECTED;
+
+            log_warn("redis: socket error (%s)", uv_strerror(status));
+            redisAsyncFree(ac); /* connected: on_disconnect does the rest */
+            if (!connected)
+                forget(ac);
+        }
+        return;
+    }
+    if (events & UV_READABLE)
+        redisAsyncHandleRead(e->ac);
+    if (e->ac && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(e->ac);
+}
+
+static void uvev_add_read(void *p)
+{
+    struct uvev *e = p;
+    uvev_arm(e, e->armed | UV_READABLE);
+}
+
+static void uvev_del_read(void *p)
+{
+    struct uvev *e = p;
+    uvev_arm(e, e->armed & ~UV_READABLE);
+}
+
+static void uvev_add_write(void *p)
+{
+    struct uvev *e = p;
+
+    /* Until connected, writability is how hiredis learns the connect is
+     * done; while flushing, it means the socket is full. Either way, poll. */
+    if (!(e->ac->c.flags & REDIS_CONNECTED) || e->flushing || R.stopping) {
+        uvev_arm(e, e->armed | UV_WRITABLE);
+        return;
+    }
+    if (!(e->armed & UV_WRITABLE) && !e->pending) {
+        e->pending = 1;
+        uv_prepare_start(&R.flush, flush_cb);
+    }
+}
+
+static void uvev_del_write(void *p)
+{
+    struct uvev *e = p;
+    uvev_arm(e, e->armed & ~UV_WRITABLE);
+}
+
+static void uvev_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void uvev_cleanup(void *p)
+{
+    struct uvev *e = p;
+
+    e->ac = NULL;
+    e->pending = 0;
+    uv_close((uv_handle_t *)&e->poll, uvev_free);
+}
+
+static void flush_one(redisAsyncContext *ac)
+{
+    struct uvev *e = ac ? ac->ev.data : NULL;
+
+    if (!e || !e->pending)
+        return;
+    e->pending = 0;
+    e->flushing = 1;
+    redisAsyncHandleWrite(ac); /* may free ac; e lives until uvev_free */
+    e->flushing = 0;
+}
+
+static void flush_cb(uv_prepare_t *h)
+{
+    uv_prepare_stop(h);
+    flush_one(R.cmd);
+    flush_one(R.sub);
+}
+
+static int uvev_attach(redisAsyncContext *ac)
+{
+    struct uvev *e = calloc(1, sizeof *e);
+
+    if (!e)
+        return -1;
+    if (uv_poll_init(R.loop, &e->poll, ac->c.fd) != 0) {
+        free(e);
+        return -1;
+    }
+    e->ac = ac;
+    e->poll.data = e;
+    ac->ev.data = e;
+    ac->ev.addRead = uvev_add_read;
+    ac->ev.delRead = uvev_del_read;
+    ac->ev.addWrite = uvev_add_write;
+    ac->ev.delWrite = uvev_del_write;
+    ac->ev.cleanup = uvev_cleanup;
+    return 0;
+}
+
 /* --- async connections ----------------------------------------------- */
 
 static void connect_all(void);
@@ -294,17 +441,23 @@ static void on_up(void)
                       RDS_EVENT_CHANNEL);
 }
 
+/* A context hiredis frees without our disconnect callback. */
+static void forget(const redisAsyncContext *ac)
+{
+    if (ac == R.cmd)
+        R.cmd = NULL;
+    else if (ac == R.sub)
+        R.sub = NULL;
+    lost();
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     int is_cmd = ac == R.cmd;
 
     if (status != REDIS_OK) {
         log_warn("redis: cannot connect: %s", ac->errstr);
-        if (is_cmd)
-            R.cmd = NULL; /* hiredis frees it after this callback */
-        else
-            R.sub = NULL;
-        lost();
+        forget(ac); /* hiredis frees it after this callback */
         return;
     }
     if (is_cmd)
@@ -345,7 +498,10 @@ static redisAsyncContext *open_async(const struct addr *a)
         redisAsyncFree(ac);
         return NULL;
     }
-    redisLibuvAttach(ac, R.loop);
+    if (uvev_attach(ac) < 0) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     return ac;
@@ -396,6 +552,7 @@ int rds_start(uv_loop_t *loop, const struct config *cfg,
         return -1;
     }
     uv_timer_init(loop, &R.retry);
+    uv_prepare_init(loop, &R.flush);
     if (!*cfg->redis_url && ensure_embedded(cfg, &a, &R.child) < 0)
         return -1;
     connect_all();
@@ -404,9 +561,11 @@ int rds_start(uv_loop_t *loop, const struct config *cfg,
 
 void rds_stop(void)
 {
+    flush_cb(&R.flush); /* from now on writes go straight to the poll */
     R.stopping = 1;
     uv_timer_stop(&R.retry);
     uv_close((uv_handle_t *)&R.retry, NULL);
+    uv_close((uv_handle_t *)&R.flush, NULL);
     if (R.cmd)
         redisAsyncDisconnect(R.cmd);
     if (R.sub)

@@ -2,6 +2,7 @@
 backoff, /readyz false meanwhile) and throttles guessed staff passwords."""
 
 import asyncio
+import signal
 import time
 
 import pytest
@@ -41,3 +42,27 @@ async def test_login_throttled_after_failures(svc):
         "after 5 failures even the right password must be throttled (429), got %d" % r.status
     other = svc.chatd.login_response("uma-not-a-user", "x")
     assert other.status == 401, "throttling one name must not affect another (%d)" % other.status
+
+
+async def test_redis_killed_mid_command_readyz_recovers(svc):
+    """Redis dies holding a command chatd sent but it never read: the kernel
+    resets the socket (an error event, not a clean end of file).  chatd must
+    still notice, reconnect when Redis is back, and tell the parent whose
+    message was in flight that it was not stored."""
+    p = await svc.chatd.parent_start(text="my son wont go to school")
+    svc.redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        await p.send({"type": "msg", "id": "in-flight", "text": "are you there"})
+        await asyncio.sleep(0.3)  # chatd has written the command; Redis has not read it
+    finally:
+        svc.redis.proc.send_signal(signal.SIGKILL)
+        svc.redis.proc.wait()
+    got = await wait_status(svc.chatd, "/readyz", 503, 5)
+    assert got is True, "/readyz should be 503 once Redis is gone, got %r" % got
+    err = await p.recv_type("error")
+    assert err.get("id") == "in-flight", \
+        "the parent must hear that the in-flight message was not stored: %r" % err
+    svc.redis.start()
+    got = await wait_status(svc.chatd, "/readyz", 200, 10)
+    assert got is True, "/readyz should come back to 200 after Redis returns, got %r" % got
+    await svc.chatd.parent_start(text="is anyone there")  # asserts it is not refused
