@@ -68,6 +68,13 @@ async function main() {
     await h.widgetState(parent, 'chatting', 20000);
     await h.parentSettled(parent);
 
+    // The safeguarding lead is on shift, so the flagged message below
+    // raises an alert in the lead view.
+    const lctx = await h.newContext(browser, { viewport: h.DESKTOP });
+    const lead = await h.openConsole(lctx, svc.url);
+    await h.login(lead, svc.addUser('Lena', 'lead'));
+    await lead.locator('#leadview').waitFor({ state: 'visible' });
+
     // A flagged message in the console: severity, categories, <mark>,
     // the emergency protocol beside the chat.
     await h.parentSend(parent, 'Honestly some nights ive got all my tablets lined up for tonight');
@@ -75,6 +82,17 @@ async function main() {
     await h.consoleSettled(adviser);
     await adviser.mouse.move(0, 0);
     await shot(adviser, 'console-chat');
+
+    // The lead view: the alert, the open case, observing the chat with a
+    // whisper to the adviser being written.
+    const alert = lead.locator('#alerts li.alert').first();
+    await alert.waitFor();
+    await alert.getByRole('button', { name: /Observe/ }).click();
+    const obs = lead.locator('#lead-panels .lead-panel.observe:not([hidden])');
+    await obs.locator('ol.log li.msg .text').filter({ hasText: 'tablets' }).waitFor();
+    await obs.locator('form.composer textarea').fill('Ask whether the tablets are with her now.');
+    await lead.mouse.move(0, 0);
+    await shot(lead, 'console-lead');
 
     // Ended: the parent's return code and rating; the adviser's wrap-up.
     await adviser.locator(h.consoleSel.end).click();
@@ -87,6 +105,7 @@ async function main() {
 
     await pctx.close();
     await actx.close();
+    await lctx.close();
   } finally {
     await browser.close().catch(() => {});
     await svc.stop();
