@@ -618,7 +618,7 @@ out:
 static void parent_start(struct client *c, const struct frame *f)
 {
     struct triage_result tr;
-    uint8_t key[CRYPTO_KEY_BYTES];
+    uint8_t *key = NULL; /* a keyslot: guarded memory, not the stack */
     char wrapped[WRAPPED_KEY_STR_LEN], digest[DIGEST_STR_LEN];
     char now[24], sev[4], ttl[16], ad[ID_STR_LEN + 32], wait[24];
     char ret[DIGEST_STR_LEN] = "";
@@ -638,8 +638,8 @@ static void parent_start(struct client *c, const struct frame *f)
             return;
         }
     }
-    if (!(sq = calloc(1, sizeof *sq)))
-        return;
+    if (!(key = keyslot_alloc()) || !(sq = calloc(1, sizeof *sq)))
+        goto fail;
     memset(&tr, 0, sizeof tr);
     if (f->text && f->text_len)
         run_triage(f->text, f->text_len, &tr);
@@ -686,12 +686,12 @@ static void parent_start(struct client *c, const struct frame *f)
         start_done(NULL, sq);
         sq = NULL;
     }
-    sodium_memzero(key, sizeof key);
+    keyslot_free(key);
     free(ct);
     free(tri);
     return;
 fail:
-    sodium_memzero(key, sizeof key);
+    keyslot_free(key);
     free(ct);
     free(tri);
     free(sq);
@@ -1180,7 +1180,7 @@ static json_t *case_json(redisReply *h)
     static const char *const sev_names[] = {"none", "low", "medium", "high",
                                             "emergency"};
     const char *conv = NULL, *wrapped = NULL;
-    uint8_t key[CRYPTO_KEY_BYTES];
+    uint8_t *key = keyslot_alloc(); /* guarded memory, not the stack */
     int have_key = 0;
     json_t *o = json_object();
 
@@ -1191,7 +1191,7 @@ static json_t *case_json(redisReply *h)
         if (k && v && strcmp(k, "key") == 0)
             wrapped = v;
     }
-    if (conv && wrapped && *wrapped &&
+    if (key && conv && wrapped && *wrapped &&
         convkey_unwrap(conv, wrapped, key) == 0)
         have_key = 1;
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
@@ -1229,7 +1229,7 @@ static json_t *case_json(redisReply *h)
             json_object_set_new(o, k, json_string(v));
         }
     }
-    sodium_memzero(key, sizeof key);
+    keyslot_free(key);
     return o;
 }
 
