@@ -6,6 +6,7 @@
  * reaches the other side through conv.c.
  */
 #include "session.h"
+#include "auth.h"
 #include "conv.h"
 #include "log.h"
 #include "rds.h"
@@ -1388,8 +1389,13 @@ static void session_check_done(redisReply *r, void *priv)
 {
     struct client *c = priv;
 
-    if (!client_release(c) || !r || r->type != REDIS_REPLY_INTEGER ||
-        r->integer != 0)
+    if (!client_release(c) || !r)
+        return;
+    if (r->type == REDIS_REPLY_STRING && r->len < sizeof c->sess) {
+        memcpy(c->sess, r->str, r->len + 1); /* rotated: follow the new one */
+        return;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != 0)
         return;
     client_error(c, "no_session", "your session has ended: log in again");
     client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
@@ -1401,7 +1407,7 @@ void session_check_staff(void)
         if (c->ep != EP_STAFF || !c->authed || c->close_after_flush)
             continue;
         client_hold(c);
-        if (rds_cmdf(session_check_done, c, "EXISTS sess:%s", c->sess) < 0)
+        if (auth_session_check(c->sess, session_check_done, c) < 0)
             client_release(c);
     }
 }
