@@ -81,7 +81,7 @@ static void verify_work(uv_work_t *w)
 static void verify_done(uv_work_t *w, int status)
 {
     struct login_req *lq = w->data;
-    char token[TOKEN_STR_LEN], digest[DIGEST_STR_LEN], ttl[16];
+    char token[TOKEN_STR_LEN], digest[DIGEST_STR_LEN], ttl[16], born[24];
 
     (void)status;
     if (!rds_ready()) {
@@ -91,19 +91,25 @@ static void verify_done(uv_work_t *w, int status)
     } else if (!lq->ok) {
         char lock[16];
         snprintf(lock, sizeof lock, "%d", CFG->login_lockout_s);
+        /* The name's ceiling, across addresses: a window from the first
+         * failure (NX), so more failures do not stretch it. */
         rds_cmdf(NULL, NULL, "INCR loginfail:%s", lq->name);
-        rds_cmdf(NULL, NULL, "EXPIRE loginfail:%s %s", lq->name, lock);
+        rds_cmdf(NULL, NULL, "EXPIRE loginfail:%s %s NX", lq->name, lock);
         log_info("login refused for a staff name");
         lq->cb(LOGIN_BAD, NULL, NULL, NULL, lq->priv);
     } else {
         token_new(token);
         token_digest(token, digest);
-        snprintf(ttl, sizeof ttl, "%d", CFG->session_ttl_s);
-        rds_cmdf(NULL, NULL, "HSET sess:%s name %s role %s", digest, lq->name,
-                 lq->role);
+        /* The key lives while it is used (session_idle_s), never past
+         * session_ttl_s from here: born travels with every rotation. */
+        snprintf(ttl, sizeof ttl, "%d",
+                 CFG->session_idle_s < CFG->session_ttl_s ? CFG->session_idle_s
+                                                          : CFG->session_ttl_s);
+        snprintf(born, sizeof born, "%llu", (unsigned long long)now_ms());
+        rds_cmdf(NULL, NULL, "HSET sess:%s name %s role %s born %s issued %s",
+                 digest, lq->name, lq->role, born, born);
         rds_cmdf(NULL, NULL, "EXPIRE sess:%s %s", digest, ttl);
         rds_cmdf(NULL, NULL, "SADD usess:%s %s", lq->name, digest);
-        rds_cmdf(NULL, NULL, "DEL loginfail:%s", lq->name);
         log_info("staff %s logged in", lq->name);
         lq->cb(LOGIN_OK, lq->name, lq->role, token, lq->priv);
         sodium_memzero(token, sizeof token);
@@ -130,7 +136,7 @@ static void login_lookup_done(redisReply *r, void *priv)
         memcpy(lq->hash, r->element[1]->str, r->element[1]->len + 1);
     }
     if (r->element[2]->type == REDIS_REPLY_STRING &&
-        atoi(r->element[2]->str) >= CFG->login_max_failures)
+        atoi(r->element[2]->str) >= CFG->login_max_failures_per_name)
         lq->throttled = 1;
     lq->work.data = lq;
     uv_queue_work(LOOP, &lq->work, verify_work, verify_done);
@@ -163,46 +169,81 @@ void auth_login(const char *name, const char *password, login_cb cb, void *priv)
 struct sess_req {
     session_cb cb;
     void *priv;
+    char fresh[TOKEN_STR_LEN]; /* the token that may replace the one used */
 };
 
 static void session_done(redisReply *r, void *priv)
 {
     struct sess_req *sq = priv;
 
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
         r->element[0]->type == REDIS_REPLY_STRING &&
-        r->element[1]->type == REDIS_REPLY_STRING)
-        sq->cb(r->element[0]->str, r->element[1]->str, sq->priv);
-    else
-        sq->cb(NULL, NULL, sq->priv);
+        r->element[1]->type == REDIS_REPLY_STRING &&
+        r->element[2]->type == REDIS_REPLY_STRING &&
+        r->element[3]->type == REDIS_REPLY_INTEGER) {
+        int rotated = r->element[2]->len > 0 && sq->fresh[0];
+        long long left_s = r->element[3]->integer / 1000;
+        sq->cb(r->element[0]->str, r->element[1]->str,
+               rotated ? sq->fresh : NULL, rotated ? (int)left_s : 0, sq->priv);
+    } else {
+        sq->cb(NULL, NULL, NULL, 0, sq->priv);
+    }
+    sodium_memzero(sq, sizeof *sq);
     free(sq);
 }
 
-void auth_session(const char *token, session_cb cb, void *priv)
+void auth_session(const char *token, int may_rotate, session_cb cb, void *priv)
 {
-    char digest[DIGEST_STR_LEN];
+    char digest[DIGEST_STR_LEN], fresh[DIGEST_STR_LEN] = "";
+    char now[24], idle[24], ttl[24], rotate[24], overlap[24];
+    const char *argv[7] = {digest, now, idle, ttl, rotate, overlap, fresh};
     struct sess_req *sq;
 
     if (!token || strlen(token) != TOKEN_STR_LEN - 1 ||
-        !(sq = malloc(sizeof *sq))) {
-        cb(NULL, NULL, priv);
+        !(sq = calloc(1, sizeof *sq))) {
+        cb(NULL, NULL, NULL, 0, priv);
         return;
     }
     sq->cb = cb;
     sq->priv = priv;
     token_digest(token, digest);
-    if (rds_cmdf(session_done, sq, "HMGET sess:%s name role", digest) < 0)
+    /* Only the digest goes to Redis; the token itself only to the
+     * browser, if the script says it replaced the old one. */
+    if (may_rotate) {
+        token_new(sq->fresh);
+        token_digest(sq->fresh, fresh);
+    }
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    snprintf(idle, sizeof idle, "%lld", (long long)CFG->session_idle_s * 1000);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)CFG->session_ttl_s * 1000);
+    snprintf(rotate, sizeof rotate, "%lld",
+             (long long)CFG->session_rotate_s * 1000);
+    snprintf(overlap, sizeof overlap, "%lld",
+             (long long)CFG->session_rotate_overlap_s * 1000);
+    if (rds_script("session", session_done, sq, 7, argv, NULL) < 0)
         session_done(NULL, sq);
+}
+
+int auth_session_check(const char *digest, rds_cb cb, void *priv)
+{
+    char now[24], idle[24], ttl[24];
+    const char *argv[4] = {digest, now, idle, ttl};
+
+    snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
+    snprintf(idle, sizeof idle, "%lld", (long long)CFG->session_idle_s * 1000);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)CFG->session_ttl_s * 1000);
+    return rds_script("session_check", cb, priv, 4, argv, NULL);
 }
 
 void auth_logout(const char *token)
 {
     char digest[DIGEST_STR_LEN];
+    const char *argv[1] = {digest};
 
     if (!token || strlen(token) != TOKEN_STR_LEN - 1)
         return;
     token_digest(token, digest);
-    rds_cmdf(NULL, NULL, "DEL sess:%s", digest);
+    rds_script("logout", NULL, NULL, 1, argv, NULL);
 }
 
 /* --- the command line ---------------------------------------------------- */

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -57,6 +58,10 @@ static const struct option options[] = {
     STR_OPT(allowed_origins, "",
             "comma-separated origins (https://example.org) allowed to open "
             "WebSockets besides the server's own"),
+    STR_OPT(trusted_proxies, "",
+            "comma-separated addresses or CIDRs (10.0.0.0/8, ::1) of "
+            "reverse proxies whose X-Forwarded-For names the client; empty "
+            "means none: the header is ignored"),
     STR_OPT(tls_cert, "", "PEM certificate; with tls_key, serve HTTPS/WSS"),
     STR_OPT(tls_key, "", "PEM private key for tls_cert"),
     INT_OPT(default_capacity, "2", 1, 8,
@@ -83,8 +88,26 @@ static const struct option options[] = {
             "if above 0, seconds a transcript is kept, instead of "
             "retention_days (for tests and drills)"),
     INT_OPT(retention_sweep_s, "60", 1, 86400,
-            "seconds between deletions of transcripts past retention"),
-    INT_OPT(session_ttl_s, "43200", 60, 604800, "seconds a staff login lasts"),
+            "seconds between deletions of transcripts past retention (and "
+            "trims of the events and audit streams)"),
+    INT_OPT(events_keep_days, "400", 1, 3650,
+            "days the events stream (text-free figures for reports) is kept"),
+    INT_OPT(events_max_entries, "10000000", 100, 1000000000,
+            "most entries the events stream keeps; the oldest go first"),
+    INT_OPT(audit_keep_days, "2190", 1, 36500,
+            "days the audit stream is kept; never less than the transcripts' "
+            "retention"),
+    INT_OPT(session_ttl_s, "43200", 60, 604800,
+            "seconds a staff login lasts, however it is used"),
+    INT_OPT(session_idle_s, "1800", 2, 86400,
+            "seconds a staff session lasts unused (no request with it and "
+            "no console open on it)"),
+    INT_OPT(session_rotate_s, "900", 1, 86400,
+            "seconds after which a staff session cookie is replaced by a "
+            "fresh one when next used"),
+    INT_OPT(session_rotate_overlap_s, "60", 6, 3600,
+            "seconds a replaced session cookie still works, for requests "
+            "already on their way; open consoles follow the new one"),
     INT_OPT(max_connections_per_address, "50", 1, 100000,
             "WebSockets one client address may hold open on this process "
             "(a school or a family may share one address)"),
@@ -99,9 +122,13 @@ static const struct option options[] = {
     INT_OPT(login_failures_per_address, "20", 1, 100000,
             "failed staff logins from one address per 15 minutes"),
     INT_OPT(login_max_failures, "5", 1, 1000,
-            "failed logins for one name before it is throttled"),
+            "failed logins for one name from one address before that "
+            "address is throttled for that name"),
+    INT_OPT(login_max_failures_per_name, "100", 1, 100000,
+            "failed logins for one name from all addresses, per "
+            "login_lockout_s, before the name is throttled for everyone"),
     INT_OPT(login_lockout_s, "900", 1, 86400,
-            "seconds a throttled name must wait"),
+            "seconds a throttled name (or name and address) must wait"),
     STR_OPT(hours, "",
             "when the line is open, in local time, e.g. \"mon-fri "
             "09:00-21:00; sat,sun 10:00-18:00\"; empty means always open"),
@@ -277,8 +304,7 @@ static int load_file(const char *path, struct config *cfg, char *err,
     return 0;
 }
 
-int config_load(const char *path, struct config *cfg, char *err,
-                size_t errlen)
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
     struct config tmp;
 
@@ -291,7 +317,99 @@ int config_load(const char *path, struct config *cfg, char *err,
         snprintf(err, errlen, "default_capacity exceeds max_capacity");
         return -1;
     }
+    if (cidr_list_parse(tmp.trusted_proxies, NULL, 0) < 0) {
+        snprintf(err, errlen,
+                 "trusted_proxies: not an address or CIDR list (%s)",
+                 tmp.trusted_proxies);
+        return -1;
+    }
     *cfg = tmp;
+    return 0;
+}
+
+/* --- address lists (trusted_proxies) ------------------------------------ */
+
+/* One address in text form to 16 bytes; an IPv4 address (or an IPv4-mapped
+ * IPv6 one, as a dual-stack socket reports it) as family 4. */
+static int addr_parse(const char *text, int *family, uint8_t out[16])
+{
+    struct in6_addr a6;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+                                       0, 0, 0, 0, 0xff, 0xff};
+
+    memset(out, 0, 16);
+    if (inet_pton(AF_INET, text, out) == 1) {
+        *family = 4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, text, &a6) != 1)
+        return -1;
+    if (memcmp(a6.s6_addr, mapped, sizeof mapped) == 0) {
+        *family = 4;
+        memcpy(out, a6.s6_addr + 12, 4);
+        return 0;
+    }
+    *family = 6;
+    memcpy(out, a6.s6_addr, 16);
+    return 0;
+}
+
+int cidr_list_parse(const char *list, struct cidr *out, int max)
+{
+    int n = 0;
+
+    while (*list) {
+        char item[CIDR_TEXT_MAX], *slash;
+        size_t len;
+        struct cidr c;
+
+        list += strspn(list, ", \t");
+        len = strcspn(list, ", \t");
+        if (len == 0)
+            break;
+        if (len >= sizeof item || n >= CIDR_LIST_MAX)
+            return -1;
+        memcpy(item, list, len);
+        item[len] = '\0';
+        list += len;
+        if ((slash = strchr(item, '/')))
+            *slash++ = '\0';
+        if (addr_parse(item, &c.family, c.addr) < 0)
+            return -1;
+        c.bits = c.family == 4 ? 32 : 128;
+        if (slash) {
+            char *end;
+            long b = strtol(slash, &end, 10);
+            /* a mapped ::ffff:a.b.c.d/n counts n over the IPv6 address */
+            if (c.family == 4 && strchr(item, ':'))
+                b -= 96;
+            if (end == slash || *end || b < 0 || b > c.bits)
+                return -1;
+            c.bits = (int)b;
+        }
+        if (out && n < max)
+            out[n] = c;
+        n++;
+    }
+    return n;
+}
+
+int cidr_list_match(const struct cidr *list, int n, const char *text)
+{
+    uint8_t a[16];
+    int family;
+
+    if (!text || addr_parse(text, &family, a) < 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        const struct cidr *c = &list[i];
+        int whole = c->bits / 8, rest = c->bits % 8;
+        if (c->family != family || memcmp(a, c->addr, (size_t)whole) != 0)
+            continue;
+        if (rest && ((a[whole] ^ c->addr[whole]) & (0xff << (8 - rest))))
+            continue;
+        return 1;
+    }
     return 0;
 }
 

@@ -10,6 +10,7 @@
  * client that resumes from the highest seq it saw misses nothing.
  */
 #include "conv.h"
+#include "audit.h"
 #include "log.h"
 #include "rds.h"
 #include "services.h"
@@ -1175,6 +1176,7 @@ static void tick_cb(uv_timer_t *t)
         snprintf(keep, sizeof keep, "%lld", retention_ms());
         snprintf(batch, sizeof batch, "%d", RETENTION_BATCH);
         rds_script("retention", NULL, NULL, 3, rargv, NULL);
+        audit_trim(CFG, now);
     }
 }
 

@@ -15,8 +15,8 @@
 #define AEAD_TAG   crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define SEAL_MAX   65536 /* bytes of plaintext sealed at once */
 
-static uint8_t *master_key; /* sodium_malloc'd, read-only after load */
-static uint8_t *key_arena;  /* sodium_malloc'd KEYSLOTS conversation keys */
+static uint8_t *master_key;  /* sodium_malloc'd, read-only after load */
+static uint8_t *key_arena;   /* sodium_malloc'd KEYSLOTS conversation keys */
 static uint32_t *free_slots; /* indexes of free slots (no secrets) */
 static uint32_t nfree;
 
@@ -50,8 +50,8 @@ static int create_key(const char *path, uint8_t *key)
     char tmp[4096];
     int fd;
 
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path,
-                         (long)getpid()) >= sizeof tmp)
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >=
+        sizeof tmp)
         return -1;
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -118,8 +118,8 @@ void keyslot_free(uint8_t *slot)
     if (!slot)
         return;
     sodium_memzero(slot, CRYPTO_KEY_BYTES);
-    free_slots[nfree++] = (uint32_t)((size_t)(slot - key_arena) /
-                                     CRYPTO_KEY_BYTES);
+    free_slots[nfree++] =
+        (uint32_t)((size_t)(slot - key_arena) / CRYPTO_KEY_BYTES);
 }
 
 void crypto_shutdown(void)
@@ -265,11 +265,15 @@ int convkey_unwrap(const char *conv, const char *wrapped,
     uint8_t out[CRYPTO_KEY_BYTES + 1];
     size_t n;
 
+    int r = -1;
+
     if (unseal(master_key, conv, wrapped, strlen(wrapped), out, sizeof out,
                &n) < 0 ||
         n != CRYPTO_KEY_BYTES)
-        return -1;
+        goto out; /* a short plaintext may still be key bytes: wipe it too */
     memcpy(key, out, CRYPTO_KEY_BYTES);
+    r = 0;
+out:
     sodium_memzero(out, sizeof out);
-    return 0;
+    return r;
 }

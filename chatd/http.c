@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,18 @@
 #define HTTP_PATH_MAX 256  /* bytes of URL path we route */
 #define HTTP_BODY_MAX 4096 /* bytes of a POST body (login) */
 #define HTTP_HDR_MAX  2048 /* bytes of response headers we build */
-#define WS_RX_CHUNK   1024 /* lws receive buffer per connection: frames are reassembled */
-#define LOGIN_WINDOW_S 900 /* login_failures_per_address counts over this */
+#define WS_RX_CHUNK                                                            \
+    1024 /* lws receive buffer per connection: frames are reassembled */
+#define LOGIN_WINDOW_S     900 /* login_failures_per_address counts over this */
 #define LOGIN_WINDOW_BURST ((double)CFG->login_failures_per_address)
-#define LOGIN_WINDOW_RATE (LOGIN_WINDOW_BURST / LOGIN_WINDOW_S)
-#define COOKIE_MAX    128
-#define ORIGIN_MAX    256
+#define LOGIN_WINDOW_RATE  (LOGIN_WINDOW_BURST / LOGIN_WINDOW_S)
+#define LOGIN_LOCKOUT_MS   ((uint64_t)CFG->login_lockout_s * 1000)
+#define COOKIE_MAX         128
+#define ORIGIN_MAX         256
+#define PEER_MAX           64 /* bytes of an address in text form */
+#define XFF_MAX                                                                \
+    8192 /* bytes of X-Forwarded-For we read (lws's own                        \
+          * header limit is smaller) */
 
 static const char security_headers[] =
     "content-security-policy: default-src 'self'; script-src 'self'; "
@@ -41,6 +48,8 @@ static const char security_headers[] =
 static const struct config *CFG;
 static struct lws_context *context;
 static char static_dir[CONFIG_STR_MAX];
+static struct cidr proxies[CIDR_LIST_MAX]; /* trusted_proxies, parsed */
+static int nproxies;
 
 /* An HTTP exchange whose answer may come after an async step.  Shared by
  * the connection and the callback; whichever finishes last frees it. */
@@ -54,12 +63,15 @@ struct http_job {
     char cookie[COOKIE_MAX + 96];
     int headers_sent;
     struct address *addr; /* login: failures counted against it */
+    struct address *pair; /* login: the (name, address) pair's failures */
+    char old[COOKIE_MAX]; /* login: the session cookie it came with */
 };
 
 struct pss {
     /* WebSocket */
     struct client *c;
-    struct address *addr; /* counted against while the socket is open */
+    struct address *addr;  /* counted against while the socket is open */
+    char client[PEER_MAX]; /* its address, read while headers are at hand */
     enum endpoint ep;
     char cookie[COOKIE_MAX];
     /* HTTP */
@@ -72,6 +84,7 @@ struct pss {
 };
 
 static int origin_allowed(struct lws *wsi);
+static int client_address(struct lws *wsi, char *out, size_t outlen);
 static struct address *peer_address(struct lws *wsi);
 
 static void job_put(struct http_job *j)
@@ -215,6 +228,16 @@ static void get_cookie(struct lws *wsi, char *out, size_t outlen)
         out[0] = '\0';
 }
 
+/* The session cookie for token, for max_age_s seconds. */
+static void set_session_cookie(struct http_job *j, const char *token,
+                               int max_age_s)
+{
+    snprintf(j->cookie, sizeof j->cookie,
+             "%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d%s",
+             SESSION_COOKIE, token, max_age_s,
+             CFG->tls_cert[0] ? "; Secure" : "");
+}
+
 static void login_done(enum login_result r, const char *name, const char *role,
                        const char *token, void *priv)
 {
@@ -227,11 +250,20 @@ static void login_done(enum login_result r, const char *name, const char *role,
     if (r == LOGIN_BAD && j->addr)
         bucket_take(&j->addr->logins, LOGIN_WINDOW_RATE, LOGIN_WINDOW_BURST,
                     now_ms());
+    if (r == LOGIN_BAD && j->pair) {
+        if (now_ms() - j->pair->fail_ms >= LOGIN_LOCKOUT_MS)
+            j->pair->fails = 0; /* a lockout since the last failure is over */
+        j->pair->fail_ms = now_ms();
+        j->pair->fails++;
+    } else if (r == LOGIN_OK && j->pair) {
+        j->pair->fails = 0;
+    }
     if (r == LOGIN_OK) {
-        snprintf(j->cookie, sizeof j->cookie,
-                 "%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d%s",
-                 SESSION_COOKIE, token, CFG->session_ttl_s,
-                 CFG->tls_cert[0] ? "; Secure" : "");
+        /* A new login is a new privilege: whatever session this browser
+         * held before (perhaps one planted on it) ends. */
+        if (j->old[0])
+            auth_logout(j->old);
+        set_session_cookie(j, token, CFG->session_ttl_s);
         job_json(j, 200, json_pack("{s:s, s:s}", "name", name, "role", role));
     } else if (r == LOGIN_BAD) {
         job_json(j, 401, json_pack("{s:s}", "error", "bad_credentials"));
@@ -243,10 +275,13 @@ static void login_done(enum login_result r, const char *name, const char *role,
     job_put(j);
 }
 
-static void me_done(const char *name, const char *role, void *priv)
+static void me_done(const char *name, const char *role, const char *fresh,
+                    int max_age_s, void *priv)
 {
     struct http_job *j = priv;
 
+    if (fresh)
+        set_session_cookie(j, fresh, max_age_s); /* rotated */
     if (j->wsi) {
         if (name)
             job_json(j, 200,
@@ -262,12 +297,24 @@ static void api_login(struct lws *wsi, struct http_job *j, struct pss *ps)
     json_t *o = json_loadb(ps->body, ps->body_len, 0, NULL);
     const char *name = json_string_value(json_object_get(o, "name"));
     const char *pw = json_string_value(json_object_get(o, "password"));
-    char ctype[64] = "";
+    char ctype[64] = "", peer[PEER_MAX];
 
     /* A cross-site form cannot send JSON without a CORS preflight, which
      * we never grant: requiring it closes the login-CSRF door. */
     lws_hdr_copy(wsi, ctype, sizeof ctype, WSI_TOKEN_HTTP_CONTENT_TYPE);
     j->addr = peer_address(wsi);
+    /* One address's failures for a name lock that address out of that name
+     * only: someone elsewhere cannot lock a real adviser out.  (The name's
+     * own, looser ceiling is counted in Redis by auth.c.) */
+    if (name && client_address(wsi, peer, sizeof peer) == 0)
+        j->pair = limits_login_pair(name, peer, now_ms());
+    sodium_memzero(peer, sizeof peer);
+    if (j->pair && j->pair->fails >= CFG->login_max_failures &&
+        now_ms() - j->pair->fail_ms < LOGIN_LOCKOUT_MS) {
+        job_json(j, 429, json_pack("{s:s}", "error", "rate_limited"));
+        json_decref(o);
+        return;
+    }
     if (j->addr) {
         /* Peek: a bucket with no token left means too many failures. */
         if (!bucket_take(&j->addr->logins, LOGIN_WINDOW_RATE,
@@ -283,6 +330,7 @@ static void api_login(struct lws *wsi, struct http_job *j, struct pss *ps)
     } else if (!name || !pw) {
         job_json(j, 400, json_pack("{s:s}", "error", "bad_request"));
     } else {
+        get_cookie(wsi, j->old, sizeof j->old);
         j->refs++;
         auth_login(name, pw, login_done, j);
     }
@@ -305,7 +353,8 @@ static void status_done(redisReply *r, void *priv)
     json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
     /* Before a parent starts: when the line opens and where to go now. */
     json_object_set(o, "next_open",
-                    closed ? json_object_get(closed, "next_open") : json_null());
+                    closed ? json_object_get(closed, "next_open")
+                           : json_null());
     if (closed)
         json_object_set(o, "services", json_object_get(closed, "services"));
     json_object_set_new(o, "hours",
@@ -375,12 +424,16 @@ static void reports_done(struct report *r, void *priv)
     free(q);
 }
 
-static void reports_auth_done(const char *name, const char *role, void *priv)
+static void reports_auth_done(const char *name, const char *role,
+                              const char *fresh, int max_age_s, void *priv)
 {
     struct report_req *q = priv;
     struct http_job *j = q->j;
     long long from_ms, to_ms;
     char err[160];
+
+    if (fresh)
+        set_session_cookie(j, fresh, max_age_s); /* rotated */
 
     if (!j->wsi) {
     } else if (!name) {
@@ -390,8 +443,9 @@ static void reports_auth_done(const char *name, const char *role, void *priv)
     } else if (report_range(q->from[0] ? q->from : NULL,
                             q->to[0] ? q->to : NULL, (long long)time(NULL),
                             &from_ms, &to_ms, err, sizeof err) < 0) {
-        job_json(j, 400, json_pack("{s:s,s:s}", "error", "bad_request",
-                                   "message", err));
+        job_json(
+            j, 400,
+            json_pack("{s:s,s:s}", "error", "bad_request", "message", err));
     } else if (report_fetch(from_ms, to_ms, reports_done, q) == 0) {
         return; /* reports_done puts the job and frees q */
     } else {
@@ -425,9 +479,8 @@ static void api_reports(struct lws *wsi, struct http_job *j, const char *cookie)
     urlarg(wsi, "format=", fmt, sizeof fmt);
     q->csv = strcmp(fmt, "csv") == 0;
     j->refs++;
-    auth_session(cookie, reports_auth_done, q);
+    auth_session(cookie, 1, reports_auth_done, q);
 }
-
 
 /* GET /api/services?category=&area=&q= : public, for the widget and the
  * console's search.  Local before national, open now before closed. */
@@ -442,16 +495,17 @@ static void api_services(struct lws *wsi, struct http_job *j)
     urlarg(wsi, "area=", area, sizeof area);
     urlarg(wsi, "q=", q, sizeof q);
     if (cat[0] && !services_category_known(cat)) {
-        job_json(j, 400, json_pack("{s:s, s:s}", "error", "bad_request",
-                                   "message", "unknown category"));
+        job_json(j, 400,
+                 json_pack("{s:s, s:s}", "error", "bad_request", "message",
+                           "unknown category"));
         return;
     }
-    n = svcs ? services_search(svcs, cat[0] ? cat : NULL,
-                               area[0] ? area : NULL, q[0] ? q : NULL,
-                               time(NULL), hits, SERVICES_HITS_MAX)
+    n = svcs ? services_search(svcs, cat[0] ? cat : NULL, area[0] ? area : NULL,
+                               q[0] ? q : NULL, time(NULL), hits,
+                               SERVICES_HITS_MAX)
              : 0;
-    job_json(j, 200, json_pack("{s:o}", "services",
-                               services_hits_json(hits, n, 1)));
+    job_json(j, 200,
+             json_pack("{s:o}", "services", services_hits_json(hits, n, 1)));
 }
 
 static int route(struct lws *wsi, struct pss *ps)
@@ -499,7 +553,7 @@ static int route(struct lws *wsi, struct pss *ps)
     } else if (!ps->post && strcmp(p, "/api/me") == 0) {
         get_cookie(wsi, cookie, sizeof cookie);
         j->refs++;
-        auth_session(cookie, me_done, j);
+        auth_session(cookie, 1, me_done, j);
     } else if (ps->post && strcmp(p, "/api/login") == 0) {
         if (ps->body_too_big)
             job_json(j, 413, json_pack("{s:s}", "error", "too_long"));
@@ -566,19 +620,65 @@ static void refuse_upgrade(struct lws *wsi, const char *status,
     lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS);
 }
 
+/* The client's address in text form: the TCP peer, or, when the peer is
+ * one of trusted_proxies, the address that proxy put in X-Forwarded-For.
+ * The header is read right to left (each proxy appends the address it saw)
+ * past trusted proxies; the first other address is the client.  A header
+ * from any other peer is ignored: anyone can write one.  The address is
+ * only ever turned into a keyed digest (ratelimit.c), never kept. */
+static int client_address(struct lws *wsi, char *out, size_t outlen)
+{
+    char *xff = NULL, *p;
+    int len;
+
+    if (!lws_get_peer_simple(wsi, out, outlen))
+        return -1;
+    if (!nproxies || !cidr_list_match(proxies, nproxies, out))
+        return 0;
+    len = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+    if (len <= 0 || len >= XFF_MAX || !(xff = malloc((size_t)len + 1)) ||
+        lws_hdr_copy(wsi, xff, len + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+        goto done; /* no header: the proxy itself is the client */
+    while (*xff) {
+        char *item;
+        p = strrchr(xff, ',');
+        item = p ? p + 1 : xff;
+        item += strspn(item, " \t");
+        item[strcspn(item, " \t")] = '\0';
+        if (!cidr_list_match(proxies, nproxies, item)) {
+            /* A valid address that is not ours is the client; anything else
+             * is garbage the proxy passed on: keep the last trusted hop. */
+            if (cidr_list_parse(item, NULL, 0) == 1 && strlen(item) < outlen &&
+                !strchr(item, '/'))
+                snprintf(out, outlen, "%s", item);
+            break;
+        }
+        snprintf(out, outlen, "%s", item); /* another proxy of ours */
+        if (!p)
+            break;
+        *p = '\0';
+    }
+done:
+    free(xff);
+    return 0;
+}
+
 static struct address *peer_address(struct lws *wsi)
 {
-    char peer[64];
+    char peer[PEER_MAX];
 
-    if (!lws_get_peer_simple(wsi, peer, sizeof peer))
+    if (client_address(wsi, peer, sizeof peer) < 0)
         return NULL;
     return limits_address(peer, now_ms());
 }
 
-static void staff_auth_done(const char *name, const char *role, void *priv)
+static void staff_auth_done(const char *name, const char *role,
+                            const char *fresh, int max_age_s, void *priv)
 {
     struct client *c = priv;
 
+    (void)fresh; /* never rotated here: an upgrade answer sets no cookie */
+    (void)max_age_s;
     if (!client_release(c))
         return;
     if (!name) {
@@ -703,20 +803,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return 1;
         if (!origin_allowed(wsi))
             return 1; /* refused at HTTP_CONFIRM_UPGRADE with a 403 */
+        if (client_address(wsi, ps->client, sizeof ps->client) < 0)
+            ps->client[0] = '\0';
         if (ps->ep == EP_STAFF)
             get_cookie(wsi, ps->cookie, sizeof ps->cookie);
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
         if (!(ps->c = client_new(wsi, ps->ep)))
             return -1;
-        if ((ps->addr = peer_address(wsi)))
+        ps->addr = ps->client[0] ? limits_address(ps->client, now_ms())
+                                 : peer_address(wsi);
+        if (ps->addr)
             ps->addr->connections++;
         ps->c->addr = ps->addr;
         if (ps->ep == EP_STAFF) {
             if (ps->cookie[0])
                 token_digest(ps->cookie, ps->c->sess);
             client_hold(ps->c);
-            auth_session(ps->cookie[0] ? ps->cookie : NULL, staff_auth_done,
+            auth_session(ps->cookie[0] ? ps->cookie : NULL, 0, staff_auth_done,
                          ps->c);
         }
         return 0;
@@ -753,6 +857,11 @@ int http_start(uv_loop_t *loop, const struct config *cfg)
 
     CFG = cfg;
     snprintf(static_dir, sizeof static_dir, "%s", cfg->static_dir);
+    nproxies = cidr_list_parse(cfg->trusted_proxies, proxies, CIDR_LIST_MAX);
+    if (nproxies < 0) {
+        log_err("trusted_proxies: not an address or CIDR list");
+        return -1;
+    }
     memset(&info, 0, sizeof info);
     info.port = cfg->port;
     info.iface = cfg->bind[0] ? cfg->bind : NULL;

@@ -4,6 +4,7 @@
 #include "ratelimit.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 static struct address *table; /* open addressing on the digest */
@@ -69,7 +70,8 @@ struct address *limits_address(const char *peer, uint64_t now_ms)
 
     if (!table || !peer)
         return NULL;
-    if (key_born_ms == 0 || now_ms - key_born_ms > LIMITS_KEY_ROTATE_S * 1000ULL)
+    if (key_born_ms == 0 ||
+        now_ms - key_born_ms > LIMITS_KEY_ROTATE_S * 1000ULL)
         new_key(now_ms);
     crypto_generichash(d, sizeof d, (const uint8_t *)peer, strlen(peer), key,
                        crypto_generichash_KEYBYTES);
@@ -100,4 +102,23 @@ struct address *limits_address(const char *peer, uint64_t now_ms)
     table[oldest].used = 1;
     table[oldest].last_ms = now_ms;
     return &table[oldest];
+}
+
+struct address *limits_login_pair(const char *name, const char *peer,
+                                  uint64_t now_ms)
+{
+    /* "\n" cannot be in a staff name or an address: pairs cannot collide
+     * with each other or with a bare address. */
+    char both[LIMITS_PAIR_MAX];
+    struct address *a;
+    int n;
+
+    if (!name || !peer)
+        return NULL;
+    n = snprintf(both, sizeof both, "login\n%s\n%s", name, peer);
+    if (n < 0 || (size_t)n >= sizeof both)
+        return NULL;
+    a = limits_address(both, now_ms);
+    sodium_memzero(both, sizeof both);
+    return a;
 }

@@ -6,6 +6,7 @@
  * reaches the other side through conv.c.
  */
 #include "session.h"
+#include "auth.h"
 #include "conv.h"
 #include "log.h"
 #include "rds.h"
@@ -618,7 +619,7 @@ out:
 static void parent_start(struct client *c, const struct frame *f)
 {
     struct triage_result tr;
-    uint8_t key[CRYPTO_KEY_BYTES];
+    uint8_t *key = NULL; /* a keyslot: guarded memory, not the stack */
     char wrapped[WRAPPED_KEY_STR_LEN], digest[DIGEST_STR_LEN];
     char now[24], sev[4], ttl[16], ad[ID_STR_LEN + 32], wait[24];
     char ret[DIGEST_STR_LEN] = "";
@@ -638,8 +639,8 @@ static void parent_start(struct client *c, const struct frame *f)
             return;
         }
     }
-    if (!(sq = calloc(1, sizeof *sq)))
-        return;
+    if (!(key = keyslot_alloc()) || !(sq = calloc(1, sizeof *sq)))
+        goto fail;
     memset(&tr, 0, sizeof tr);
     if (f->text && f->text_len)
         run_triage(f->text, f->text_len, &tr);
@@ -686,12 +687,12 @@ static void parent_start(struct client *c, const struct frame *f)
         start_done(NULL, sq);
         sq = NULL;
     }
-    sodium_memzero(key, sizeof key);
+    keyslot_free(key);
     free(ct);
     free(tri);
     return;
 fail:
-    sodium_memzero(key, sizeof key);
+    keyslot_free(key);
     free(ct);
     free(tri);
     free(sq);
@@ -1180,7 +1181,7 @@ static json_t *case_json(redisReply *h)
     static const char *const sev_names[] = {"none", "low", "medium", "high",
                                             "emergency"};
     const char *conv = NULL, *wrapped = NULL;
-    uint8_t key[CRYPTO_KEY_BYTES];
+    uint8_t *key = keyslot_alloc(); /* guarded memory, not the stack */
     int have_key = 0;
     json_t *o = json_object();
 
@@ -1191,7 +1192,7 @@ static json_t *case_json(redisReply *h)
         if (k && v && strcmp(k, "key") == 0)
             wrapped = v;
     }
-    if (conv && wrapped && *wrapped &&
+    if (key && conv && wrapped && *wrapped &&
         convkey_unwrap(conv, wrapped, key) == 0)
         have_key = 1;
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
@@ -1229,7 +1230,7 @@ static json_t *case_json(redisReply *h)
             json_object_set_new(o, k, json_string(v));
         }
     }
-    sodium_memzero(key, sizeof key);
+    keyslot_free(key);
     return o;
 }
 
@@ -1388,8 +1389,13 @@ static void session_check_done(redisReply *r, void *priv)
 {
     struct client *c = priv;
 
-    if (!client_release(c) || !r || r->type != REDIS_REPLY_INTEGER ||
-        r->integer != 0)
+    if (!client_release(c) || !r)
+        return;
+    if (r->type == REDIS_REPLY_STRING && r->len < sizeof c->sess) {
+        memcpy(c->sess, r->str, r->len + 1); /* rotated: follow the new one */
+        return;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != 0)
         return;
     client_error(c, "no_session", "your session has ended: log in again");
     client_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
@@ -1401,7 +1407,7 @@ void session_check_staff(void)
         if (c->ep != EP_STAFF || !c->authed || c->close_after_flush)
             continue;
         client_hold(c);
-        if (rds_cmdf(session_check_done, c, "EXISTS sess:%s", c->sess) < 0)
+        if (auth_session_check(c->sess, session_check_done, c) < 0)
             client_release(c);
     }
 }

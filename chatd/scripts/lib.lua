@@ -14,14 +14,22 @@
 --   events            stream of what happened, for reports: t (offered,
 --                     answered, abandoned, ended, wrapped, ...), conv,
 --                     sev, wait_ms, handle_ms, outcome, categories... never
---                     message text
+--                     message text; trimmed by trim.lua to events_keep_days
+--                     and events_max_entries
 --   metrics           hash of counters: messages, triage:<category>
 --   case:<conv>       hash: a safeguarding case (one per conversation):
 --                     status open|acknowledged|decided, sev, categories,
 --                     adviser, opened_at, opened_by, note (sealed),
 --                     decision, decision_note (sealed), reference, ...
 --   cases             zset conv -> opened_at, every case
---   audit             stream: who, role, action, conv, detail (append-only)
+--   audit             stream: who, role, action, conv, detail (append-only;
+--                     trim.lua drops entries older than audit_keep_days, or
+--                     the retention if longer; never by count)
+--   sess:<digest>     staff session (auth.c, session*.lua, logout.lua): name,
+--                     role, born/issued (ms), next/prev (rotation links);
+--                     TTL = idle left, never past born + session_ttl_s
+--   usess:<name>      set of a user's session digests; loginfail:<name> the
+--                     name's failed-login ceiling (login_lockout_s window)
 -- Events go to one channel as JSON; every chatd filters what is local.
 local EV = 'chatd:ev'
 local SEV_BAND = 10000000000000 -- 1e13 ms: severity outranks any wait

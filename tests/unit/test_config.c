@@ -265,11 +265,11 @@ TEST(first_error_is_reported)
      * config.c keeps the last handler message: the line and the reason do
      * not match.  Reported with the fix. */
     CHECK(strstr(err, ":1: unknown option 'colour'") != NULL,
-              "two errors reported as \"%s\"", err);
+          "two errors reported as \"%s\"", err);
     path = write_conf("two.conf", "just words\nport = eighty\n");
     CHECK(config_load(path, &cfg, err, sizeof err) == -1, "accepted");
     CHECK(strstr(err, ":1: syntax error") != NULL,
-              "two errors reported as \"%s\"", err);
+          "two errors reported as \"%s\"", err);
 }
 
 TEST(long_lines)
@@ -309,14 +309,14 @@ TEST(long_lines)
     path = write_conf("long.conf", line);
     rc = config_load(path, &cfg, err, sizeof err);
     CHECK((rc == 0 && strlen(cfg.allowed_origins) == strlen(line) - 19) ||
-                  (rc == -1 && strstr(err, ":1: ") != NULL),
-              "a 280-byte line: rc %d, \"%s\"", rc, rc ? err : "");
+              (rc == -1 && strstr(err, ":1: ") != NULL),
+          "a 280-byte line: rc %d, \"%s\"", rc, rc ? err : "");
     snprintf(line, sizeof line, "allowed_origins = %0181dport = 9\n", 0);
     path = write_conf("long.conf", line);
     config_defaults(&cfg);
     rc = config_load(path, &cfg, err, sizeof err);
     CHECK(rc == -1 || cfg.port != 9,
-              "the tail of a long line was read as port = %d", cfg.port);
+          "the tail of a long line was read as port = %d", cfg.port);
 }
 
 TEST(failed_load_leaves_config)
@@ -382,7 +382,7 @@ TEST(missing_file)
      * one and inih reads it as empty: chatd --config /etc/chatd starts
      * on the defaults.  Reported with the fix. */
     CHECK(config_load(tmpdir, &cfg, err, sizeof err) == -1,
-              "a directory loaded as an empty config file");
+          "a directory loaded as an empty config file");
 }
 
 /* The sample config loads to the defaults and shows every option, each as
@@ -442,9 +442,10 @@ TEST(sample_config)
 
 static void cleanup(void)
 {
-    static const char *const files[] = {
-        "bad.conf", "ok.conf",   "edge.conf", "twice.conf", "env.conf",
-        "two.conf", "long.conf", "good.conf", "bad2.conf",  "cap.conf"};
+    static const char *const files[] = {"bad.conf",   "ok.conf",   "edge.conf",
+                                        "twice.conf", "env.conf",  "two.conf",
+                                        "long.conf",  "good.conf", "bad2.conf",
+                                        "cap.conf",   "proxy.conf"};
     char path[sizeof tmpdir + 32];
 
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
@@ -452,6 +453,46 @@ static void cleanup(void)
         unlink(path);
     }
     rmdir(tmpdir);
+}
+
+/* trusted_proxies: which peers may name the client in X-Forwarded-For. */
+TEST(trusted_proxy_lists)
+{
+    struct config cfg;
+    struct cidr l[CIDR_LIST_MAX];
+    int n = cidr_list_parse("10.0.0.0/8, 192.0.2.7,::1,2001:db8::/32", l,
+                            CIDR_LIST_MAX);
+
+    CHECK_INT(n, 4);
+    CHECK(cidr_list_match(l, n, "10.1.2.3"), "10.1.2.3 not in 10.0.0.0/8");
+    CHECK(cidr_list_match(l, n, "::ffff:10.9.9.9"),
+          "an IPv4-mapped peer not matched as IPv4");
+    CHECK(!cidr_list_match(l, n, "11.0.0.1"), "11.0.0.1 matched");
+    CHECK(cidr_list_match(l, n, "192.0.2.7"), "a single address not matched");
+    CHECK(!cidr_list_match(l, n, "192.0.2.8"), "its neighbour matched");
+    CHECK(cidr_list_match(l, n, "::1"), "::1 not matched");
+    CHECK(cidr_list_match(l, n, "2001:db8:ffff::1"), "inside /32 not matched");
+    CHECK(!cidr_list_match(l, n, "2001:db9::1"), "outside /32 matched");
+    CHECK(!cidr_list_match(l, n, "not-an-address"), "garbage matched");
+    CHECK(!cidr_list_match(l, 0, "10.1.2.3"), "an empty list matched");
+    CHECK_INT(cidr_list_parse("", NULL, 0), 0);
+    n = cidr_list_parse("172.16.0.0/12", l, CIDR_LIST_MAX);
+    CHECK(cidr_list_match(l, n, "172.31.255.255") &&
+              !cidr_list_match(l, n, "172.32.0.0"),
+          "a /12 boundary is wrong");
+    /* Anything not an address or a prefix in range is refused at load. */
+    CHECK_INT(cidr_list_parse("10.0.0.0/33", NULL, 0), -1);
+    CHECK_INT(cidr_list_parse("example.org", NULL, 0), -1);
+    CHECK_INT(cidr_list_parse("10.0.0.1/", NULL, 0), -1);
+    config_defaults(&cfg);
+    CHECK_STR(cfg.trusted_proxies, "");
+    {
+        const char *path =
+            write_conf("proxy.conf", "trusted_proxies = 10.0.0/8\n");
+        CHECK(config_load(path, &cfg, err, sizeof err) == -1,
+              "a bad trusted_proxies entry was accepted");
+        CHECK(strstr(err, "trusted_proxies") != NULL, "error \"%s\"", err);
+    }
 }
 
 int main(void)
@@ -472,6 +513,7 @@ int main(void)
     RUN(capacity_order);
     RUN(missing_file);
     RUN(sample_config);
+    RUN(trusted_proxy_lists);
     clear_env();
     cleanup();
     return unit_summary();
