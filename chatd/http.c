@@ -284,8 +284,11 @@ static void me_done(const char *name, const char *role, const char *fresh,
         set_session_cookie(j, fresh, max_age_s); /* rotated */
     if (j->wsi) {
         if (name)
+            /* rotate_s: how often the console must ask, since a cookie
+             * is only replaced on an HTTP request. */
             job_json(j, 200,
-                     json_pack("{s:s, s:s}", "name", name, "role", role));
+                     json_pack("{s:s, s:s, s:i}", "name", name, "role", role,
+                               "rotate_s", CFG->session_rotate_s));
         else
             job_json(j, 401, json_pack("{s:s}", "error", "no_session"));
     }

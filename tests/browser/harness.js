@@ -409,8 +409,8 @@ async function eventually(fn, check, timeout = 10000) {
  *   before(async () => { env = await setup(); });  after(() => env.teardown());
  *   test('...', env.wrap(async () => { ... }));
  * A failing test prints the tail of chatd's log and keeps the temp dir. */
-async function setup(advisers) {
-  const svc = await startService(advisers);
+async function setup(advisers, extraEnv = {}) {
+  const svc = await startService(advisers, extraEnv);
   const browser = await launchBrowser();
   const env = {
     svc, browser, failed: false,

@@ -65,6 +65,11 @@
   var TYPING_SHOW_MS = 5000;
   var BACKOFF_MIN_MS = 1000;
   var BACKOFF_MAX_MS = 30000;
+  // chatd replaces a session cookie only on an HTTP request (a WebSocket
+  // upgrade cannot carry a new one), so a console open all shift asks
+  // /api/me twice per rotation interval (its answer's rotate_s).
+  var SESSION_REFRESH_MIN_MS = 1000;
+  var refreshTimer = null;
   var BASE_TITLE = document.title;
 
   /* --------------------------------------------------------- helpers */
@@ -895,6 +900,24 @@
     conn.attempt = 0;
     setLink('Connecting…', false);
     conn.connect();
+    refreshSession(); // learns rotate_s and keeps the cookie fresh
+  }
+
+  /* Lets chatd rotate the cookie; an ended session is noticed by the
+   * socket, which chatd closes, so the answer needs no handling here. */
+  function refreshSession() {
+    if (!conn.wanted) return;
+    fetch('/api/me', { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (m) { if (m) refreshEvery(m.rotate_s); })
+      .catch(function () {});
+  }
+
+  function refreshEvery(rotateS) {
+    var ms = Math.max(SESSION_REFRESH_MIN_MS, (rotateS | 0) * 1000 / 2);
+    if (refreshTimer && refreshTimer.ms === ms) return;
+    if (refreshTimer) clearInterval(refreshTimer.id);
+    refreshTimer = { ms: ms, id: setInterval(refreshSession, ms) };
   }
 
   function sessionLost() {
