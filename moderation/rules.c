@@ -191,6 +191,12 @@ static int expand(struct loader *L, const char *ph, struct vec *outv,
             fail(L, "cue expands to more than %d phrases", MAX_EXPANSION);
             return -1;
         }
+        /* the C matcher keeps one frame per byte of a phrase (trie.c) */
+        if (strlen(ph) > TRIE_MAX_PHRASE) {
+            fail(L, "phrase \"%.32s...\" is longer than %d bytes", ph,
+                 TRIE_MAX_PHRASE);
+            return -1;
+        }
         char *d = strdup(ph);
         if (!d || vec_push(outv, d) < 0) {
             free(d);

@@ -123,12 +123,15 @@ static int word_ucp(void *arg, const char *s, size_t end, size_t p)
 
 /* find() for a phrase trie matched in C: the same answer as its regex. */
 static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
-                     const struct tr_trie *t, const struct norm *f,
-                     size_t from, size_t to, size_t *ms, size_t *me,
-                     uint32_t *id)
+                     const struct tr_trie *t, const struct norm *f, size_t from,
+                     size_t to, size_t *ms, size_t *me, uint32_t *id)
 {
     struct wordarg wa = {r, ctx};
-    struct tr_wclass wc = {word_ucp, &wa, 0, f->wstart, f->nwstart};
+    struct tr_wclass wc = {.word = word_ucp,
+                           .arg = &wa,
+                           .starts = f->wstart,
+                           .nstarts = f->nwstart,
+                           .budget = &ctx->trie_budget};
     uint32_t dummy;
     return tr_trie_find(t, f->s, to, from, ms, me, id ? id : &dummy, &wc);
 }
@@ -468,12 +471,17 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
     }
     if (tr_normalise(rules, ctx, text ? text : "", len) < 0)
         goto fail;
+    /* the corpus needs at most 19 steps a byte; only a hostile rule file
+     * (wildcards backtracking in one word) comes near this */
+    ctx->trie_budget =
+        TRIE_STEP_LIMIT +
+        TRIE_BYTE_STEPS * (uint64_t)(ctx->form[0].len + ctx->form[1].len);
     for (int i = 0; i < 2; i++) {
         if (i == 1 && ctx->form[1].len == 0)
             break;
         struct norm *f = &ctx->form[i];
         struct wordarg wa = {rules, ctx};
-        struct tr_wclass wc = {word_ucp, &wa, 0, NULL, 0};
+        struct tr_wclass wc = {.word = word_ucp, .arg = &wa};
         f->nwstart = tr_word_starts(f->s, f->len, f->wstart, &wc);
         if (wc.err)
             goto fail;

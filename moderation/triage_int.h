@@ -36,6 +36,10 @@
 #define OVECTOR_PAIRS      16     /* capture pairs in the shared match data */
 #define MAX_CUE_REGEX      16     /* cue tries, if one exceeds PCRE2 size */
 #define MEMO_PATTERNS      1024   /* regexes whose whole-text match is kept */
+#define TRIE_MAX_PHRASE    256    /* bytes of one cue or trigger phrase */
+#define TRIE_STACK_FRAMES  (TRIE_MAX_PHRASE + 1) /* one per trie level */
+#define TRIE_STEP_LIMIT    100000 /* C trie search steps per call/message */
+#define TRIE_BYTE_STEPS    200    /* more per normalised byte of a message */
 
 enum tr_context {
     CTX_NEGATION = 0,
@@ -62,9 +66,9 @@ struct tr_rule {
     char name[RULE_NAME_LEN];
     unsigned category; /* index into rules->categories */
     enum triage_severity severity;
-    unsigned ctx_mask; /* contexts that may lower this rule */
-    int ctx_set;       /* ctx_mask given on the rule itself */
-    int noescalate;    /* ignore the category's escalators */
+    unsigned ctx_mask;           /* contexts that may lower this rule */
+    int ctx_set;                 /* ctx_mask given on the rule itself */
+    int noescalate;              /* ignore the category's escalators */
     enum triage_severity maxsev; /* the highest its escalators can give */
     struct tr_pattern *require, *except, *escalate;
     unsigned nrequire, nexcept, nescalate;
@@ -113,9 +117,11 @@ struct tr_trie {
 struct tr_wclass {
     int (*word)(void *arg, const char *s, size_t end, size_t p); /* 1/0/-1 */
     void *arg;
-    int err; /* set when word() failed */
+    int err;                /* set when word() failed */
     const uint32_t *starts; /* word starts of the subject, or NULL */
     size_t nstarts;
+    uint64_t *budget; /* search steps left, shared by the calls of one
+                         message; NULL: TRIE_STEP_LIMIT for each call */
 };
 
 struct triage_rules {
@@ -132,8 +138,8 @@ struct triage_rules {
     pcre2_code *stop;               /* scope terminators ("but") */
     struct tr_trie *context_trie[CTX_COUNT]; /* the same, in C */
     struct tr_trie *stop_trie;
-    pcre2_code *word;               /* \w, for characters outside ASCII */
-    struct tr_lex_entry *lex;       /* open addressing, power-of-two size */
+    pcre2_code *word;         /* \w, for characters outside ASCII */
+    struct tr_lex_entry *lex; /* open addressing, power-of-two size */
     size_t lexcap;
     unsigned npatterns; /* require, except and escalate regexes */
 };
@@ -146,7 +152,7 @@ struct norm {
     size_t len;
     uint32_t *tok; /* start offset in s of each token */
     size_t ntok;
-    int collapsed; /* a run of 3+ repeated letters was shortened */
+    int collapsed;    /* a run of 3+ repeated letters was shortened */
     uint32_t *wstart; /* offsets where a \w follows a non-\w (triage.c) */
     size_t nwstart;
 };
@@ -176,6 +182,7 @@ struct triage_ctx {
         uint32_t a, b;
     } memo[2][MEMO_PATTERNS];
     uint32_t gen;
+    uint64_t trie_budget; /* C trie search steps left for this message */
 };
 
 /* normalise.c */

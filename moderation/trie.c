@@ -8,6 +8,12 @@
  * lists and {list} references.  Why a trie: PCRE2 tries every alternative
  * of a flat a|b|c at every position (6.8 us for 300 words on 100 bytes);
  * factored by prefix it rejects a position after one or two bytes (1.1 us).
+ *
+ * Also owns tr_trie_build() and tr_trie_find(), the same tries matched in
+ * C.  The search backtracks with an explicit stack of TRIE_STACK_FRAMES
+ * (rules.c refuses a phrase longer than TRIE_MAX_PHRASE) and counts its
+ * steps against a budget, so a hostile rule file gives -1 (triage_error),
+ * never a hang or a stack overflow (issue #7).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,23 +263,22 @@ void tr_trie_free(struct tr_trie *t)
 
 /* \w as PCRE2 sees it with UCP: ASCII here, other scripts asked of wc. */
 static const unsigned char ascii_word[128] = {
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
-    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['_'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
-    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
-    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
-    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
-    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
-    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
-    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1, ['8'] = 1, ['9'] = 1, ['_'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
+    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
+    ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,
+    ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 struct mstate {
     const unsigned char *s;
     size_t end;
     struct tr_wclass *wc;
+    uint64_t steps; /* search steps left */
 };
 
 /* Is the character starting at p (< end) a word character? */
@@ -315,12 +320,31 @@ static size_t char_len(const struct mstate *m, size_t p)
     return q - p;
 }
 
-/* Depth first, in the alternation's order, as PCRE2 backtracks. */
-static int dfs(const struct tr_trie *t, struct mstate *m, uint32_t node,
-               size_t pos, size_t *me, uint32_t *id)
+/* One choice point of the search: a node reached after its chain of single
+ * literal edges, and which of the regex's alternatives there comes next. */
+enum alt {
+    ALT_SEP_TAKE,     /* [ \n]? consuming a separator (greedy: first) */
+    ALT_SEP_SKIP,     /* [ \n]? consuming nothing */
+    ALT_LITERAL,      /* the one literal edge on the next byte */
+    ALT_STAR_LONGEST, /* \w* as far as the word goes */
+    ALT_STAR,         /* \w* one character shorter each time */
+    ALT_END,          /* the phrase ending here, at a \b */
+};
+
+struct frame {
+    uint32_t node;
+    uint32_t pos;  /* offset in s at node */
+    uint32_t q;    /* ALT_STAR: the end \w* gives next */
+    uint32_t next; /* enum alt */
+};
+
+/* Follows the chain of single literal edges from node at pos into *f: no
+ * alternative to come back to, so no frame of their own.  0 if the text
+ * differs on the way. */
+static int enter(const struct tr_trie *t, const struct mstate *m, uint32_t node,
+                 size_t pos, struct frame *f)
 {
     const struct tr_tnode *nd = &t->v[node];
-    /* a chain of single literal edges: no alternative to come back to */
     while (nd->nchild == 1 && nd->phrase < 0) {
         unsigned char c = t->v[nd->child].c;
         if (c == ' ' || c == '*')
@@ -330,52 +354,95 @@ static int dfs(const struct tr_trie *t, struct mstate *m, uint32_t node,
         pos++;
         nd = &t->v[nd->child];
     }
-    const struct tr_tnode *ch = &t->v[nd->child], *last = ch + nd->nchild;
-    if (ch < last && ch->c == ' ') { /* [ \n]? : greedy */
-        if (pos < m->end && (m->s[pos] == ' ' || m->s[pos] == '\n') &&
-            dfs(t, m, (uint32_t)(ch - t->v), pos + 1, me, id))
-            return 1;
-        /* not consumed: the literal edges after it cannot take a
-         * separator, so skip a node that has nothing else */
-        const struct tr_tnode *sp = ch;
-        int lit_only = sp->phrase < 0 && sp->nchild &&
-                       t->v[sp->child].c != ' ' &&
-                       t->v[sp->child + sp->nchild - 1].c != '*';
-        if (!(lit_only && pos < m->end &&
-              (m->s[pos] == ' ' || m->s[pos] == '\n')) &&
-            dfs(t, m, (uint32_t)(ch - t->v), pos, me, id))
-            return 1;
-        ch++;
-    }
-    int star = ch < last && last[-1].c == '*';
-    if (star)
-        last--;
-    if (pos < m->end) {
-        unsigned char c = m->s[pos];
-        for (; ch < last; ch++)
-            if (ch->c == c) {
-                if (dfs(t, m, (uint32_t)(ch - t->v), pos + 1, me, id))
-                    return 1;
+    *f = (struct frame){(uint32_t)(nd - t->v), (uint32_t)pos, 0, ALT_SEP_TAKE};
+    return 1;
+}
+
+/* Depth first, in the alternation's order, as PCRE2 backtracks.  The stack
+ * is explicit and bounded, and every step is counted, because a rule file
+ * is input too: a long phrase would otherwise recurse as deep as it is
+ * long, and wildcards in one word ("a*a*a*b") backtrack exponentially.
+ * 1 match (*me, *id), 0 none, -1 stack or step budget exceeded. */
+static int search(const struct tr_trie *t, struct mstate *m, size_t start,
+                  size_t *me, uint32_t *id)
+{
+    struct frame st[TRIE_STACK_FRAMES];
+    size_t n = 0;
+    if (!enter(t, m, 0, start, &st[0]))
+        return 0;
+    n = 1;
+    while (n) {
+        if (m->steps == 0)
+            return -1;
+        m->steps--;
+        struct frame *f = &st[n - 1];
+        const struct tr_tnode *nd = &t->v[f->node];
+        const struct tr_tnode *ch = &t->v[nd->child], *last = ch + nd->nchild;
+        size_t pos = f->pos;
+        int sep_edge = ch < last && ch->c == ' ';
+        int star = ch + sep_edge < last && last[-1].c == '*';
+        int sep_here = pos < m->end && (m->s[pos] == ' ' || m->s[pos] == '\n');
+        const struct tr_tnode *go = NULL;
+        size_t at = 0;
+        switch (f->next) {
+        case ALT_SEP_TAKE:
+            f->next = ALT_SEP_SKIP;
+            if (sep_edge && sep_here)
+                go = ch, at = pos + 1;
+            break;
+        case ALT_SEP_SKIP: {
+            f->next = ALT_LITERAL;
+            if (!sep_edge)
                 break;
-            }
-    }
-    if (star) { /* \w* : greedy, giving back one character at a time */
-        uint32_t sc = (uint32_t)(last - t->v);
-        size_t q = pos;
-        while (q < m->end && word_at(m, q))
-            q += char_len(m, q);
-        for (;;) {
-            if (dfs(t, m, sc, q, me, id))
-                return 1;
-            if (q == pos)
-                break;
-            q = char_before(m, q);
+            /* the literal edges after it cannot take a separator, so
+             * skip a node that has nothing else */
+            int lit_only = ch->phrase < 0 && ch->nchild &&
+                           t->v[ch->child].c != ' ' &&
+                           t->v[ch->child + ch->nchild - 1].c != '*';
+            if (!(lit_only && sep_here))
+                go = ch, at = pos;
+            break;
         }
-    }
-    if (nd->phrase >= 0 && boundary(m, pos)) {
-        *me = pos;
-        *id = (uint32_t)nd->phrase;
-        return 1;
+        case ALT_LITERAL:
+            f->next = star ? ALT_STAR_LONGEST : ALT_END;
+            if (pos >= m->end)
+                break;
+            for (const struct tr_tnode *c = ch + sep_edge; c < last - star; c++)
+                if (c->c == m->s[pos]) {
+                    go = c, at = pos + 1;
+                    break;
+                }
+            break;
+        case ALT_STAR_LONGEST: {
+            size_t q = pos;
+            while (q < m->end && word_at(m, q))
+                q += char_len(m, q);
+            f->q = (uint32_t)q;
+            f->next = ALT_STAR;
+        }
+            /* fall through */
+        case ALT_STAR:
+            go = last - 1, at = f->q;
+            if (f->q == pos)
+                f->next = ALT_END;
+            else
+                f->q = (uint32_t)char_before(m, f->q);
+            break;
+        default: /* ALT_END */
+            if (nd->phrase >= 0 && boundary(m, pos)) {
+                *me = pos;
+                *id = (uint32_t)nd->phrase;
+                return 1;
+            }
+            n--; /* no alternative left: back to the node before */
+            continue;
+        }
+        if (!go)
+            continue;
+        if (n == TRIE_STACK_FRAMES)
+            return -1;
+        if (enter(t, m, (uint32_t)(go - t->v), at, &st[n]))
+            n++;
     }
     return 0;
 }
@@ -383,7 +450,7 @@ static int dfs(const struct tr_trie *t, struct mstate *m, uint32_t node,
 size_t tr_word_starts(const char *s, size_t len, uint32_t *out,
                       struct tr_wclass *wc)
 {
-    struct mstate m = {(const unsigned char *)s, len, wc};
+    struct mstate m = {(const unsigned char *)s, len, wc, 0};
     size_t n = 0;
     int prev = 0;
     wc->err = 0;
@@ -400,7 +467,9 @@ int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
                  size_t from, size_t *ms, size_t *me, uint32_t *id,
                  struct tr_wclass *wc)
 {
-    struct mstate m = {(const unsigned char *)s, end, wc};
+    struct mstate m = {(const unsigned char *)s, end, wc,
+                       wc->budget ? *wc->budget : TRIE_STEP_LIMIT};
+    int rc = 0;
     wc->err = 0;
     if (wc->starts && !t->anystart) {
         /* a match starts with an ASCII word byte at a \b: a word start */
@@ -416,28 +485,26 @@ int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
             size_t p = wc->starts[i];
             if (!t->first[m.s[p]])
                 continue;
-            if (dfs(t, &m, 0, p, me, id)) {
+            if ((rc = search(t, &m, p, me, id)) != 0 || wc->err) {
                 *ms = p;
-                return wc->err ? -1 : 1;
+                break;
             }
-            if (wc->err)
-                return -1;
         }
-        return wc->err ? -1 : 0;
-    }
-    for (size_t p = from; p <= end; p++) {
-        if (p < end && (m.s[p] & 0xC0) == 0x80)
-            continue; /* inside a character */
-        if (!t->anystart && (p == end || !t->first[m.s[p]]))
-            continue;
-        if (!boundary(&m, p))
-            continue;
-        if (dfs(t, &m, 0, p, me, id)) {
-            *ms = p;
-            return wc->err ? -1 : 1;
+    } else {
+        for (size_t p = from; p <= end; p++) {
+            if (p < end && (m.s[p] & 0xC0) == 0x80)
+                continue; /* inside a character */
+            if (!t->anystart && (p == end || !t->first[m.s[p]]))
+                continue;
+            if (!boundary(&m, p))
+                continue;
+            if ((rc = search(t, &m, p, me, id)) != 0 || wc->err) {
+                *ms = p;
+                break;
+            }
         }
-        if (wc->err)
-            return -1;
     }
-    return wc->err ? -1 : 0;
+    if (wc->budget)
+        *wc->budget = m.steps;
+    return wc->err ? -1 : rc;
 }

@@ -187,9 +187,9 @@ static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
                           const char *s, size_t end, int marks)
 {
     static uint32_t starts[8192];
-    struct tr_wclass wc = {word_pcre2, NULL, 0, NULL, 0};
-    size_t nstarts = end / 2 + 1 <= 8192 ? tr_word_starts(s, end, starts, &wc)
-                                         : 0;
+    struct tr_wclass wc = {word_pcre2, NULL, 0, NULL, 0, NULL};
+    size_t nstarts =
+        end / 2 + 1 <= 8192 ? tr_word_starts(s, end, starts, &wc) : 0;
     for (size_t from = 0; from <= end; from++) {
         if (from < end && ((unsigned char)s[from] & 0xC0) == 0x80)
             continue;
@@ -197,9 +197,8 @@ static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(C->md);
         PCRE2_SPTR mark = pcre2_get_mark(C->md);
         size_t ps = rc > 0 ? ov[0] : 0, pe = rc > 0 ? ov[1] : 0;
-        unsigned long pid = rc > 0 && mark ? strtoul((const char *)mark, NULL,
-                                                     10)
-                                           : 0;
+        unsigned long pid =
+            rc > 0 && mark ? strtoul((const char *)mark, NULL, 10) : 0;
         int nomark = rc > 0 && !mark;
         size_t ms = 0, me = 0; /* word_pcre2 reuses C->md: read it first */
         uint32_t id = 0;
@@ -215,7 +214,8 @@ static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
         if (tr_trie_find(t, s, end, from, &ms2, &me2, &id2, &wc) != rc2 ||
             ms2 != ms || me2 != me || id2 != id)
             return 0;
-        if (rc > 0 && (ps != ms || pe != me || (marks && (nomark || pid != id))))
+        if (rc > 0 &&
+            (ps != ms || pe != me || (marks && (nomark || pid != id))))
             return 0;
     }
     return 1;
@@ -227,8 +227,8 @@ static void test_matcher(const char *corpus)
     CHECK(f != NULL, "open %s", corpus);
     if (!f)
         return;
-    static const char *const extra[] = {"", "\xd0\xb4", "\xe6\x88\x91",
-                                        "\xcc\x81", "\xe2\xba\x80", "_"};
+    static const char *const extra[] = {
+        "", "\xd0\xb4", "\xe6\x88\x91", "\xcc\x81", "\xe2\xba\x80", "_"};
     char line[8192], text[8400];
     unsigned rows = 0, bad = 0;
     while (fgets(line, sizeof line, f)) {
@@ -252,8 +252,8 @@ static void test_matcher(const char *corpus)
             if (i == 1 && n->len == 0)
                 break;
             for (unsigned c = 0; c < R->ncues; c++)
-                bad += !matcher_agrees(R->cues[c], R->cuetrie[c], n->s, n->len,
-                                       1);
+                bad +=
+                    !matcher_agrees(R->cues[c], R->cuetrie[c], n->s, n->len, 1);
             for (int k = 0; k < CTX_COUNT; k++)
                 if (R->context[k])
                     bad += !matcher_agrees(R->context[k], R->context_trie[k],
@@ -266,8 +266,8 @@ static void test_matcher(const char *corpus)
     }
     fclose(f);
     CHECK(rows > 400 && bad == 0,
-          "C phrase tries match as their regexes do (%u rows, %u differ)",
-          rows, bad);
+          "C phrase tries match as their regexes do (%u rows, %u differ)", rows,
+          bad);
 }
 
 /* Writes one rule file into a fresh directory and loads it. */
@@ -322,6 +322,79 @@ static void test_loader(void)
     CHECK(!r && strstr(err, "/nonexistent/rules"), "missing dir (%s)", err);
 }
 
+/* Issue #7: rule files are input too.  A phrase whose wildcards backtrack
+ * exponentially ("a*a*...c" against "abab...") once hung the C matcher,
+ * and a long phrase recursed once per byte. */
+static void test_pathological_rules(void)
+{
+    char err[512];
+    struct triage_rules *r =
+        load_text("category suicide\nrule crafted high\n"
+                  "cue a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*c\n",
+                  err, sizeof err);
+    CHECK(r != NULL, "wildcard rule file loads (%s)", r ? "" : err);
+    if (r) {
+        char text[201];
+        for (size_t i = 0; i < sizeof text - 1; i++)
+            text[i] = i % 2 ? 'b' : 'a';
+        text[sizeof text - 1] = '\0';
+        struct triage_result res;
+        int rc = triage_run(r, C, text, strlen(text), &res);
+        CHECK(rc == -1 && res.severity == TRIAGE_MEDIUM &&
+                  res.ncategories == 1 &&
+                  strcmp(res.categories[0], "triage_error") == 0,
+              "exponential backtracking gives medium triage_error "
+              "(rc %d, %s)",
+              rc, triage_severity_name(res.severity));
+        /* the budget is the message's: the next one starts afresh */
+        rc = triage_run(r, C, "abac", 4, &res);
+        CHECK(rc == 0 && res.severity == TRIAGE_NONE,
+              "the next message is triaged as usual (rc %d, %s)", rc,
+              triage_severity_name(res.severity));
+    }
+    triage_free(r);
+
+    /* the longest phrase allowed, as deep as the matcher goes */
+    char body[MAX_LINE], phrase[TRIE_MAX_PHRASE + 8];
+    size_t n = 0;
+    while (n + 3 <= TRIE_MAX_PHRASE) /* "ab ab ... ab" */
+        n += (size_t)snprintf(phrase + n, sizeof phrase - n, "%sab",
+                              n ? " " : "");
+    snprintf(body, sizeof body, "category x\nrule deep high\ncue %s\n", phrase);
+    r = load_text(body, err, sizeof err);
+    CHECK(r != NULL, "a %zu-byte phrase loads (%s)", n, r ? "" : err);
+    if (r) {
+        struct triage_result res;
+        int rc = triage_run(r, C, phrase, n, &res);
+        CHECK(rc == 0 && res.severity == TRIAGE_HIGH && res.nspans == 1 &&
+                  res.spans[0].start == 0 && res.spans[0].end == n,
+              "a %zu-byte phrase matches itself (rc %d, %s)", n, rc,
+              triage_severity_name(res.severity));
+    }
+    triage_free(r);
+
+    /* one byte longer is refused where it is written */
+    memset(phrase, 'a', TRIE_MAX_PHRASE + 1);
+    phrase[TRIE_MAX_PHRASE + 1] = '\0';
+    snprintf(body, sizeof body, "category x\nrule long high\ncue ok | %s\n",
+             phrase);
+    r = load_text(body, err, sizeof err);
+    CHECK(!r && strstr(err, "bad.rules:3: phrase") &&
+              strstr(err, "longer than"),
+          "a phrase over %d bytes gives file:line (%s)", TRIE_MAX_PHRASE, err);
+    triage_free(r);
+    snprintf(body, sizeof body,
+             "list long: %.*s\ncategory x\nrule long high\n"
+             "cue {long}aaaa\n",
+             TRIE_MAX_PHRASE - 2, phrase);
+    r = load_text(body, err, sizeof err);
+    CHECK(!r && strstr(err, "bad.rules:4: phrase"),
+          "a phrase over %d bytes after {list} expansion gives file:line "
+          "(%s)",
+          TRIE_MAX_PHRASE, err);
+    triage_free(r);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "moderation/rules";
@@ -348,6 +421,8 @@ int main(int argc, char **argv)
         }
     }
     test_loader();
+    if (C)
+        test_pathological_rules();
     triage_ctx_free(C);
     triage_free(R);
     printf("%u passed, %u failed\n", passed, failed);
