@@ -344,12 +344,257 @@ out:
     return re;
 }
 
+/* ---- regexes as phrase sets, for the C tries --------------------------- */
+
+/* Most require and except regexes are \b(word list)\b with groups and
+ * optional parts: a finite set of phrases.  Whether such a regex matches
+ * in a window is then the question tr_trie_find() answers, without
+ * PCRE2 scanning a flat alternation at every position.  A regex outside
+ * the subset (\d, classes, +, lookaround, ...) stays with PCRE2. */
+
+#define XP_BOUND '\x01' /* \b inside an expansion, resolved afterwards */
+
+struct xp {
+    struct loader *L;
+    const char *p;
+    int bad; /* outside the subset, or too many phrases */
+};
+
+static int xp_alt(struct xp *x, struct vec *out);
+
+static int xp_push(struct xp *x, struct vec *v, const char *s, size_t n)
+{
+    char *d = strndup(s, n);
+    if (v->n >= MAX_EXPANSION || !d || vec_push(v, d) < 0) {
+        free(d);
+        x->bad = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* a = a x b, every string of a followed by every string of b. */
+static int xp_product(struct xp *x, struct vec *a, const struct vec *b)
+{
+    struct vec r = {0};
+    if (a->n * b->n > MAX_EXPANSION) {
+        x->bad = 1;
+        return -1;
+    }
+    for (size_t i = 0; i < a->n; i++)
+        for (size_t j = 0; j < b->n; j++) {
+            char buf[MAX_LINE];
+            int n = snprintf(buf, sizeof buf, "%s%s", a->v[i], b->v[j]);
+            if (n < 0 || (size_t)n >= sizeof buf ||
+                xp_push(x, &r, buf, (size_t)n) < 0) {
+                x->bad = 1;
+                vec_free(&r);
+                return -1;
+            }
+        }
+    vec_free(a);
+    *a = r;
+    return 0;
+}
+
+/* One atom and its '?': literal byte, ' ', \b, \w*, {list} or group. */
+static int xp_item(struct xp *x, struct vec *out)
+{
+    const char *p = x->p;
+    char c = *p;
+    if (c == '(') {
+        x->p += p[1] == '?' && p[2] == ':' ? 3 : 1;
+        if (xp_alt(x, out) < 0 || *x->p != ')') {
+            x->bad = 1;
+            return -1;
+        }
+        x->p++;
+    } else if (c == '\\' && p[1] == 'b') {
+        const char b[] = {XP_BOUND};
+        x->p += 2;
+        if (xp_push(x, out, b, 1) < 0)
+            return -1;
+    } else if (c == '\\' && p[1] == 'w' && p[2] == '*') {
+        x->p += 3;
+        if (xp_push(x, out, "*", 1) < 0)
+            return -1;
+    } else if (c == '{') {
+        const char *close = strchr(p, '}');
+        struct list *li =
+            close ? list_find(x->L, p + 1, (size_t)(close - p - 1)) : NULL;
+        if (!li) {
+            x->bad = 1;
+            return -1;
+        }
+        /* regex_parse() makes it \b(?:trie)\b: its spaces stay loose */
+        for (size_t i = 0; i < li->n; i++) {
+            char buf[MAX_LINE];
+            int n = snprintf(buf, sizeof buf, "%c%s%c", XP_BOUND, li->items[i],
+                             XP_BOUND);
+            if (n < 0 || (size_t)n >= sizeof buf ||
+                xp_push(x, out, buf, (size_t)n) < 0) {
+                x->bad = 1;
+                return -1;
+            }
+        }
+        x->p = close + 1;
+    } else if (c == ' ' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '_') {
+        const char b[] = {c == ' ' ? TR_STRICT_SPACE : c};
+        x->p++;
+        if (xp_push(x, out, b, 1) < 0)
+            return -1;
+    } else {
+        x->bad = 1;
+        return -1;
+    }
+    if (*x->p == '?') {
+        x->p++;
+        if (x->p[0] == '?' || x->p[0] == '+' || xp_push(x, out, "", 0) < 0) {
+            x->bad = 1; /* lazy or possessive */
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int xp_seq(struct xp *x, struct vec *out)
+{
+    if (xp_push(x, out, "", 0) < 0)
+        return -1;
+    while (*x->p && *x->p != '|' && *x->p != ')') {
+        struct vec item = {0};
+        int rc = xp_item(x, &item) < 0 ? -1 : xp_product(x, out, &item);
+        vec_free(&item);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int xp_alt(struct xp *x, struct vec *out)
+{
+    for (;;) {
+        struct vec seq = {0};
+        if (xp_seq(x, &seq) < 0) {
+            vec_free(&seq);
+            return -1;
+        }
+        for (size_t i = 0; i < seq.n; i++) {
+            if (out->n >= MAX_EXPANSION || vec_push(out, seq.v[i]) < 0) {
+                x->bad = 1;
+                vec_free(&seq);
+                return -1;
+            }
+            seq.v[i] = NULL;
+        }
+        vec_free(&seq);
+        if (*x->p != '|')
+            return 0;
+        x->p++;
+    }
+}
+
+static int xp_word(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '*';
+}
+
+/* Resolves the \b marks of one expanded phrase in place: it must start and
+ * end with one (the trie's own \b); inside, a \b between a word and a
+ * non-word byte always holds and goes, one between two of a kind never
+ * does and drops the phrase.  1 kept, 0 dropped, -1 outside the subset. */
+static int xp_bounds(char *s)
+{
+    size_t n = strlen(s);
+    if (n < 3 || s[0] != XP_BOUND || s[n - 1] != XP_BOUND)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (s[i] != XP_BOUND) {
+            /* \w* after a non-word byte or at the start: not worth it */
+            if (s[i] == '*' &&
+                (o == 0 || !xp_word(s[o - 1]) || s[o - 1] == '*'))
+                return -1;
+            s[o++] = s[i];
+            continue;
+        }
+        size_t j = i;
+        while (j + 1 < n && s[j + 1] == XP_BOUND)
+            j++;
+        if (j + 1 >= n) /* runs into the final \b */
+            break;
+        if (o == 0) { /* a run of \b at the start */
+            i = j;
+            continue;
+        }
+        char l = s[o - 1], r = s[j + 1];
+        if (l == ' ' || r == ' ')
+            return -1; /* a list's loose space: [ \n]? could be empty */
+        if (xp_word(l) == xp_word(r))
+            return 0;
+        i = j;
+    }
+    s[o] = '\0';
+    return o > 0 && s[o - 1] != '*' ? 1 : -1;
+}
+
+/* The C trie of a require/except/escalate regex src, or NULL when src is
+ * outside the subset (then PCRE2 alone matches it).  *exact when src is one
+ * {list}: its regex is that list's trie, so spans agree too. */
+static struct tr_trie *pattern_trie(struct loader *L, const char *src,
+                                    int *exact)
+{
+    struct xp x = {L, src, 0};
+    struct vec v = {0};
+    struct tr_trie *t = NULL;
+    size_t len = strlen(src);
+    *exact = 0;
+    if (len > 2 && src[0] == '{' && src[len - 1] == '}' &&
+        !strchr(src + 1, '{')) {
+        struct list *li = list_find(L, src + 1, len - 2);
+        if (li && li->n) {
+            *exact = 1;
+            return tr_trie_build(li->items, li->n, 0);
+        }
+    }
+    if (xp_alt(&x, &v) < 0 || x.bad || *x.p)
+        goto out;
+    size_t kept = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        int rc = xp_bounds(v.v[i]);
+        if (rc < 0 || strlen(v.v[i]) > TRIE_MAX_PHRASE)
+            goto out;
+        if (rc == 0) {
+            free(v.v[i]);
+            continue;
+        }
+        v.v[kept++] = v.v[i];
+    }
+    v.n = kept;
+    if (kept)
+        t = tr_trie_build(v.v, v.n, 0);
+out:
+    vec_free(&v);
+    return t;
+}
+
+/* A pattern that will not be added: its regex and trie go. */
+static void pattern_drop(struct tr_pattern *p)
+{
+    pcre2_code_free(p->re);
+    tr_trie_free(p->trie);
+    p->re = NULL;
+    p->trie = NULL;
+}
+
 static int pattern_add(struct loader *L, struct tr_pattern **v, unsigned *n,
                        struct tr_pattern *p)
 {
     struct tr_pattern *q = realloc(*v, (*n + 1) * sizeof *q);
     if (!q) {
-        pcre2_code_free(p->re);
+        pattern_drop(p);
         fail(L, "out of memory");
         return -1;
     }
@@ -530,10 +775,20 @@ static int d_pattern(struct loader *L, const char *kw, char *arg)
     p.re = regex_parse(L, src);
     if (!p.re)
         return -1;
+    /* a trie for what only asks whether there is a match, or for any use
+     * when it gives the regex's own spans; an allocation failure leaves
+     * the pattern to PCRE2 */
+    int exact;
+    p.trie = pattern_trie(L, src, &exact);
+    p.exact = exact;
+    if (p.trie && !exact && esc) {
+        tr_trie_free(p.trie);
+        p.trie = NULL;
+    }
     struct tr_rule *ru = cur_rule(L);
     if (esc && !ru) {
         if (L->cat < 0) {
-            pcre2_code_free(p.re);
+            pattern_drop(&p);
             fail(L, "escalate before any category line");
             return -1;
         }
@@ -541,7 +796,7 @@ static int d_pattern(struct loader *L, const char *kw, char *arg)
         return pattern_add(L, &c->escalate, &c->nescalate, &p);
     }
     if (!ru) {
-        pcre2_code_free(p.re);
+        pattern_drop(&p);
         fail(L, "%s outside a rule", kw);
         return -1;
     }
@@ -1189,8 +1444,10 @@ out:
 
 static void patterns_free(struct tr_pattern *p, unsigned n)
 {
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
         pcre2_code_free(p[i].re);
+        tr_trie_free(p[i].trie);
+    }
     free(p);
 }
 

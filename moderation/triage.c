@@ -164,9 +164,21 @@ static void window(const struct norm *f, size_t ms, size_t me, unsigned near,
     *to = b + near + 1 < f->ntok ? f->tok[b + near + 1] : f->len;
 }
 
+/* find() for a rule-file pattern: its C trie when that gives the regex's
+ * own spans (rules.c), else PCRE2. */
+static int pfind(const struct triage_rules *r, struct triage_ctx *ctx,
+                 const struct tr_pattern *p, const struct norm *f, size_t from,
+                 size_t to, size_t *ms, size_t *me)
+{
+    if (p->trie && p->exact)
+        return find_trie(r, ctx, p->trie, f, from, to, ms, me, NULL);
+    return find(ctx, p->re, f, from, to, ms, me);
+}
+
 /* The first match of p in the whole form, once per message and form. */
-static int whole(struct triage_ctx *ctx, const struct tr_pattern *p,
-                 const struct norm *f, size_t *a, size_t *b)
+static int whole(const struct triage_rules *r, struct triage_ctx *ctx,
+                 const struct tr_pattern *p, const struct norm *f, size_t *a,
+                 size_t *b)
 {
     struct tr_memo *m =
         p->id < MEMO_PATTERNS ? &ctx->memo[f == &ctx->form[1]][p->id] : NULL;
@@ -175,7 +187,7 @@ static int whole(struct triage_ctx *ctx, const struct tr_pattern *p,
         *b = m->b;
         return m->rc;
     }
-    int rc = find(ctx, p->re, f, 0, f->len, a, b);
+    int rc = pfind(r, ctx, p, f, 0, f->len, a, b);
     if (rc < 0)
         return -1;
     if (m)
@@ -186,16 +198,21 @@ static int whole(struct triage_ctx *ctx, const struct tr_pattern *p,
 
 /* Does any match of re in the window (overlapping the cue when need_overlap)
  * exist?  1 yes, 0 no, -1 error. */
-static int any(struct triage_ctx *ctx, const struct tr_pattern *p,
-               const struct norm *f, size_t ms, size_t me, int need_overlap,
-               size_t *fs, size_t *fe)
+static int any(const struct triage_rules *r, struct triage_ctx *ctx,
+               const struct tr_pattern *p, const struct norm *f, size_t ms,
+               size_t me, int need_overlap, size_t *fs, size_t *fe)
 {
     size_t from, to;
+    if (p->trie && !p->exact && !need_overlap) {
+        /* only whether there is one: the trie of its phrases says */
+        window(f, ms, me, p->near, &from, &to);
+        return find_trie(r, ctx, p->trie, f, from, to, fs, fe, NULL);
+    }
     if (p->near == 0) {
         /* near 0: the window is the whole text, so the first match in it
          * is the first iteration below, the same for every cue */
         size_t a, b;
-        int rc = whole(ctx, p, f, &a, &b);
+        int rc = whole(r, ctx, p, f, &a, &b);
         if (rc <= 0)
             return rc;
         if (p->near == 0 && (!need_overlap || (a < me && b > ms))) {
@@ -207,7 +224,7 @@ static int any(struct triage_ctx *ctx, const struct tr_pattern *p,
     window(f, ms, me, p->near, &from, &to);
     while (from <= to) {
         size_t a, b;
-        int rc = find(ctx, p->re, f, from, to, &a, &b);
+        int rc = pfind(r, ctx, p, f, from, to, &a, &b);
         if (rc <= 0)
             return rc;
         if (!need_overlap || (a < me && b > ms)) {
@@ -302,13 +319,13 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
 {
     size_t a, b;
     for (unsigned i = 0; i < ru->nrequire; i++) {
-        int rc = any(ctx, &ru->require[i], f, ms, me, 0, &a, &b);
+        int rc = any(r, ctx, &ru->require[i], f, ms, me, 0, &a, &b);
         if (rc <= 0)
             return rc;
     }
     for (unsigned i = 0; i < ru->nexcept; i++) {
         const struct tr_pattern *p = &ru->except[i];
-        int rc = any(ctx, p, f, ms, me, p->near == 0, &a, &b);
+        int rc = any(r, ctx, p, f, ms, me, p->near == 0, &a, &b);
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
@@ -324,7 +341,7 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
         for (unsigned i = 0; i < n; i++) {
             if (v[i].severity <= sev)
                 continue;
-            int rc = any(ctx, &v[i], f, ms, me, 0, &a, &b);
+            int rc = any(r, ctx, &v[i], f, ms, me, 0, &a, &b);
             if (rc < 0)
                 return -1;
             if (rc) {

@@ -40,6 +40,7 @@
 #define TRIE_STACK_FRAMES  (TRIE_MAX_PHRASE + 1) /* one per trie level */
 #define TRIE_STEP_LIMIT    100000 /* C trie search steps per call/message */
 #define TRIE_BYTE_STEPS    200    /* more per normalised byte of a message */
+#define TR_STRICT_SPACE    0x7f   /* trie edge: exactly one ' ' (a regex's) */
 
 enum tr_context {
     CTX_NEGATION = 0,
@@ -60,6 +61,9 @@ struct tr_pattern {
     enum triage_severity severity; /* escalators: the severity raised to */
     char label[RULE_NAME_LEN];     /* escalators: what it names ("means") */
     unsigned id;                   /* index of its memo in the ctx */
+    struct tr_trie *trie;          /* the same phrases matched in C, or NULL */
+    int exact; /* trie gives re's very spans; else only whether
+                  there is a match (require, except near N) */
 };
 
 struct tr_rule {
@@ -99,17 +103,19 @@ struct tr_lex_entry {
 
 /* A trie of phrases matched in C, with the semantics of the regex
  * \b(?:trie)\b that tr_trie_regex() gives (trie.c). */
-struct tr_tnode {
+struct tr_tnode {    /* 8 bytes: a search's cost is mostly fetching these */
     uint32_t child;  /* index of the first child; children are contiguous */
-    uint32_t nchild; /* ordered as the regex tries them: ' ' first, '*' last */
-    int32_t phrase;  /* phrase ending here, or -1 */
+    uint16_t phrase; /* phrase ending here, or TR_NO_PHRASE */
+    uint8_t nchild;  /* ordered as the regex tries them: ' ' first, '*' last */
     unsigned char c; /* byte on the edge into this node */
 };
+#define TR_NO_PHRASE 0xFFFF
 
 struct tr_trie {
     struct tr_tnode *v; /* v[0] is the root */
     size_t n;
     unsigned char first[256]; /* bytes a match can start with */
+    uint32_t root[256];       /* the root's literal child on a byte, or 0 */
     int anystart;             /* a match may start with any character */
 };
 

@@ -183,37 +183,67 @@ fail:
 
 /* ---- the same tries, matched in C ------------------------------------- */
 
+/* A linked node's phrase as a flat one holds it; rules.c keeps phrase
+ * indices under MAX_PHRASES, and a larger one fails tr_trie_build(). */
+static uint16_t flat_phrase(long phrase)
+{
+    return phrase < 0 || phrase >= TR_NO_PHRASE ? TR_NO_PHRASE
+                                                : (uint16_t)phrase;
+}
+
 /* Flattens the linked trie: the children of a node become contiguous, in
- * the order the regex tries them (' ' first, '*' last). */
+ * the order the regex tries them (' ' first, '*' last).  Blocks are laid
+ * out depth first, so a node's children sit near its parent's block and a
+ * search down one phrase touches few cache lines. */
 static int flatten(const struct trie *t, struct tr_trie *out)
 {
+    struct todo {
+        size_t id, at; /* node in t, its index in out */
+    } *stack = malloc(t->n * sizeof *stack);
     out->v = malloc(t->n * sizeof *out->v);
-    if (!out->v)
-        return -1;
-    size_t *queue = malloc(t->n * sizeof *queue);
-    if (!queue) {
+    if (!out->v || !stack) {
         free(out->v);
         out->v = NULL;
+        free(stack);
         return -1;
     }
-    size_t head = 0, tail = 0, n = 1;
-    queue[tail++] = 0;
-    out->v[0] = (struct tr_tnode){.c = 0, .phrase = (int32_t)t->v[0].phrase};
-    while (head < tail) {
-        size_t id = queue[head], at = head++;
-        out->v[at].child = (uint32_t)n;
-        out->v[at].nchild = 0;
-        for (size_t c = t->v[id].child; c; c = t->v[c].next) {
-            out->v[n] = (struct tr_tnode){.c = t->v[c].c,
-                                          .phrase = (int32_t)t->v[c].phrase};
-            out->v[at].nchild++;
-            queue[tail++] = c;
+    size_t top = 0, n = 1;
+    stack[top++] = (struct todo){0, 0};
+    out->v[0] =
+        (struct tr_tnode){.c = 0, .phrase = flat_phrase(t->v[0].phrase)};
+    while (top) {
+        struct todo d = stack[--top];
+        size_t first = n;
+        out->v[d.at].child = (uint32_t)n;
+        out->v[d.at].nchild = 0;
+        for (size_t c = t->v[d.id].child; c; c = t->v[c].next) {
+            if (out->v[d.at].nchild == UINT8_MAX)
+                goto fail; /* phrases have a 40-byte alphabet (rules.c) */
+            out->v[n] = (struct tr_tnode){
+                .c = t->v[c].c, .phrase = flat_phrase(t->v[c].phrase)};
+            out->v[d.at].nchild++;
             n++;
+        }
+        /* pushed in order, then reversed: the first child's block is
+         * laid out next */
+        size_t base = top;
+        size_t at = first;
+        for (size_t c = t->v[d.id].child; c; c = t->v[c].next)
+            stack[top++] = (struct todo){c, at++};
+        for (size_t i = base, j = top; i + 1 < j; i++, j--) {
+            struct todo tmp = stack[i];
+            stack[i] = stack[j - 1];
+            stack[j - 1] = tmp;
         }
     }
     out->n = n;
-    free(queue);
+    free(stack);
     return 0;
+fail:
+    free(out->v);
+    out->v = NULL;
+    free(stack);
+    return -1;
 }
 
 static const unsigned char ascii_word[128];
@@ -232,6 +262,8 @@ struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
             if (!cur)
                 goto fail;
         }
+        if (base + i >= TR_NO_PHRASE)
+            goto fail;
         if (t.v[cur].phrase < 0)
             t.v[cur].phrase = (long)(base + i);
     }
@@ -243,8 +275,10 @@ struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
         if (c >= 0x80 || !ascii_word[c])
             out->anystart = 1; /* ' ', '*' or a non-word byte */
         out->first[c] = 1;
+        if (c != ' ' && c != '*')
+            out->root[c] = root->child + i;
     }
-    if (root->phrase >= 0)
+    if (root->phrase != TR_NO_PHRASE)
         out->anystart = 1;
     free(t.v);
     return out;
@@ -338,113 +372,147 @@ struct frame {
     uint32_t next; /* enum alt */
 };
 
-/* Follows the chain of single literal edges from node at pos into *f: no
- * alternative to come back to, so no frame of their own.  0 if the text
- * differs on the way. */
-static int enter(const struct tr_trie *t, const struct mstate *m, uint32_t node,
-                 size_t pos, struct frame *f)
+#define NO_CHILD UINT32_MAX
+
+/* The child of f's node to try next and the offset to try it at (*at), in
+ * the order the regex backtracks; NO_CHILD when only ALT_END is left. */
+static uint32_t next_child(const struct tr_trie *t, struct mstate *m,
+                           struct frame *f, size_t *at)
 {
-    const struct tr_tnode *nd = &t->v[node];
-    while (nd->nchild == 1 && nd->phrase < 0) {
-        unsigned char c = t->v[nd->child].c;
-        if (c == ' ' || c == '*')
+    const struct tr_tnode *nd = &t->v[f->node];
+    const struct tr_tnode *ch = &t->v[nd->child], *last = ch + nd->nchild;
+    size_t pos = f->pos;
+    int sep_edge = nd->nchild && ch->c == ' ';
+    int sep_here = pos < m->end && (m->s[pos] == ' ' || m->s[pos] == '\n');
+    int star = ch + sep_edge < last && last[-1].c == '*';
+    switch (f->next) {
+    case ALT_SEP_TAKE:
+        if (sep_edge && sep_here) {
+            f->next = ALT_SEP_SKIP;
+            *at = pos + 1;
+            return nd->child;
+        }
+        /* fall through */
+    case ALT_SEP_SKIP:
+        /* the literal edges after it cannot take a separator (none is a
+         * strict space), so skip a
+         * node that has nothing else */
+        if (sep_edge &&
+            !(sep_here && ch->phrase == TR_NO_PHRASE && ch->nchild &&
+              t->v[ch->child].c != ' ' &&
+              t->v[ch->child + ch->nchild - 1].c != '*' &&
+              t->v[ch->child + ch->nchild - 1].c != TR_STRICT_SPACE)) {
+            f->next = ALT_LITERAL;
+            *at = pos;
+            return nd->child;
+        }
+        /* fall through */
+    case ALT_LITERAL:
+        if (pos < m->end) {
+            /* a literal ' ' is only ever a regex's strict space */
+            unsigned char b = m->s[pos] == ' ' ? TR_STRICT_SPACE : m->s[pos];
+            uint32_t hit = NO_CHILD;
+            if (nd == t->v) { /* the root: many children */
+                hit = t->root[b] ? t->root[b] : NO_CHILD;
+            } else {
+                /* children are in byte order: stop at the first >= b */
+                for (const struct tr_tnode *c = ch + sep_edge; c < last - star;
+                     c++)
+                    if (c->c >= b) {
+                        if (c->c == b)
+                            hit = (uint32_t)(c - t->v);
+                        break;
+                    }
+            }
+            if (hit != NO_CHILD) {
+                f->next = star ? ALT_STAR_LONGEST : ALT_END;
+                *at = pos + 1;
+                return hit;
+            }
+        }
+        if (!star)
             break;
-        if (pos >= m->end || m->s[pos] != c)
-            return 0;
-        pos++;
-        nd = &t->v[nd->child];
+        /* fall through */
+    case ALT_STAR_LONGEST: {
+        size_t q = pos;
+        while (q < m->end && word_at(m, q))
+            q += char_len(m, q);
+        f->q = (uint32_t)q;
     }
-    *f = (struct frame){(uint32_t)(nd - t->v), (uint32_t)pos, 0, ALT_SEP_TAKE};
-    return 1;
+        /* fall through */
+    case ALT_STAR:
+        *at = f->q;
+        if (f->q == pos) {
+            f->next = ALT_END;
+        } else {
+            f->next = ALT_STAR;
+            f->q = (uint32_t)char_before(m, f->q);
+        }
+        return (uint32_t)(last - 1 - t->v);
+    default:
+        break;
+    }
+    f->next = ALT_END;
+    return NO_CHILD;
 }
 
 /* Depth first, in the alternation's order, as PCRE2 backtracks.  The stack
- * is explicit and bounded, and every step is counted, because a rule file
- * is input too: a long phrase would otherwise recurse as deep as it is
- * long, and wildcards in one word ("a*a*a*b") backtrack exponentially.
- * 1 match (*me, *id), 0 none, -1 stack or step budget exceeded. */
+ * is explicit and bounded, and every node entered is counted, because a
+ * rule file is input too: a long phrase would otherwise recurse as deep as
+ * it is long, and wildcards in one word ("a*a*a*b") backtrack
+ * exponentially.  1 match (*me, *id), 0 none, -1 stack or steps exceeded. */
 static int search(const struct tr_trie *t, struct mstate *m, size_t start,
                   size_t *me, uint32_t *id)
 {
     struct frame st[TRIE_STACK_FRAMES];
-    size_t n = 0;
-    if (!enter(t, m, 0, start, &st[0]))
-        return 0;
-    n = 1;
-    while (n) {
-        if (m->steps == 0)
-            return -1;
-        m->steps--;
-        struct frame *f = &st[n - 1];
-        const struct tr_tnode *nd = &t->v[f->node];
-        const struct tr_tnode *ch = &t->v[nd->child], *last = ch + nd->nchild;
-        size_t pos = f->pos;
-        int sep_edge = ch < last && ch->c == ' ';
-        int star = ch + sep_edge < last && last[-1].c == '*';
-        int sep_here = pos < m->end && (m->s[pos] == ' ' || m->s[pos] == '\n');
-        const struct tr_tnode *go = NULL;
-        size_t at = 0;
-        switch (f->next) {
-        case ALT_SEP_TAKE:
-            f->next = ALT_SEP_SKIP;
-            if (sep_edge && sep_here)
-                go = ch, at = pos + 1;
-            break;
-        case ALT_SEP_SKIP: {
-            f->next = ALT_LITERAL;
-            if (!sep_edge)
-                break;
-            /* the literal edges after it cannot take a separator, so
-             * skip a node that has nothing else */
-            int lit_only = ch->phrase < 0 && ch->nchild &&
-                           t->v[ch->child].c != ' ' &&
-                           t->v[ch->child + ch->nchild - 1].c != '*';
-            if (!(lit_only && sep_here))
-                go = ch, at = pos;
-            break;
-        }
-        case ALT_LITERAL:
-            f->next = star ? ALT_STAR_LONGEST : ALT_END;
-            if (pos >= m->end)
-                break;
-            for (const struct tr_tnode *c = ch + sep_edge; c < last - star; c++)
-                if (c->c == m->s[pos]) {
-                    go = c, at = pos + 1;
+    size_t n = 0, at = start;
+    uint32_t go = 0;
+    for (;;) {
+        if (go != NO_CHILD) {
+            if (m->steps == 0)
+                return -1;
+            m->steps--;
+            /* a chain of single literal edges: no alternative to come
+             * back to, so no frame of its own */
+            const struct tr_tnode *nd = &t->v[go];
+            while (nd->nchild == 1 && nd->phrase == TR_NO_PHRASE) {
+                unsigned char c = t->v[nd->child].c;
+                if (c == ' ' || c == '*')
+                    break;
+                if (at >= m->end ||
+                    m->s[at] != (c == TR_STRICT_SPACE ? ' ' : c)) {
+                    nd = NULL;
                     break;
                 }
-            break;
-        case ALT_STAR_LONGEST: {
-            size_t q = pos;
-            while (q < m->end && word_at(m, q))
-                q += char_len(m, q);
-            f->q = (uint32_t)q;
-            f->next = ALT_STAR;
-        }
-            /* fall through */
-        case ALT_STAR:
-            go = last - 1, at = f->q;
-            if (f->q == pos)
-                f->next = ALT_END;
-            else
-                f->q = (uint32_t)char_before(m, f->q);
-            break;
-        default: /* ALT_END */
-            if (nd->phrase >= 0 && boundary(m, pos)) {
-                *me = pos;
-                *id = (uint32_t)nd->phrase;
-                return 1;
+                at++;
+                nd = &t->v[nd->child];
             }
-            n--; /* no alternative left: back to the node before */
+            if (nd) {
+                if (n == TRIE_STACK_FRAMES)
+                    return -1;
+                st[n++] = (struct frame){(uint32_t)(nd - t->v), (uint32_t)at, 0,
+                                         ALT_SEP_TAKE};
+            }
+        }
+        if (n == 0)
+            return 0;
+        struct frame *f = &st[n - 1];
+        const struct tr_tnode *nd = &t->v[f->node];
+        go = f->next == ALT_END ? NO_CHILD : next_child(t, m, f, &at);
+        if (go != NO_CHILD) {
+            /* its last alternative, and no phrase ends here: nothing to
+             * come back to (most nodes), so the frame goes now */
+            if (f->next == ALT_END && nd->phrase == TR_NO_PHRASE)
+                n--;
             continue;
         }
-        if (!go)
-            continue;
-        if (n == TRIE_STACK_FRAMES)
-            return -1;
-        if (enter(t, m, (uint32_t)(go - t->v), at, &st[n]))
-            n++;
+        if (nd->phrase != TR_NO_PHRASE && boundary(m, f->pos)) {
+            *me = f->pos;
+            *id = (uint32_t)nd->phrase;
+            return 1;
+        }
+        n--; /* no alternative left: back to the node before */
     }
-    return 0;
 }
 
 size_t tr_word_starts(const char *s, size_t len, uint32_t *out,

@@ -165,7 +165,8 @@ static void test_failsafe(void)
 {
     triage_ctx_set_match_limit(C, 1);
     struct triage_result r;
-    /* cue phrases are matched in C; the rule's require regexes hit it */
+    /* cue phrases and most require/except regexes are matched in C; the
+     * escalator regexes hit it */
     const char *t = "ive got all my tablets lined up for tonight";
     int rc = triage_run(R, C, t, strlen(t), &r);
     CHECK(rc == -1 && r.severity == TRIAGE_MEDIUM && r.ncategories == 1 &&
@@ -221,6 +222,68 @@ static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
     return 1;
 }
 
+/* A pattern's C trie against its PCRE2 regex: whether there is a match
+ * from every character start, as far as end (existence is all that a
+ * require or a near-N except asks, so that is all a trie promises unless
+ * it is exact). */
+static int exists_agrees(const pcre2_code *re, const struct tr_trie *t,
+                         const char *s, size_t end)
+{
+    static uint32_t starts[8192];
+    struct tr_wclass wc = {word_pcre2, NULL, 0, NULL, 0, NULL};
+    size_t nstarts =
+        end / 2 + 1 <= 8192 ? tr_word_starts(s, end, starts, &wc) : 0;
+    for (size_t from = 0; from <= end; from++) {
+        if (from < end && ((unsigned char)s[from] & 0xC0) == 0x80)
+            continue;
+        int rc = pcre2_match(re, (PCRE2_SPTR)s, end, from, 0, C->md, NULL);
+        size_t ms, me;
+        uint32_t id;
+        wc.starts = NULL;
+        int rc2 = tr_trie_find(t, s, end, from, &ms, &me, &id, &wc);
+        wc.starts = starts;
+        wc.nstarts = nstarts;
+        int rc3 = tr_trie_find(t, s, end, from, &ms, &me, &id, &wc);
+        if ((rc > 0) != (rc2 > 0) || rc2 < 0 || rc3 != rc2)
+            return 0;
+    }
+    return 1;
+}
+
+/* Every require/except/escalate pattern that has a C trie, on one form:
+ * the whole text and the text cut at a token start, as a window cuts it. */
+static unsigned patterns_disagree(const struct norm *n)
+{
+    unsigned bad = 0;
+    size_t mid = n->ntok > 1 ? n->tok[n->ntok / 2] : n->len;
+    for (unsigned i = 0; i < R->nrules + R->ncategories; i++) {
+        const struct tr_pattern *v[3] = {NULL, NULL, NULL};
+        unsigned nv[3] = {0, 0, 0};
+        if (i < R->nrules) {
+            const struct tr_rule *ru = &R->rules[i];
+            v[0] = ru->require, nv[0] = ru->nrequire;
+            v[1] = ru->except, nv[1] = ru->nexcept;
+            v[2] = ru->escalate, nv[2] = ru->nescalate;
+        } else {
+            const struct tr_category *c = &R->categories[i - R->nrules];
+            v[0] = c->escalate, nv[0] = c->nescalate;
+        }
+        for (int k = 0; k < 3; k++)
+            for (unsigned j = 0; j < nv[k]; j++) {
+                const struct tr_pattern *p = &v[k][j];
+                if (!p->trie)
+                    continue;
+                if (p->exact)
+                    bad += !matcher_agrees(p->re, p->trie, n->s, n->len, 0) +
+                           !matcher_agrees(p->re, p->trie, n->s, mid, 0);
+                else
+                    bad += !exists_agrees(p->re, p->trie, n->s, n->len) +
+                           !exists_agrees(p->re, p->trie, n->s, mid);
+            }
+    }
+    return bad;
+}
+
 static void test_matcher(const char *corpus)
 {
     FILE *f = fopen(corpus, "r");
@@ -230,7 +293,7 @@ static void test_matcher(const char *corpus)
     static const char *const extra[] = {
         "", "\xd0\xb4", "\xe6\x88\x91", "\xcc\x81", "\xe2\xba\x80", "_"};
     char line[8192], text[8400];
-    unsigned rows = 0, bad = 0;
+    unsigned rows = 0, bad = 0, pbad = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
         char *t = line;
@@ -262,12 +325,21 @@ static void test_matcher(const char *corpus)
             size_t mid = n->ntok > 1 ? n->tok[n->ntok / 2] : n->len;
             if (R->stop)
                 bad += !matcher_agrees(R->stop, R->stop_trie, n->s, mid, 0);
+            pbad += patterns_disagree(n);
         }
     }
     fclose(f);
     CHECK(rows > 400 && bad == 0,
           "C phrase tries match as their regexes do (%u rows, %u differ)", rows,
           bad);
+    unsigned ntries = 0;
+    for (unsigned i = 0; i < R->nrules; i++)
+        for (unsigned j = 0; j < R->rules[i].nrequire; j++)
+            ntries += R->rules[i].require[j].trie != NULL;
+    CHECK(ntries > 0 && pbad == 0,
+          "require/except tries find a match where their regexes do (%u "
+          "rows, %u differ)",
+          rows, pbad);
 }
 
 /* Writes one rule file into a fresh directory and loads it. */
