@@ -775,16 +775,11 @@ static int d_pattern(struct loader *L, const char *kw, char *arg)
     p.re = regex_parse(L, src);
     if (!p.re)
         return -1;
-    /* a trie for what only asks whether there is a match, or for any use
-     * when it gives the regex's own spans; an allocation failure leaves
-     * the pattern to PCRE2 */
+    /* a trie answers whether there is a match (and, exact, where); an
+     * allocation failure leaves the pattern to PCRE2 alone */
     int exact;
     p.trie = pattern_trie(L, src, &exact);
     p.exact = exact;
-    if (p.trie && !exact && esc) {
-        tr_trie_free(p.trie);
-        p.trie = NULL;
-    }
     struct tr_rule *ru = cur_rule(L);
     if (esc && !ru) {
         if (L->cat < 0) {

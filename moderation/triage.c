@@ -197,16 +197,21 @@ static int whole(const struct triage_rules *r, struct triage_ctx *ctx,
 }
 
 /* Does any match of re in the window (overlapping the cue when need_overlap)
- * exist?  1 yes, 0 no, -1 error. */
+ * exist?  1 yes, 0 no, -1 error.  With want_span, [*fs, *fe) is the match
+ * PCRE2 gives. */
 static int any(const struct triage_rules *r, struct triage_ctx *ctx,
                const struct tr_pattern *p, const struct norm *f, size_t ms,
-               size_t me, int need_overlap, size_t *fs, size_t *fe)
+               size_t me, int need_overlap, int want_span, size_t *fs,
+               size_t *fe)
 {
     size_t from, to;
-    if (p->trie && !p->exact && !need_overlap) {
-        /* only whether there is one: the trie of its phrases says */
+    if (p->trie && !p->exact) {
+        /* the trie of its phrases says whether there is one; which one
+         * (an escalator's span, an overlap) is still the regex's to say */
         window(f, ms, me, p->near, &from, &to);
-        return find_trie(r, ctx, p->trie, f, from, to, fs, fe, NULL);
+        int rc = find_trie(r, ctx, p->trie, f, from, to, fs, fe, NULL);
+        if (rc <= 0 || (!want_span && !need_overlap))
+            return rc;
     }
     if (p->near == 0) {
         /* near 0: the window is the whole text, so the first match in it
@@ -319,13 +324,13 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
 {
     size_t a, b;
     for (unsigned i = 0; i < ru->nrequire; i++) {
-        int rc = any(r, ctx, &ru->require[i], f, ms, me, 0, &a, &b);
+        int rc = any(r, ctx, &ru->require[i], f, ms, me, 0, 0, &a, &b);
         if (rc <= 0)
             return rc;
     }
     for (unsigned i = 0; i < ru->nexcept; i++) {
         const struct tr_pattern *p = &ru->except[i];
-        int rc = any(r, ctx, p, f, ms, me, p->near == 0, &a, &b);
+        int rc = any(r, ctx, p, f, ms, me, p->near == 0, 0, &a, &b);
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
@@ -341,7 +346,7 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
         for (unsigned i = 0; i < n; i++) {
             if (v[i].severity <= sev)
                 continue;
-            int rc = any(r, ctx, &v[i], f, ms, me, 0, &a, &b);
+            int rc = any(r, ctx, &v[i], f, ms, me, 0, 1, &a, &b);
             if (rc < 0)
                 return -1;
             if (rc) {

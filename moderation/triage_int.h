@@ -106,17 +106,24 @@ struct tr_lex_entry {
 struct tr_tnode {    /* 8 bytes: a search's cost is mostly fetching these */
     uint32_t child;  /* index of the first child; children are contiguous */
     uint16_t phrase; /* phrase ending here, or TR_NO_PHRASE */
-    uint8_t nchild;  /* ordered as the regex tries them: ' ' first, '*' last */
+    uint8_t nchild;  /* ordered as the regex tries them: ' ' first, '*' last;
+                        the count, | TR_SEP_CHILD | TR_STAR_CHILD */
     unsigned char c; /* byte on the edge into this node */
 };
-#define TR_NO_PHRASE 0xFFFF
+#define TR_CLASSES    64 /* byte classes of tr_trie.pair (trie.c) */
+#define TR_NO_PHRASE  0xFFFF
+#define TR_NCHILD     63  /* nchild & TR_NCHILD: children; 40 bytes can be */
+#define TR_SEP_CHILD  64  /* the first child is ' ' */
+#define TR_STAR_CHILD 128 /* the last child is '*' */
 
 struct tr_trie {
     struct tr_tnode *v; /* v[0] is the root */
     size_t n;
-    unsigned char first[256]; /* bytes a match can start with */
-    uint32_t root[256];       /* the root's literal child on a byte, or 0 */
-    int anystart;             /* a match may start with any character */
+    unsigned char first[256];  /* bytes a match can start with */
+    uint32_t root[256];        /* the root's literal child on a byte, or 0 */
+    uint64_t pair[TR_CLASSES]; /* bit b of pair[a]: a match may start with
+                                  a byte of class a, then one of class b */
+    int anystart;              /* a match may start with any character */
 };
 
 /* Word characters outside ASCII are asked of word() (PCRE2's UCP \w). */

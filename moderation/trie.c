@@ -216,14 +216,19 @@ static int flatten(const struct trie *t, struct tr_trie *out)
         size_t first = n;
         out->v[d.at].child = (uint32_t)n;
         out->v[d.at].nchild = 0;
+        unsigned k = 0;
         for (size_t c = t->v[d.id].child; c; c = t->v[c].next) {
-            if (out->v[d.at].nchild == UINT8_MAX)
+            if (k == TR_NCHILD)
                 goto fail; /* phrases have a 40-byte alphabet (rules.c) */
             out->v[n] = (struct tr_tnode){
                 .c = t->v[c].c, .phrase = flat_phrase(t->v[c].phrase)};
-            out->v[d.at].nchild++;
+            k++;
             n++;
         }
+        /* flags, so a search knows its alternatives without a fetch */
+        out->v[d.at].nchild =
+            (uint8_t)(k | (k && out->v[first].c == ' ' ? TR_SEP_CHILD : 0) |
+                      (k && out->v[n - 1].c == '*' ? TR_STAR_CHILD : 0));
         /* pushed in order, then reversed: the first child's block is
          * laid out next */
         size_t base = top;
@@ -248,6 +253,45 @@ fail:
 
 static const unsigned char ascii_word[128];
 
+/* Byte classes for the first two bytes of a match: the 37 bytes phrases
+ * spell with, ' ', anything else, and the end of the text. */
+enum { CLASS_SPACE = 37, CLASS_OTHER = 38, CLASS_END = 39 };
+
+static unsigned byte_class(unsigned char c)
+{
+    if (c >= 'a' && c <= 'z')
+        return c - 'a';
+    if (c >= '0' && c <= '9')
+        return 26 + (c - '0');
+    if (c == '_')
+        return 36;
+    return c == ' ' ? CLASS_SPACE : CLASS_OTHER;
+}
+
+/* Which second bytes can follow each first byte in a match: most word
+ * starts fail on their second byte, and this says so without a search.
+ * A root child with a phrase, a separator or a wildcard after it allows
+ * any second byte. */
+static void pairs_build(struct tr_trie *t)
+{
+    const struct tr_tnode *root = &t->v[0];
+    for (uint32_t i = 0; i < (root->nchild & TR_NCHILD); i++) {
+        const struct tr_tnode *r = &t->v[root->child + i];
+        unsigned a = byte_class(r->c == TR_STRICT_SPACE ? ' ' : r->c);
+        if (r->phrase != TR_NO_PHRASE ||
+            (r->nchild & (TR_SEP_CHILD | TR_STAR_CHILD)) || r->c == '*' ||
+            r->c == ' ') {
+            t->pair[a] = ~(uint64_t)0;
+            continue;
+        }
+        for (uint32_t k = 0; k < (r->nchild & TR_NCHILD); k++) {
+            unsigned char c = t->v[r->child + k].c;
+            t->pair[a] |= (uint64_t)1
+                          << byte_class(c == TR_STRICT_SPACE ? ' ' : c);
+        }
+    }
+}
+
 struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
 {
     struct trie t = {0};
@@ -270,7 +314,7 @@ struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
     if (flatten(&t, out) < 0)
         goto fail;
     const struct tr_tnode *root = &out->v[0];
-    for (uint32_t i = 0; i < root->nchild; i++) {
+    for (uint32_t i = 0; i < (root->nchild & TR_NCHILD); i++) {
         unsigned char c = out->v[root->child + i].c;
         if (c >= 0x80 || !ascii_word[c])
             out->anystart = 1; /* ' ', '*' or a non-word byte */
@@ -280,6 +324,7 @@ struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
     }
     if (root->phrase != TR_NO_PHRASE)
         out->anystart = 1;
+    pairs_build(out);
     free(t.v);
     return out;
 fail:
@@ -380,11 +425,12 @@ static uint32_t next_child(const struct tr_trie *t, struct mstate *m,
                            struct frame *f, size_t *at)
 {
     const struct tr_tnode *nd = &t->v[f->node];
-    const struct tr_tnode *ch = &t->v[nd->child], *last = ch + nd->nchild;
+    const struct tr_tnode *ch = &t->v[nd->child];
+    const struct tr_tnode *last = ch + (nd->nchild & TR_NCHILD);
     size_t pos = f->pos;
-    int sep_edge = nd->nchild && ch->c == ' ';
+    int sep_edge = (nd->nchild & TR_SEP_CHILD) != 0;
     int sep_here = pos < m->end && (m->s[pos] == ' ' || m->s[pos] == '\n');
-    int star = ch + sep_edge < last && last[-1].c == '*';
+    int star = (nd->nchild & TR_STAR_CHILD) != 0;
     switch (f->next) {
     case ALT_SEP_TAKE:
         if (sep_edge && sep_here) {
@@ -395,13 +441,13 @@ static uint32_t next_child(const struct tr_trie *t, struct mstate *m,
         /* fall through */
     case ALT_SEP_SKIP:
         /* the literal edges after it cannot take a separator (none is a
-         * strict space), so skip a
-         * node that has nothing else */
-        if (sep_edge &&
-            !(sep_here && ch->phrase == TR_NO_PHRASE && ch->nchild &&
-              t->v[ch->child].c != ' ' &&
-              t->v[ch->child + ch->nchild - 1].c != '*' &&
-              t->v[ch->child + ch->nchild - 1].c != TR_STRICT_SPACE)) {
+         * strict space, which sorts last), so skip a node that has
+         * nothing else */
+        if (sep_edge && !(sep_here && ch->phrase == TR_NO_PHRASE &&
+                          (ch->nchild & TR_NCHILD) &&
+                          !(ch->nchild & (TR_SEP_CHILD | TR_STAR_CHILD)) &&
+                          t->v[ch->child + (ch->nchild & TR_NCHILD) - 1].c !=
+                              TR_STRICT_SPACE)) {
             f->next = ALT_LITERAL;
             *at = pos;
             return nd->child;
@@ -475,10 +521,9 @@ static int search(const struct tr_trie *t, struct mstate *m, size_t start,
             /* a chain of single literal edges: no alternative to come
              * back to, so no frame of its own */
             const struct tr_tnode *nd = &t->v[go];
+            /* nchild 1 and no flag: one literal child */
             while (nd->nchild == 1 && nd->phrase == TR_NO_PHRASE) {
                 unsigned char c = t->v[nd->child].c;
-                if (c == ' ' || c == '*')
-                    break;
                 if (at >= m->end ||
                     m->s[at] != (c == TR_STRICT_SPACE ? ' ' : c)) {
                     nd = NULL;
@@ -551,7 +596,8 @@ int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
         }
         for (size_t i = lo; i < wc->nstarts && wc->starts[i] < end; i++) {
             size_t p = wc->starts[i];
-            if (!t->first[m.s[p]])
+            unsigned b = p + 1 < end ? byte_class(m.s[p + 1]) : CLASS_END;
+            if (!t->first[m.s[p]] || !(t->pair[byte_class(m.s[p])] >> b & 1))
                 continue;
             if ((rc = search(t, &m, p, me, id)) != 0 || wc->err) {
                 *ms = p;
