@@ -506,13 +506,14 @@ static uint32_t next_child(const struct tr_trie *t, struct mstate *m,
  * is explicit and bounded, and every node entered is counted, because a
  * rule file is input too: a long phrase would otherwise recurse as deep as
  * it is long, and wildcards in one word ("a*a*a*b") backtrack
- * exponentially.  1 match (*me, *id), 0 none, -1 stack or steps exceeded. */
-static int search(const struct tr_trie *t, struct mstate *m, size_t start,
-                  size_t *me, uint32_t *id)
+ * exponentially.  Starts at node go, offset at (the root and the match's
+ * start, or a node already reached from there with nothing to come back
+ * to).  1 match (*me, *id), 0 none, -1 stack or steps exceeded. */
+static int search(const struct tr_trie *t, struct mstate *m, uint32_t go,
+                  size_t at, size_t *me, uint32_t *id)
 {
     struct frame st[TRIE_STACK_FRAMES];
-    size_t n = 0, at = start;
-    uint32_t go = 0;
+    size_t n = 0;
     for (;;) {
         if (go != NO_CHILD) {
             if (m->steps == 0)
@@ -599,7 +600,10 @@ int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
             unsigned b = p + 1 < end ? byte_class(m.s[p + 1]) : CLASS_END;
             if (!t->first[m.s[p]] || !(t->pair[byte_class(m.s[p])] >> b & 1))
                 continue;
-            if ((rc = search(t, &m, p, me, id)) != 0 || wc->err) {
+            /* the root has only literal children and no phrase (not
+             * anystart): its child on this byte is the one way on */
+            if ((rc = search(t, &m, t->root[m.s[p]], p + 1, me, id)) != 0 ||
+                wc->err) {
                 *ms = p;
                 break;
             }
@@ -612,7 +616,7 @@ int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
                 continue;
             if (!boundary(&m, p))
                 continue;
-            if ((rc = search(t, &m, p, me, id)) != 0 || wc->err) {
+            if ((rc = search(t, &m, 0, p, me, id)) != 0 || wc->err) {
                 *ms = p;
                 break;
             }
