@@ -358,9 +358,19 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
         }
     }
     enum triage_severity base = sev;
-    int k = context_of(r, ctx, f, ms, ru->ctx_mask);
-    if (k < 0)
-        return -1;
+    /* the rules of one cue (and the phrases it implies) ask the same
+     * question one after another: keep the last answer */
+    struct tr_ctxmemo *cm = &ctx->ctxmemo;
+    int k;
+    if (cm->gen == ctx->gen && cm->f == f && cm->ms == ms &&
+        cm->mask == ru->ctx_mask) {
+        k = cm->k;
+    } else {
+        k = context_of(r, ctx, f, ms, ru->ctx_mask);
+        if (k < 0)
+            return -1;
+        *cm = (struct tr_ctxmemo){ctx->gen, f, ms, ru->ctx_mask, k};
+    }
     const char *cx = NULL;
     if (k < CTX_COUNT) {
         cx = tr_context_names[k];
@@ -489,6 +499,7 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
     ctx->nhits = 0;
     if (++ctx->gen == 0) { /* wrapped: no memo may look valid */
         memset(ctx->memo, 0, sizeof ctx->memo);
+        ctx->ctxmemo.gen = 0;
         ctx->gen = 1;
     }
     if (tr_normalise(rules, ctx, text ? text : "", len) < 0)

@@ -196,6 +196,13 @@ struct triage_ctx {
     } memo[2][MEMO_PATTERNS];
     uint32_t gen;
     uint64_t trie_budget; /* C trie search steps left for this message */
+    struct tr_ctxmemo {   /* the last context_of() answer (triage.c) */
+        uint32_t gen;     /* valid when equal to ctx->gen */
+        const struct norm *f;
+        size_t ms;
+        unsigned mask;
+        int k;
+    } ctxmemo;
 };
 
 /* normalise.c */
