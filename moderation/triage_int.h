@@ -102,8 +102,9 @@ struct tr_lex_entry {
 };
 
 /* A trie of phrases matched in C, with the semantics of the regex
- * \b(?:trie)\b that tr_trie_regex() gives (trie.c). */
-struct tr_tnode {    /* 8 bytes: a search's cost is mostly fetching these */
+ * \b(?:trie)\b that tr_trie_regex() gives (trie.c); a TR_STRICT_SPACE edge
+ * is a literal space. */
+struct tr_tnode {    /* 8 bytes */
     uint32_t child;  /* index of the first child; children are contiguous */
     uint16_t phrase; /* phrase ending here, or TR_NO_PHRASE */
     uint8_t nchild;  /* ordered as the regex tries them: ' ' first, '*' last;

@@ -13,7 +13,9 @@
  * C.  The search backtracks with an explicit stack of TRIE_STACK_FRAMES
  * (rules.c refuses a phrase longer than TRIE_MAX_PHRASE) and counts its
  * steps against a budget, so a hostile rule file gives -1 (triage_error),
- * never a hang or a stack overflow (issue #7).
+ * never a hang or a stack overflow (issue #7).  A TR_STRICT_SPACE edge is
+ * a regex's literal ' ' (exactly one space), for the tries rules.c makes
+ * of word-list require/except/escalate regexes; ' ' stays [ \n]?.
  */
 #include <stdio.h>
 #include <stdlib.h>
