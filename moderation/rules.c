@@ -631,6 +631,36 @@ static int opts_parse(struct loader *L, char *head, struct tr_pattern *p,
 
 /* ---- directives ------------------------------------------------------- */
 
+/* "<head>: <rest>": ends head at the colon and returns rest, or fails with
+ * "expected: <usage>". */
+static char *head_split(struct loader *L, char *arg, const char *usage)
+{
+    char *colon = strchr(arg, ':');
+    if (!colon) {
+        fail(L, "expected: %s", usage);
+        return NULL;
+    }
+    *colon = '\0';
+    return colon + 1;
+}
+
+/* Parses "a | b | c" and appends the phrases to dst, which owns them. */
+static int phrases_append(struct loader *L, char *s, struct vec *dst)
+{
+    struct vec v = {0};
+    int rc = phrases_parse(L, s, &v);
+    for (size_t i = 0; rc == 0 && i < v.n; i++) {
+        if (vec_push(dst, v.v[i]) < 0) {
+            fail(L, "out of memory");
+            rc = -1;
+            break;
+        }
+        v.v[i] = NULL;
+    }
+    vec_free(&v);
+    return rc;
+}
+
 static struct tr_rule *cur_rule(struct loader *L)
 {
     return L->rule >= 0 ? &L->r->rules[L->rule] : NULL;
@@ -749,12 +779,11 @@ fail:
 /* require / except / escalate: "<head>: <regex>" */
 static int d_pattern(struct loader *L, const char *kw, char *arg)
 {
-    char *colon = strchr(arg, ':');
-    if (!colon) {
-        fail(L, "expected: %s [options]: <regex>", kw);
+    char usage[64];
+    snprintf(usage, sizeof usage, "%s [options]: <regex>", kw);
+    char *rest = head_split(L, arg, usage);
+    if (!rest)
         return -1;
-    }
-    *colon = '\0';
     struct tr_pattern p = {0};
     int esc = strcmp(kw, "escalate") == 0;
     if (esc) {
@@ -771,7 +800,7 @@ static int d_pattern(struct loader *L, const char *kw, char *arg)
         return -1;
     if (esc && !p.label[0])
         snprintf(p.label, sizeof p.label, "escalator");
-    char *src = trim(colon + 1);
+    char *src = trim(rest);
     p.re = regex_parse(L, src);
     if (!p.re)
         return -1;
@@ -835,12 +864,9 @@ static int d_contexts(struct loader *L, char *arg)
 
 static int d_list(struct loader *L, char *arg)
 {
-    char *colon = strchr(arg, ':');
-    if (!colon) {
-        fail(L, "expected: list <name>: phrase | phrase");
+    char *rest = head_split(L, arg, "list <name>: phrase | phrase");
+    if (!rest)
         return -1;
-    }
-    *colon = '\0';
     char *name = trim(arg);
     if (!valid_name(name)) {
         fail(L, "bad list name \"%s\"", name);
@@ -859,33 +885,17 @@ static int d_list(struct loader *L, char *arg)
         fail(L, "list {%s} extended after it was used", name);
         return -1;
     }
-    struct vec v = {0};
-    if (phrases_parse(L, colon + 1, &v) < 0) {
-        vec_free(&v);
-        return -1;
-    }
-    for (size_t i = 0; i < v.n; i++) {
-        struct vec tmp = {li->items, li->n, li->cap};
-        if (vec_push(&tmp, v.v[i]) < 0) {
-            vec_free(&v);
-            fail(L, "out of memory");
-            return -1;
-        }
-        li->items = tmp.v, li->n = tmp.n, li->cap = tmp.cap;
-        v.v[i] = NULL;
-    }
-    vec_free(&v);
-    return 0;
+    struct vec items = {li->items, li->n, li->cap};
+    int rc = phrases_append(L, rest, &items);
+    li->items = items.v, li->n = items.n, li->cap = items.cap;
+    return rc;
 }
 
 static int d_trigger(struct loader *L, char *arg)
 {
-    char *colon = strchr(arg, ':');
-    if (!colon) {
-        fail(L, "expected: trigger <context|stop>: phrase | phrase");
+    char *rest = head_split(L, arg, "trigger <context|stop>: phrase | phrase");
+    if (!rest)
         return -1;
-    }
-    *colon = '\0';
     char *kind = trim(arg);
     struct vec *dst = NULL;
     if (strcmp(kind, "stop") == 0)
@@ -897,21 +907,7 @@ static int d_trigger(struct loader *L, char *arg)
         fail(L, "unknown trigger kind \"%s\"", kind);
         return -1;
     }
-    struct vec v = {0};
-    if (phrases_parse(L, colon + 1, &v) < 0) {
-        vec_free(&v);
-        return -1;
-    }
-    for (size_t i = 0; i < v.n; i++) {
-        if (vec_push(dst, v.v[i]) < 0) {
-            vec_free(&v);
-            fail(L, "out of memory");
-            return -1;
-        }
-        v.v[i] = NULL;
-    }
-    vec_free(&v);
-    return 0;
+    return phrases_append(L, rest, dst);
 }
 
 static int d_spell(struct loader *L, char *arg)
@@ -1139,25 +1135,30 @@ static int cue_words_check(struct loader *L)
     return 0;
 }
 
+/* "\\b(?:<trie of phrases>)\\b", malloc'd; marks as tr_trie_regex().  NULL
+ * (and the loader failed) when out of memory. */
+static char *trie_source(struct loader *L, char *const *phrases, size_t n,
+                         int marks, size_t base)
+{
+    char *trie = tr_trie_regex(phrases, n, marks, base);
+    size_t len = trie ? strlen(trie) + 32 : 0;
+    char *src = trie ? malloc(len) : NULL;
+    if (src)
+        snprintf(src, len, "\\b(?:%s)\\b", trie);
+    else
+        fail(L, "out of memory");
+    free(trie);
+    return src;
+}
+
 /* Compiles phrases [a, b) as one trie; PCRE2 limits a compiled pattern
  * (64 KiB with the default link size), so a set too large is halved. */
 static int cues_compile(struct loader *L, char **texts, size_t a, size_t b)
 {
     struct triage_rules *r = L->r;
-    char *trie = tr_trie_regex(texts + a, b - a, 1, a);
-    if (!trie) {
-        fail(L, "out of memory");
+    char *src = trie_source(L, texts + a, b - a, 1, a);
+    if (!src)
         return -1;
-    }
-    size_t n = strlen(trie) + 32;
-    char *src = malloc(n);
-    if (!src) {
-        free(trie);
-        fail(L, "out of memory");
-        return -1;
-    }
-    snprintf(src, n, "\\b(?:%s)\\b", trie);
-    free(trie);
     int code;
     PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
@@ -1282,21 +1283,8 @@ static pcre2_code *phrases_regex(struct loader *L, struct vec *v)
 {
     if (v->n == 0)
         return NULL;
-    char *trie = tr_trie_regex(v->v, v->n, 0, 0);
-    if (!trie) {
-        fail(L, "out of memory");
-        return NULL;
-    }
-    size_t n = strlen(trie) + 32;
-    char *src = malloc(n);
-    if (!src) {
-        free(trie);
-        fail(L, "out of memory");
-        return NULL;
-    }
-    snprintf(src, n, "\\b(?:%s)\\b", trie);
-    free(trie);
-    pcre2_code *re = compile(L, src);
+    char *src = trie_source(L, v->v, v->n, 0, 0);
+    pcre2_code *re = src ? compile(L, src) : NULL;
     free(src);
     return re;
 }

@@ -156,23 +156,33 @@ static int emit(const struct trie *t, size_t id, struct buf *b, int marks,
     return 0;
 }
 
-char *tr_trie_regex(char *const *phrases, size_t n, int marks, size_t base)
+/* The linked trie of phrases: a root, then phrase i ends at the node its
+ * bytes lead to, marked base + i (the first of duplicates wins). */
+static int insert_all(struct trie *t, char *const *phrases, size_t n,
+                      size_t base)
 {
-    struct trie t = {0};
-    struct buf b = {0};
-    if (!node_new(&t, 0) && t.n == 0)
-        goto fail;
+    if (!node_new(t, 0) && t->n == 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         size_t cur = 0;
         for (const unsigned char *p = (const unsigned char *)phrases[i]; *p;
              p++) {
-            cur = child_get(&t, cur, *p);
+            cur = child_get(t, cur, *p);
             if (!cur)
-                goto fail;
+                return -1;
         }
-        if (t.v[cur].phrase < 0)
-            t.v[cur].phrase = (long)i;
+        if (t->v[cur].phrase < 0)
+            t->v[cur].phrase = (long)(base + i);
     }
+    return 0;
+}
+
+char *tr_trie_regex(char *const *phrases, size_t n, int marks, size_t base)
+{
+    struct trie t = {0};
+    struct buf b = {0};
+    if (insert_all(&t, phrases, n, 0) < 0)
+        goto fail;
     if (puts_(&b, "") < 0 || emit(&t, 0, &b, marks, base) < 0)
         goto fail;
     free(t.v);
@@ -298,21 +308,9 @@ struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
 {
     struct trie t = {0};
     struct tr_trie *out = calloc(1, sizeof *out);
-    if (!out || (!node_new(&t, 0) && t.n == 0))
+    /* a flat node holds a phrase index in 16 bits */
+    if (!out || base + n > TR_NO_PHRASE || insert_all(&t, phrases, n, base) < 0)
         goto fail;
-    for (size_t i = 0; i < n; i++) {
-        size_t cur = 0;
-        for (const unsigned char *p = (const unsigned char *)phrases[i]; *p;
-             p++) {
-            cur = child_get(&t, cur, *p);
-            if (!cur)
-                goto fail;
-        }
-        if (base + i >= TR_NO_PHRASE)
-            goto fail;
-        if (t.v[cur].phrase < 0)
-            t.v[cur].phrase = (long)(base + i);
-    }
     if (flatten(&t, out) < 0)
         goto fail;
     const struct tr_tnode *root = &out->v[0];
