@@ -67,6 +67,9 @@ const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
 {
     if (!rules || !rules->lexcap || n == 0 || n > LEX_MAX_WORD)
         return NULL;
+    /* most words are no key: say so before hashing */
+    if (!(rules->lexlen[(unsigned char)w[0]] >> n & 1))
+        return NULL;
     size_t mask = rules->lexcap - 1;
     for (size_t i = fnv(w, n) & mask;; i = (i + 1) & mask) {
         const struct tr_lex_entry *e = &rules->lex[i];

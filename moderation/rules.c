@@ -1101,6 +1101,7 @@ static int lexicon_build(struct loader *L)
         size_t j = h & (cap - 1);
         while (r->lex[j].from)
             j = (j + 1) & (cap - 1);
+        r->lexlen[(unsigned char)w[0]] |= (uint64_t)1 << n;
         r->lex[j] = (struct tr_lex_entry){.from = L->lexfrom.v[i],
                                           .to = L->lexto.v[i],
                                           .fromlen = n,

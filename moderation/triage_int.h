@@ -154,6 +154,7 @@ struct triage_rules {
     struct tr_trie *stop_trie;
     pcre2_code *word;         /* \w, for characters outside ASCII */
     struct tr_lex_entry *lex; /* open addressing, power-of-two size */
+    uint64_t lexlen[256];     /* bit n of [c]: a key of n bytes starts with c */
     size_t lexcap;
     unsigned npatterns; /* require, except and escalate regexes */
 };

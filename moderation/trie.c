@@ -269,15 +269,28 @@ static const unsigned char ascii_word[128];
  * spell with, ' ', anything else, and the end of the text. */
 enum { CLASS_SPACE = 37, CLASS_OTHER = 38, CLASS_END = 39 };
 
+/* a-z 0..25, 0-9 26..35, '_' 36, ' ' CLASS_SPACE, the rest CLASS_OTHER;
+ * a table because tr_trie_find() asks twice at every word start */
+static const unsigned char byte_classes[256] = {
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 37, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 26, 27, 28, 29, 30, 31, 32, 33, 34,
+    35, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    36, 38, 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+    17, 18, 19, 20, 21, 22, 23, 24, 25, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38,
+};
+
 static unsigned byte_class(unsigned char c)
 {
-    if (c >= 'a' && c <= 'z')
-        return c - 'a';
-    if (c >= '0' && c <= '9')
-        return 26 + (c - '0');
-    if (c == '_')
-        return 36;
-    return c == ' ' ? CLASS_SPACE : CLASS_OTHER;
+    return byte_classes[c];
 }
 
 /* Which second bytes can follow each first byte in a match: most word
@@ -597,8 +610,9 @@ int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
         }
         for (size_t i = lo; i < wc->nstarts && wc->starts[i] < end; i++) {
             size_t p = wc->starts[i];
+            /* pair[] is empty for a byte the root has no child on */
             unsigned b = p + 1 < end ? byte_class(m.s[p + 1]) : CLASS_END;
-            if (!t->first[m.s[p]] || !(t->pair[byte_class(m.s[p])] >> b & 1))
+            if (!(t->pair[byte_class(m.s[p])] >> b & 1))
                 continue;
             /* the root has only literal children and no phrase (not
              * anystart): its child on this byte is the one way on */
