@@ -67,6 +67,9 @@ const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
 {
     if (!rules || !rules->lexcap || n == 0 || n > LEX_MAX_WORD)
         return NULL;
+    /* most words are no key: say so before hashing */
+    if (!(rules->lexlen[(unsigned char)w[0]] >> n & 1))
+        return NULL;
     size_t mask = rules->lexcap - 1;
     for (size_t i = fnv(w, n) & mask;; i = (i + 1) & mask) {
         const struct tr_lex_entry *e = &rules->lex[i];
@@ -90,8 +93,7 @@ static inline int put(struct norm *o, const char *s, size_t n, uint32_t a,
         o->oend[o->len] = b;
         o->len++;
     }
-    o->s[o->len] = '\0';
-    return 0;
+    return 0; /* each stage ends the string once, at its end */
 }
 
 static int is_sep(char c)
@@ -361,6 +363,22 @@ static int stage_decode(const char *text, size_t len, struct norm *o)
     o->len = 0;
     o->s[0] = '\0';
     for (size_t i = 0; i < len;) {
+        /* most bytes are letters, digits and spaces: what map_cp() and
+         * the cases below would make of them, without asking */
+        unsigned char c = p[i];
+        if (is_alpha(c) || is_digit(c) || (c >= 'A' && c <= 'Z')) {
+            char lc = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            if (put(o, &lc, 1, (uint32_t)i, (uint32_t)i + 1) < 0)
+                return -1;
+            i++;
+            continue;
+        }
+        if (c == ' ') {
+            if (put_sep(o, ' ', (uint32_t)i, (uint32_t)i + 1) < 0)
+                return -1;
+            i++;
+            continue;
+        }
         size_t n;
         uint32_t cp = decode(p + i, len - i, &n);
         uint32_t a = (uint32_t)i, b = (uint32_t)(i + n);
@@ -411,7 +429,8 @@ static int stage_decode(const char *text, size_t len, struct norm *o)
         i += n;
     }
     while (o->len && is_sep(o->s[o->len - 1]))
-        o->s[--o->len] = '\0';
+        o->len--;
+    o->s[o->len] = '\0';
     return 0;
 }
 
@@ -595,17 +614,16 @@ int tr_normalise(const struct triage_rules *rules, struct triage_ctx *ctx,
     if (len > TRIAGE_MAX_INPUT)
         return -1;
     /* decode into form[1], words into scratch, final forms from scratch */
-    if (stage_decode(text, len, f1) < 0 || stage_words(rules, f1, a) < 0)
-        return -1;
-    if (stage_final(rules, a, f0, 2) < 0)
-        return -1;
-    if (f0->collapsed) {
-        if (stage_final(rules, a, f1, 1) < 0)
-            return -1;
-    } else {
+    int rc = 0;
+    if (stage_decode(text, len, f1) < 0 || stage_words(rules, f1, a) < 0 ||
+        stage_final(rules, a, f0, 2) < 0 ||
+        (f0->collapsed && stage_final(rules, a, f1, 1) < 0)) {
+        rc = -1;
+    } else if (!f0->collapsed) {
         f1->len = 0;
         f1->ntok = 0;
-        f1->s[0] = '\0';
     }
-    return 0;
+    /* put() leaves the strings open (a store a byte saved): end them */
+    a->s[a->len] = f0->s[f0->len] = f1->s[f1->len] = '\0';
+    return rc;
 }

@@ -191,6 +191,12 @@ static int expand(struct loader *L, const char *ph, struct vec *outv,
             fail(L, "cue expands to more than %d phrases", MAX_EXPANSION);
             return -1;
         }
+        /* the C matcher keeps one frame per byte of a phrase (trie.c) */
+        if (strlen(ph) > TRIE_MAX_PHRASE) {
+            fail(L, "phrase \"%.32s...\" is longer than %d bytes", ph,
+                 TRIE_MAX_PHRASE);
+            return -1;
+        }
         char *d = strdup(ph);
         if (!d || vec_push(outv, d) < 0) {
             free(d);
@@ -338,12 +344,257 @@ out:
     return re;
 }
 
+/* ---- regexes as phrase sets, for the C tries --------------------------- */
+
+/* Most require and except regexes are \b(word list)\b with groups and
+ * optional parts: a finite set of phrases.  Whether such a regex matches
+ * in a window is then the question tr_trie_find() answers, without
+ * PCRE2 scanning a flat alternation at every position.  A regex outside
+ * the subset (\d, classes, +, lookaround, ...) stays with PCRE2. */
+
+#define XP_BOUND '\x01' /* \b inside an expansion, resolved afterwards */
+
+struct xp {
+    struct loader *L;
+    const char *p;
+    int bad; /* outside the subset, or too many phrases */
+};
+
+static int xp_alt(struct xp *x, struct vec *out);
+
+static int xp_push(struct xp *x, struct vec *v, const char *s, size_t n)
+{
+    char *d = strndup(s, n);
+    if (v->n >= MAX_EXPANSION || !d || vec_push(v, d) < 0) {
+        free(d);
+        x->bad = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* a = a x b, every string of a followed by every string of b. */
+static int xp_product(struct xp *x, struct vec *a, const struct vec *b)
+{
+    struct vec r = {0};
+    if (a->n * b->n > MAX_EXPANSION) {
+        x->bad = 1;
+        return -1;
+    }
+    for (size_t i = 0; i < a->n; i++)
+        for (size_t j = 0; j < b->n; j++) {
+            char buf[MAX_LINE];
+            int n = snprintf(buf, sizeof buf, "%s%s", a->v[i], b->v[j]);
+            if (n < 0 || (size_t)n >= sizeof buf ||
+                xp_push(x, &r, buf, (size_t)n) < 0) {
+                x->bad = 1;
+                vec_free(&r);
+                return -1;
+            }
+        }
+    vec_free(a);
+    *a = r;
+    return 0;
+}
+
+/* One atom and its '?': literal byte, ' ', \b, \w*, {list} or group. */
+static int xp_item(struct xp *x, struct vec *out)
+{
+    const char *p = x->p;
+    char c = *p;
+    if (c == '(') {
+        x->p += p[1] == '?' && p[2] == ':' ? 3 : 1;
+        if (xp_alt(x, out) < 0 || *x->p != ')') {
+            x->bad = 1;
+            return -1;
+        }
+        x->p++;
+    } else if (c == '\\' && p[1] == 'b') {
+        const char b[] = {XP_BOUND};
+        x->p += 2;
+        if (xp_push(x, out, b, 1) < 0)
+            return -1;
+    } else if (c == '\\' && p[1] == 'w' && p[2] == '*') {
+        x->p += 3;
+        if (xp_push(x, out, "*", 1) < 0)
+            return -1;
+    } else if (c == '{') {
+        const char *close = strchr(p, '}');
+        struct list *li =
+            close ? list_find(x->L, p + 1, (size_t)(close - p - 1)) : NULL;
+        if (!li) {
+            x->bad = 1;
+            return -1;
+        }
+        /* regex_parse() makes it \b(?:trie)\b: its spaces stay loose */
+        for (size_t i = 0; i < li->n; i++) {
+            char buf[MAX_LINE];
+            int n = snprintf(buf, sizeof buf, "%c%s%c", XP_BOUND, li->items[i],
+                             XP_BOUND);
+            if (n < 0 || (size_t)n >= sizeof buf ||
+                xp_push(x, out, buf, (size_t)n) < 0) {
+                x->bad = 1;
+                return -1;
+            }
+        }
+        x->p = close + 1;
+    } else if (c == ' ' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '_') {
+        const char b[] = {c == ' ' ? TR_STRICT_SPACE : c};
+        x->p++;
+        if (xp_push(x, out, b, 1) < 0)
+            return -1;
+    } else {
+        x->bad = 1;
+        return -1;
+    }
+    if (*x->p == '?') {
+        x->p++;
+        if (x->p[0] == '?' || x->p[0] == '+' || xp_push(x, out, "", 0) < 0) {
+            x->bad = 1; /* lazy or possessive */
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int xp_seq(struct xp *x, struct vec *out)
+{
+    if (xp_push(x, out, "", 0) < 0)
+        return -1;
+    while (*x->p && *x->p != '|' && *x->p != ')') {
+        struct vec item = {0};
+        int rc = xp_item(x, &item) < 0 ? -1 : xp_product(x, out, &item);
+        vec_free(&item);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int xp_alt(struct xp *x, struct vec *out)
+{
+    for (;;) {
+        struct vec seq = {0};
+        if (xp_seq(x, &seq) < 0) {
+            vec_free(&seq);
+            return -1;
+        }
+        for (size_t i = 0; i < seq.n; i++) {
+            if (out->n >= MAX_EXPANSION || vec_push(out, seq.v[i]) < 0) {
+                x->bad = 1;
+                vec_free(&seq);
+                return -1;
+            }
+            seq.v[i] = NULL;
+        }
+        vec_free(&seq);
+        if (*x->p != '|')
+            return 0;
+        x->p++;
+    }
+}
+
+static int xp_word(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '*';
+}
+
+/* Resolves the \b marks of one expanded phrase in place: it must start and
+ * end with one (the trie's own \b); inside, a \b between a word and a
+ * non-word byte always holds and goes, one between two of a kind never
+ * does and drops the phrase.  1 kept, 0 dropped, -1 outside the subset. */
+static int xp_bounds(char *s)
+{
+    size_t n = strlen(s);
+    if (n < 3 || s[0] != XP_BOUND || s[n - 1] != XP_BOUND)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (s[i] != XP_BOUND) {
+            /* \w* after a non-word byte or at the start: not worth it */
+            if (s[i] == '*' &&
+                (o == 0 || !xp_word(s[o - 1]) || s[o - 1] == '*'))
+                return -1;
+            s[o++] = s[i];
+            continue;
+        }
+        size_t j = i;
+        while (j + 1 < n && s[j + 1] == XP_BOUND)
+            j++;
+        if (j + 1 >= n) /* runs into the final \b */
+            break;
+        if (o == 0) { /* a run of \b at the start */
+            i = j;
+            continue;
+        }
+        char l = s[o - 1], r = s[j + 1];
+        if (l == ' ' || r == ' ')
+            return -1; /* a list's loose space: [ \n]? could be empty */
+        if (xp_word(l) == xp_word(r))
+            return 0;
+        i = j;
+    }
+    s[o] = '\0';
+    return o > 0 && s[o - 1] != '*' ? 1 : -1;
+}
+
+/* The C trie of a require/except/escalate regex src, or NULL when src is
+ * outside the subset (then PCRE2 alone matches it).  *exact when src is one
+ * {list}: its regex is that list's trie, so spans agree too. */
+static struct tr_trie *pattern_trie(struct loader *L, const char *src,
+                                    int *exact)
+{
+    struct xp x = {L, src, 0};
+    struct vec v = {0};
+    struct tr_trie *t = NULL;
+    size_t len = strlen(src);
+    *exact = 0;
+    if (len > 2 && src[0] == '{' && src[len - 1] == '}' &&
+        !strchr(src + 1, '{')) {
+        struct list *li = list_find(L, src + 1, len - 2);
+        if (li && li->n) {
+            *exact = 1;
+            return tr_trie_build(li->items, li->n, 0);
+        }
+    }
+    if (xp_alt(&x, &v) < 0 || x.bad || *x.p)
+        goto out;
+    size_t kept = 0;
+    for (size_t i = 0; i < v.n; i++) {
+        int rc = xp_bounds(v.v[i]);
+        if (rc < 0 || strlen(v.v[i]) > TRIE_MAX_PHRASE)
+            goto out;
+        if (rc == 0) {
+            free(v.v[i]);
+            continue;
+        }
+        v.v[kept++] = v.v[i];
+    }
+    v.n = kept;
+    if (kept)
+        t = tr_trie_build(v.v, v.n, 0);
+out:
+    vec_free(&v);
+    return t;
+}
+
+/* A pattern that will not be added: its regex and trie go. */
+static void pattern_drop(struct tr_pattern *p)
+{
+    pcre2_code_free(p->re);
+    tr_trie_free(p->trie);
+    p->re = NULL;
+    p->trie = NULL;
+}
+
 static int pattern_add(struct loader *L, struct tr_pattern **v, unsigned *n,
                        struct tr_pattern *p)
 {
     struct tr_pattern *q = realloc(*v, (*n + 1) * sizeof *q);
     if (!q) {
-        pcre2_code_free(p->re);
+        pattern_drop(p);
         fail(L, "out of memory");
         return -1;
     }
@@ -379,6 +630,36 @@ static int opts_parse(struct loader *L, char *head, struct tr_pattern *p,
 }
 
 /* ---- directives ------------------------------------------------------- */
+
+/* "<head>: <rest>": ends head at the colon and returns rest, or fails with
+ * "expected: <usage>". */
+static char *head_split(struct loader *L, char *arg, const char *usage)
+{
+    char *colon = strchr(arg, ':');
+    if (!colon) {
+        fail(L, "expected: %s", usage);
+        return NULL;
+    }
+    *colon = '\0';
+    return colon + 1;
+}
+
+/* Parses "a | b | c" and appends the phrases to dst, which owns them. */
+static int phrases_append(struct loader *L, char *s, struct vec *dst)
+{
+    struct vec v = {0};
+    int rc = phrases_parse(L, s, &v);
+    for (size_t i = 0; rc == 0 && i < v.n; i++) {
+        if (vec_push(dst, v.v[i]) < 0) {
+            fail(L, "out of memory");
+            rc = -1;
+            break;
+        }
+        v.v[i] = NULL;
+    }
+    vec_free(&v);
+    return rc;
+}
 
 static struct tr_rule *cur_rule(struct loader *L)
 {
@@ -498,12 +779,11 @@ fail:
 /* require / except / escalate: "<head>: <regex>" */
 static int d_pattern(struct loader *L, const char *kw, char *arg)
 {
-    char *colon = strchr(arg, ':');
-    if (!colon) {
-        fail(L, "expected: %s [options]: <regex>", kw);
+    char usage[64];
+    snprintf(usage, sizeof usage, "%s [options]: <regex>", kw);
+    char *rest = head_split(L, arg, usage);
+    if (!rest)
         return -1;
-    }
-    *colon = '\0';
     struct tr_pattern p = {0};
     int esc = strcmp(kw, "escalate") == 0;
     if (esc) {
@@ -520,14 +800,19 @@ static int d_pattern(struct loader *L, const char *kw, char *arg)
         return -1;
     if (esc && !p.label[0])
         snprintf(p.label, sizeof p.label, "escalator");
-    char *src = trim(colon + 1);
+    char *src = trim(rest);
     p.re = regex_parse(L, src);
     if (!p.re)
         return -1;
+    /* a trie answers whether there is a match (and, exact, where); an
+     * allocation failure leaves the pattern to PCRE2 alone */
+    int exact;
+    p.trie = pattern_trie(L, src, &exact);
+    p.exact = exact;
     struct tr_rule *ru = cur_rule(L);
     if (esc && !ru) {
         if (L->cat < 0) {
-            pcre2_code_free(p.re);
+            pattern_drop(&p);
             fail(L, "escalate before any category line");
             return -1;
         }
@@ -535,7 +820,7 @@ static int d_pattern(struct loader *L, const char *kw, char *arg)
         return pattern_add(L, &c->escalate, &c->nescalate, &p);
     }
     if (!ru) {
-        pcre2_code_free(p.re);
+        pattern_drop(&p);
         fail(L, "%s outside a rule", kw);
         return -1;
     }
@@ -579,12 +864,9 @@ static int d_contexts(struct loader *L, char *arg)
 
 static int d_list(struct loader *L, char *arg)
 {
-    char *colon = strchr(arg, ':');
-    if (!colon) {
-        fail(L, "expected: list <name>: phrase | phrase");
+    char *rest = head_split(L, arg, "list <name>: phrase | phrase");
+    if (!rest)
         return -1;
-    }
-    *colon = '\0';
     char *name = trim(arg);
     if (!valid_name(name)) {
         fail(L, "bad list name \"%s\"", name);
@@ -603,33 +885,17 @@ static int d_list(struct loader *L, char *arg)
         fail(L, "list {%s} extended after it was used", name);
         return -1;
     }
-    struct vec v = {0};
-    if (phrases_parse(L, colon + 1, &v) < 0) {
-        vec_free(&v);
-        return -1;
-    }
-    for (size_t i = 0; i < v.n; i++) {
-        struct vec tmp = {li->items, li->n, li->cap};
-        if (vec_push(&tmp, v.v[i]) < 0) {
-            vec_free(&v);
-            fail(L, "out of memory");
-            return -1;
-        }
-        li->items = tmp.v, li->n = tmp.n, li->cap = tmp.cap;
-        v.v[i] = NULL;
-    }
-    vec_free(&v);
-    return 0;
+    struct vec items = {li->items, li->n, li->cap};
+    int rc = phrases_append(L, rest, &items);
+    li->items = items.v, li->n = items.n, li->cap = items.cap;
+    return rc;
 }
 
 static int d_trigger(struct loader *L, char *arg)
 {
-    char *colon = strchr(arg, ':');
-    if (!colon) {
-        fail(L, "expected: trigger <context|stop>: phrase | phrase");
+    char *rest = head_split(L, arg, "trigger <context|stop>: phrase | phrase");
+    if (!rest)
         return -1;
-    }
-    *colon = '\0';
     char *kind = trim(arg);
     struct vec *dst = NULL;
     if (strcmp(kind, "stop") == 0)
@@ -641,21 +907,7 @@ static int d_trigger(struct loader *L, char *arg)
         fail(L, "unknown trigger kind \"%s\"", kind);
         return -1;
     }
-    struct vec v = {0};
-    if (phrases_parse(L, colon + 1, &v) < 0) {
-        vec_free(&v);
-        return -1;
-    }
-    for (size_t i = 0; i < v.n; i++) {
-        if (vec_push(dst, v.v[i]) < 0) {
-            vec_free(&v);
-            fail(L, "out of memory");
-            return -1;
-        }
-        v.v[i] = NULL;
-    }
-    vec_free(&v);
-    return 0;
+    return phrases_append(L, rest, dst);
 }
 
 static int d_spell(struct loader *L, char *arg)
@@ -849,6 +1101,7 @@ static int lexicon_build(struct loader *L)
         size_t j = h & (cap - 1);
         while (r->lex[j].from)
             j = (j + 1) & (cap - 1);
+        r->lexlen[(unsigned char)w[0]] |= (uint64_t)1 << n;
         r->lex[j] = (struct tr_lex_entry){.from = L->lexfrom.v[i],
                                           .to = L->lexto.v[i],
                                           .fromlen = n,
@@ -883,25 +1136,30 @@ static int cue_words_check(struct loader *L)
     return 0;
 }
 
+/* "\\b(?:<trie of phrases>)\\b", malloc'd; marks as tr_trie_regex().  NULL
+ * (and the loader failed) when out of memory. */
+static char *trie_source(struct loader *L, char *const *phrases, size_t n,
+                         int marks, size_t base)
+{
+    char *trie = tr_trie_regex(phrases, n, marks, base);
+    size_t len = trie ? strlen(trie) + 32 : 0;
+    char *src = trie ? malloc(len) : NULL;
+    if (src)
+        snprintf(src, len, "\\b(?:%s)\\b", trie);
+    else
+        fail(L, "out of memory");
+    free(trie);
+    return src;
+}
+
 /* Compiles phrases [a, b) as one trie; PCRE2 limits a compiled pattern
  * (64 KiB with the default link size), so a set too large is halved. */
 static int cues_compile(struct loader *L, char **texts, size_t a, size_t b)
 {
     struct triage_rules *r = L->r;
-    char *trie = tr_trie_regex(texts + a, b - a, 1, a);
-    if (!trie) {
-        fail(L, "out of memory");
+    char *src = trie_source(L, texts + a, b - a, 1, a);
+    if (!src)
         return -1;
-    }
-    size_t n = strlen(trie) + 32;
-    char *src = malloc(n);
-    if (!src) {
-        free(trie);
-        fail(L, "out of memory");
-        return -1;
-    }
-    snprintf(src, n, "\\b(?:%s)\\b", trie);
-    free(trie);
     int code;
     PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
@@ -1026,21 +1284,8 @@ static pcre2_code *phrases_regex(struct loader *L, struct vec *v)
 {
     if (v->n == 0)
         return NULL;
-    char *trie = tr_trie_regex(v->v, v->n, 0, 0);
-    if (!trie) {
-        fail(L, "out of memory");
-        return NULL;
-    }
-    size_t n = strlen(trie) + 32;
-    char *src = malloc(n);
-    if (!src) {
-        free(trie);
-        fail(L, "out of memory");
-        return NULL;
-    }
-    snprintf(src, n, "\\b(?:%s)\\b", trie);
-    free(trie);
-    pcre2_code *re = compile(L, src);
+    char *src = trie_source(L, v->v, v->n, 0, 0);
+    pcre2_code *re = src ? compile(L, src) : NULL;
     free(src);
     return re;
 }
@@ -1183,8 +1428,10 @@ out:
 
 static void patterns_free(struct tr_pattern *p, unsigned n)
 {
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
         pcre2_code_free(p[i].re);
+        tr_trie_free(p[i].trie);
+    }
     free(p);
 }
 

@@ -123,12 +123,15 @@ static int word_ucp(void *arg, const char *s, size_t end, size_t p)
 
 /* find() for a phrase trie matched in C: the same answer as its regex. */
 static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
-                     const struct tr_trie *t, const struct norm *f,
-                     size_t from, size_t to, size_t *ms, size_t *me,
-                     uint32_t *id)
+                     const struct tr_trie *t, const struct norm *f, size_t from,
+                     size_t to, size_t *ms, size_t *me, uint32_t *id)
 {
     struct wordarg wa = {r, ctx};
-    struct tr_wclass wc = {word_ucp, &wa, 0, f->wstart, f->nwstart};
+    struct tr_wclass wc = {.word = word_ucp,
+                           .arg = &wa,
+                           .starts = f->wstart,
+                           .nstarts = f->nwstart,
+                           .budget = &ctx->trie_budget};
     uint32_t dummy;
     return tr_trie_find(t, f->s, to, from, ms, me, id ? id : &dummy, &wc);
 }
@@ -161,9 +164,21 @@ static void window(const struct norm *f, size_t ms, size_t me, unsigned near,
     *to = b + near + 1 < f->ntok ? f->tok[b + near + 1] : f->len;
 }
 
+/* find() for a rule-file pattern: its C trie when that gives the regex's
+ * own spans (rules.c), else PCRE2. */
+static int pfind(const struct triage_rules *r, struct triage_ctx *ctx,
+                 const struct tr_pattern *p, const struct norm *f, size_t from,
+                 size_t to, size_t *ms, size_t *me)
+{
+    if (p->trie && p->exact)
+        return find_trie(r, ctx, p->trie, f, from, to, ms, me, NULL);
+    return find(ctx, p->re, f, from, to, ms, me);
+}
+
 /* The first match of p in the whole form, once per message and form. */
-static int whole(struct triage_ctx *ctx, const struct tr_pattern *p,
-                 const struct norm *f, size_t *a, size_t *b)
+static int whole(const struct triage_rules *r, struct triage_ctx *ctx,
+                 const struct tr_pattern *p, const struct norm *f, size_t *a,
+                 size_t *b)
 {
     struct tr_memo *m =
         p->id < MEMO_PATTERNS ? &ctx->memo[f == &ctx->form[1]][p->id] : NULL;
@@ -172,7 +187,7 @@ static int whole(struct triage_ctx *ctx, const struct tr_pattern *p,
         *b = m->b;
         return m->rc;
     }
-    int rc = find(ctx, p->re, f, 0, f->len, a, b);
+    int rc = pfind(r, ctx, p, f, 0, f->len, a, b);
     if (rc < 0)
         return -1;
     if (m)
@@ -182,17 +197,27 @@ static int whole(struct triage_ctx *ctx, const struct tr_pattern *p,
 }
 
 /* Does any match of re in the window (overlapping the cue when need_overlap)
- * exist?  1 yes, 0 no, -1 error. */
-static int any(struct triage_ctx *ctx, const struct tr_pattern *p,
-               const struct norm *f, size_t ms, size_t me, int need_overlap,
-               size_t *fs, size_t *fe)
+ * exist?  1 yes, 0 no, -1 error.  With want_span, [*fs, *fe) is the match
+ * PCRE2 gives. */
+static int any(const struct triage_rules *r, struct triage_ctx *ctx,
+               const struct tr_pattern *p, const struct norm *f, size_t ms,
+               size_t me, int need_overlap, int want_span, size_t *fs,
+               size_t *fe)
 {
     size_t from, to;
+    if (p->trie && !p->exact) {
+        /* the trie of its phrases says whether there is one; which one
+         * (an escalator's span, an overlap) is still the regex's to say */
+        window(f, ms, me, p->near, &from, &to);
+        int rc = find_trie(r, ctx, p->trie, f, from, to, fs, fe, NULL);
+        if (rc <= 0 || (!want_span && !need_overlap))
+            return rc;
+    }
     if (p->near == 0) {
         /* near 0: the window is the whole text, so the first match in it
          * is the first iteration below, the same for every cue */
         size_t a, b;
-        int rc = whole(ctx, p, f, &a, &b);
+        int rc = whole(r, ctx, p, f, &a, &b);
         if (rc <= 0)
             return rc;
         if (p->near == 0 && (!need_overlap || (a < me && b > ms))) {
@@ -204,7 +229,7 @@ static int any(struct triage_ctx *ctx, const struct tr_pattern *p,
     window(f, ms, me, p->near, &from, &to);
     while (from <= to) {
         size_t a, b;
-        int rc = find(ctx, p->re, f, from, to, &a, &b);
+        int rc = pfind(r, ctx, p, f, from, to, &a, &b);
         if (rc <= 0)
             return rc;
         if (!need_overlap || (a < me && b > ms)) {
@@ -299,13 +324,13 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
 {
     size_t a, b;
     for (unsigned i = 0; i < ru->nrequire; i++) {
-        int rc = any(ctx, &ru->require[i], f, ms, me, 0, &a, &b);
+        int rc = any(r, ctx, &ru->require[i], f, ms, me, 0, 0, &a, &b);
         if (rc <= 0)
             return rc;
     }
     for (unsigned i = 0; i < ru->nexcept; i++) {
         const struct tr_pattern *p = &ru->except[i];
-        int rc = any(ctx, p, f, ms, me, p->near == 0, &a, &b);
+        int rc = any(r, ctx, p, f, ms, me, p->near == 0, 0, &a, &b);
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
@@ -321,7 +346,7 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
         for (unsigned i = 0; i < n; i++) {
             if (v[i].severity <= sev)
                 continue;
-            int rc = any(ctx, &v[i], f, ms, me, 0, &a, &b);
+            int rc = any(r, ctx, &v[i], f, ms, me, 0, 1, &a, &b);
             if (rc < 0)
                 return -1;
             if (rc) {
@@ -333,9 +358,19 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
         }
     }
     enum triage_severity base = sev;
-    int k = context_of(r, ctx, f, ms, ru->ctx_mask);
-    if (k < 0)
-        return -1;
+    /* the rules of one cue (and the phrases it implies) ask the same
+     * question one after another: keep the last answer */
+    struct tr_ctxmemo *cm = &ctx->ctxmemo;
+    int k;
+    if (cm->gen == ctx->gen && cm->f == f && cm->ms == ms &&
+        cm->mask == ru->ctx_mask) {
+        k = cm->k;
+    } else {
+        k = context_of(r, ctx, f, ms, ru->ctx_mask);
+        if (k < 0)
+            return -1;
+        *cm = (struct tr_ctxmemo){ctx->gen, f, ms, ru->ctx_mask, k};
+    }
     const char *cx = NULL;
     if (k < CTX_COUNT) {
         cx = tr_context_names[k];
@@ -464,16 +499,22 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
     ctx->nhits = 0;
     if (++ctx->gen == 0) { /* wrapped: no memo may look valid */
         memset(ctx->memo, 0, sizeof ctx->memo);
+        ctx->ctxmemo.gen = 0;
         ctx->gen = 1;
     }
     if (tr_normalise(rules, ctx, text ? text : "", len) < 0)
         goto fail;
+    /* the corpus needs at most 19 steps a byte; only a hostile rule file
+     * (wildcards backtracking in one word) comes near this */
+    ctx->trie_budget =
+        TRIE_STEP_LIMIT +
+        TRIE_BYTE_STEPS * (uint64_t)(ctx->form[0].len + ctx->form[1].len);
     for (int i = 0; i < 2; i++) {
         if (i == 1 && ctx->form[1].len == 0)
             break;
         struct norm *f = &ctx->form[i];
         struct wordarg wa = {rules, ctx};
-        struct tr_wclass wc = {word_ucp, &wa, 0, NULL, 0};
+        struct tr_wclass wc = {.word = word_ucp, .arg = &wa};
         f->nwstart = tr_word_starts(f->s, f->len, f->wstart, &wc);
         if (wc.err)
             goto fail;

@@ -36,6 +36,11 @@
 #define OVECTOR_PAIRS      16     /* capture pairs in the shared match data */
 #define MAX_CUE_REGEX      16     /* cue tries, if one exceeds PCRE2 size */
 #define MEMO_PATTERNS      1024   /* regexes whose whole-text match is kept */
+#define TRIE_MAX_PHRASE    256    /* bytes of one cue or trigger phrase */
+#define TRIE_STACK_FRAMES  (TRIE_MAX_PHRASE + 1) /* one per trie level */
+#define TRIE_STEP_LIMIT    100000 /* C trie search steps per call/message */
+#define TRIE_BYTE_STEPS    200    /* more per normalised byte of a message */
+#define TR_STRICT_SPACE    0x7f   /* trie edge: exactly one ' ' (a regex's) */
 
 enum tr_context {
     CTX_NEGATION = 0,
@@ -56,15 +61,18 @@ struct tr_pattern {
     enum triage_severity severity; /* escalators: the severity raised to */
     char label[RULE_NAME_LEN];     /* escalators: what it names ("means") */
     unsigned id;                   /* index of its memo in the ctx */
+    struct tr_trie *trie;          /* the same phrases matched in C, or NULL */
+    int exact; /* trie gives re's very spans; else only whether
+                  there is a match (require, except near N) */
 };
 
 struct tr_rule {
     char name[RULE_NAME_LEN];
     unsigned category; /* index into rules->categories */
     enum triage_severity severity;
-    unsigned ctx_mask; /* contexts that may lower this rule */
-    int ctx_set;       /* ctx_mask given on the rule itself */
-    int noescalate;    /* ignore the category's escalators */
+    unsigned ctx_mask;           /* contexts that may lower this rule */
+    int ctx_set;                 /* ctx_mask given on the rule itself */
+    int noescalate;              /* ignore the category's escalators */
     enum triage_severity maxsev; /* the highest its escalators can give */
     struct tr_pattern *require, *except, *escalate;
     unsigned nrequire, nexcept, nescalate;
@@ -94,28 +102,40 @@ struct tr_lex_entry {
 };
 
 /* A trie of phrases matched in C, with the semantics of the regex
- * \b(?:trie)\b that tr_trie_regex() gives (trie.c). */
-struct tr_tnode {
+ * \b(?:trie)\b that tr_trie_regex() gives (trie.c); a TR_STRICT_SPACE edge
+ * is a literal space. */
+struct tr_tnode {    /* 8 bytes */
     uint32_t child;  /* index of the first child; children are contiguous */
-    uint32_t nchild; /* ordered as the regex tries them: ' ' first, '*' last */
-    int32_t phrase;  /* phrase ending here, or -1 */
+    uint16_t phrase; /* phrase ending here, or TR_NO_PHRASE */
+    uint8_t nchild;  /* ordered as the regex tries them: ' ' first, '*' last;
+                        the count, | TR_SEP_CHILD | TR_STAR_CHILD */
     unsigned char c; /* byte on the edge into this node */
 };
+#define TR_CLASSES    64 /* byte classes of tr_trie.pair (trie.c) */
+#define TR_NO_PHRASE  0xFFFF
+#define TR_NCHILD     63  /* nchild & TR_NCHILD: children; 40 bytes can be */
+#define TR_SEP_CHILD  64  /* the first child is ' ' */
+#define TR_STAR_CHILD 128 /* the last child is '*' */
 
 struct tr_trie {
     struct tr_tnode *v; /* v[0] is the root */
     size_t n;
-    unsigned char first[256]; /* bytes a match can start with */
-    int anystart;             /* a match may start with any character */
+    unsigned char first[256];  /* bytes a match can start with */
+    uint32_t root[256];        /* the root's literal child on a byte, or 0 */
+    uint64_t pair[TR_CLASSES]; /* bit b of pair[a]: a match may start with
+                                  a byte of class a, then one of class b */
+    int anystart;              /* a match may start with any character */
 };
 
 /* Word characters outside ASCII are asked of word() (PCRE2's UCP \w). */
 struct tr_wclass {
     int (*word)(void *arg, const char *s, size_t end, size_t p); /* 1/0/-1 */
     void *arg;
-    int err; /* set when word() failed */
+    int err;                /* set when word() failed */
     const uint32_t *starts; /* word starts of the subject, or NULL */
     size_t nstarts;
+    uint64_t *budget; /* search steps left, shared by the calls of one
+                         message; NULL: TRIE_STEP_LIMIT for each call */
 };
 
 struct triage_rules {
@@ -132,8 +152,9 @@ struct triage_rules {
     pcre2_code *stop;               /* scope terminators ("but") */
     struct tr_trie *context_trie[CTX_COUNT]; /* the same, in C */
     struct tr_trie *stop_trie;
-    pcre2_code *word;               /* \w, for characters outside ASCII */
-    struct tr_lex_entry *lex;       /* open addressing, power-of-two size */
+    pcre2_code *word;         /* \w, for characters outside ASCII */
+    struct tr_lex_entry *lex; /* open addressing, power-of-two size */
+    uint64_t lexlen[256];     /* bit n of [c]: a key of n bytes starts with c */
     size_t lexcap;
     unsigned npatterns; /* require, except and escalate regexes */
 };
@@ -146,7 +167,7 @@ struct norm {
     size_t len;
     uint32_t *tok; /* start offset in s of each token */
     size_t ntok;
-    int collapsed; /* a run of 3+ repeated letters was shortened */
+    int collapsed;    /* a run of 3+ repeated letters was shortened */
     uint32_t *wstart; /* offsets where a \w follows a non-\w (triage.c) */
     size_t nwstart;
 };
@@ -176,6 +197,14 @@ struct triage_ctx {
         uint32_t a, b;
     } memo[2][MEMO_PATTERNS];
     uint32_t gen;
+    uint64_t trie_budget; /* C trie search steps left for this message */
+    struct tr_ctxmemo {   /* the last context_of() answer (triage.c) */
+        uint32_t gen;     /* valid when equal to ctx->gen */
+        const struct norm *f;
+        size_t ms;
+        unsigned mask;
+        int k;
+    } ctxmemo;
 };
 
 /* normalise.c */

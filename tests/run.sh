@@ -51,11 +51,7 @@ suite "browser" browser
 if [ -n "${CI:-}" ] && [ -x build/san/bin/chatd ]; then
     suite "integration (ASan+UBSan)" env CHATD_BIN=build/san/bin/chatd \
         $PY -m pytest -q -p no:cacheprovider tests/integration
-    # fuzz-rules is left out until its known finding is fixed: a crafted
-    # rule file drives moderation/trie.c's dfs into deep recursion and a
-    # libFuzzer timeout (rule files are the operator's; `make fuzz` still
-    # runs it).
-    suite "fuzz" env FUZZ_TARGETS="fuzz-frame fuzz-config fuzz-services fuzz-triage" \
+    suite "fuzz" env FUZZ_TARGETS="fuzz-frame fuzz-config fuzz-rules fuzz-services fuzz-triage" \
         sh tools/fuzz-all.sh
 fi
 

@@ -165,7 +165,8 @@ static void test_failsafe(void)
 {
     triage_ctx_set_match_limit(C, 1);
     struct triage_result r;
-    /* cue phrases are matched in C; the rule's require regexes hit it */
+    /* cue phrases and most require/except regexes are matched in C; the
+     * escalator regexes hit it */
     const char *t = "ive got all my tablets lined up for tonight";
     int rc = triage_run(R, C, t, strlen(t), &r);
     CHECK(rc == -1 && r.severity == TRIAGE_MEDIUM && r.ncategories == 1 &&
@@ -182,14 +183,16 @@ static void test_failsafe(void)
 }
 
 /* One C trie against the PCRE2 regex compiled from the same phrases:
- * the same match (start, end, phrase) from every character start. */
+ * the same match (start, end, phrase) from every character start.  With
+ * !exact only whether there is a match (a require/except pattern's trie
+ * promises no more), though both C scans must still agree exactly. */
 static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
-                          const char *s, size_t end, int marks)
+                          const char *s, size_t end, int marks, int exact)
 {
     static uint32_t starts[8192];
-    struct tr_wclass wc = {word_pcre2, NULL, 0, NULL, 0};
-    size_t nstarts = end / 2 + 1 <= 8192 ? tr_word_starts(s, end, starts, &wc)
-                                         : 0;
+    struct tr_wclass wc = {word_pcre2, NULL, 0, NULL, 0, NULL};
+    size_t nstarts =
+        end / 2 + 1 <= 8192 ? tr_word_starts(s, end, starts, &wc) : 0;
     for (size_t from = 0; from <= end; from++) {
         if (from < end && ((unsigned char)s[from] & 0xC0) == 0x80)
             continue;
@@ -197,9 +200,8 @@ static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(C->md);
         PCRE2_SPTR mark = pcre2_get_mark(C->md);
         size_t ps = rc > 0 ? ov[0] : 0, pe = rc > 0 ? ov[1] : 0;
-        unsigned long pid = rc > 0 && mark ? strtoul((const char *)mark, NULL,
-                                                     10)
-                                           : 0;
+        unsigned long pid =
+            rc > 0 && mark ? strtoul((const char *)mark, NULL, 10) : 0;
         int nomark = rc > 0 && !mark;
         size_t ms = 0, me = 0; /* word_pcre2 reuses C->md: read it first */
         uint32_t id = 0;
@@ -215,10 +217,42 @@ static int matcher_agrees(const pcre2_code *re, const struct tr_trie *t,
         if (tr_trie_find(t, s, end, from, &ms2, &me2, &id2, &wc) != rc2 ||
             ms2 != ms || me2 != me || id2 != id)
             return 0;
-        if (rc > 0 && (ps != ms || pe != me || (marks && (nomark || pid != id))))
+        if (exact && rc > 0 &&
+            (ps != ms || pe != me || (marks && (nomark || pid != id))))
             return 0;
     }
     return 1;
+}
+
+/* Every require/except/escalate pattern that has a C trie, on one form:
+ * the whole text and the text cut at a token start, as a window cuts it. */
+static unsigned patterns_disagree(const struct norm *n)
+{
+    unsigned bad = 0;
+    size_t mid = n->ntok > 1 ? n->tok[n->ntok / 2] : n->len;
+    for (unsigned i = 0; i < R->nrules + R->ncategories; i++) {
+        const struct tr_pattern *v[3] = {NULL, NULL, NULL};
+        unsigned nv[3] = {0, 0, 0};
+        if (i < R->nrules) {
+            const struct tr_rule *ru = &R->rules[i];
+            v[0] = ru->require, nv[0] = ru->nrequire;
+            v[1] = ru->except, nv[1] = ru->nexcept;
+            v[2] = ru->escalate, nv[2] = ru->nescalate;
+        } else {
+            const struct tr_category *c = &R->categories[i - R->nrules];
+            v[0] = c->escalate, nv[0] = c->nescalate;
+        }
+        for (int k = 0; k < 3; k++)
+            for (unsigned j = 0; j < nv[k]; j++) {
+                const struct tr_pattern *p = &v[k][j];
+                if (!p->trie)
+                    continue;
+                bad +=
+                    !matcher_agrees(p->re, p->trie, n->s, n->len, 0, p->exact) +
+                    !matcher_agrees(p->re, p->trie, n->s, mid, 0, p->exact);
+            }
+    }
+    return bad;
 }
 
 static void test_matcher(const char *corpus)
@@ -227,10 +261,10 @@ static void test_matcher(const char *corpus)
     CHECK(f != NULL, "open %s", corpus);
     if (!f)
         return;
-    static const char *const extra[] = {"", "\xd0\xb4", "\xe6\x88\x91",
-                                        "\xcc\x81", "\xe2\xba\x80", "_"};
+    static const char *const extra[] = {
+        "", "\xd0\xb4", "\xe6\x88\x91", "\xcc\x81", "\xe2\xba\x80", "_"};
     char line[8192], text[8400];
-    unsigned rows = 0, bad = 0;
+    unsigned rows = 0, bad = 0, pbad = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
         char *t = line;
@@ -253,21 +287,30 @@ static void test_matcher(const char *corpus)
                 break;
             for (unsigned c = 0; c < R->ncues; c++)
                 bad += !matcher_agrees(R->cues[c], R->cuetrie[c], n->s, n->len,
-                                       1);
+                                       1, 1);
             for (int k = 0; k < CTX_COUNT; k++)
                 if (R->context[k])
                     bad += !matcher_agrees(R->context[k], R->context_trie[k],
-                                           n->s, n->len, 0);
+                                           n->s, n->len, 0, 1);
             /* a subject cut short, as context_of() cuts it at the cue */
             size_t mid = n->ntok > 1 ? n->tok[n->ntok / 2] : n->len;
             if (R->stop)
-                bad += !matcher_agrees(R->stop, R->stop_trie, n->s, mid, 0);
+                bad += !matcher_agrees(R->stop, R->stop_trie, n->s, mid, 0, 1);
+            pbad += patterns_disagree(n);
         }
     }
     fclose(f);
     CHECK(rows > 400 && bad == 0,
-          "C phrase tries match as their regexes do (%u rows, %u differ)",
-          rows, bad);
+          "C phrase tries match as their regexes do (%u rows, %u differ)", rows,
+          bad);
+    unsigned ntries = 0;
+    for (unsigned i = 0; i < R->nrules; i++)
+        for (unsigned j = 0; j < R->rules[i].nrequire; j++)
+            ntries += R->rules[i].require[j].trie != NULL;
+    CHECK(ntries > 0 && pbad == 0,
+          "require/except tries find a match where their regexes do (%u "
+          "rows, %u differ)",
+          rows, pbad);
 }
 
 /* Writes one rule file into a fresh directory and loads it. */
@@ -322,6 +365,79 @@ static void test_loader(void)
     CHECK(!r && strstr(err, "/nonexistent/rules"), "missing dir (%s)", err);
 }
 
+/* Issue #7: rule files are input too.  A phrase whose wildcards backtrack
+ * exponentially ("a*a*...c" against "abab...") once hung the C matcher,
+ * and a long phrase recursed once per byte. */
+static void test_pathological_rules(void)
+{
+    char err[512];
+    struct triage_rules *r =
+        load_text("category suicide\nrule crafted high\n"
+                  "cue a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*c\n",
+                  err, sizeof err);
+    CHECK(r != NULL, "wildcard rule file loads (%s)", r ? "" : err);
+    if (r) {
+        char text[201];
+        for (size_t i = 0; i < sizeof text - 1; i++)
+            text[i] = i % 2 ? 'b' : 'a';
+        text[sizeof text - 1] = '\0';
+        struct triage_result res;
+        int rc = triage_run(r, C, text, strlen(text), &res);
+        CHECK(rc == -1 && res.severity == TRIAGE_MEDIUM &&
+                  res.ncategories == 1 &&
+                  strcmp(res.categories[0], "triage_error") == 0,
+              "exponential backtracking gives medium triage_error "
+              "(rc %d, %s)",
+              rc, triage_severity_name(res.severity));
+        /* the budget is the message's: the next one starts afresh */
+        rc = triage_run(r, C, "abac", 4, &res);
+        CHECK(rc == 0 && res.severity == TRIAGE_NONE,
+              "the next message is triaged as usual (rc %d, %s)", rc,
+              triage_severity_name(res.severity));
+    }
+    triage_free(r);
+
+    /* the longest phrase allowed, as deep as the matcher goes */
+    char body[MAX_LINE], phrase[TRIE_MAX_PHRASE + 8];
+    size_t n = 0;
+    while (n + 3 <= TRIE_MAX_PHRASE) /* "ab ab ... ab" */
+        n += (size_t)snprintf(phrase + n, sizeof phrase - n, "%sab",
+                              n ? " " : "");
+    snprintf(body, sizeof body, "category x\nrule deep high\ncue %s\n", phrase);
+    r = load_text(body, err, sizeof err);
+    CHECK(r != NULL, "a %zu-byte phrase loads (%s)", n, r ? "" : err);
+    if (r) {
+        struct triage_result res;
+        int rc = triage_run(r, C, phrase, n, &res);
+        CHECK(rc == 0 && res.severity == TRIAGE_HIGH && res.nspans == 1 &&
+                  res.spans[0].start == 0 && res.spans[0].end == n,
+              "a %zu-byte phrase matches itself (rc %d, %s)", n, rc,
+              triage_severity_name(res.severity));
+    }
+    triage_free(r);
+
+    /* one byte longer is refused where it is written */
+    memset(phrase, 'a', TRIE_MAX_PHRASE + 1);
+    phrase[TRIE_MAX_PHRASE + 1] = '\0';
+    snprintf(body, sizeof body, "category x\nrule long high\ncue ok | %s\n",
+             phrase);
+    r = load_text(body, err, sizeof err);
+    CHECK(!r && strstr(err, "bad.rules:3: phrase") &&
+              strstr(err, "longer than"),
+          "a phrase over %d bytes gives file:line (%s)", TRIE_MAX_PHRASE, err);
+    triage_free(r);
+    snprintf(body, sizeof body,
+             "list long: %.*s\ncategory x\nrule long high\n"
+             "cue {long}aaaa\n",
+             TRIE_MAX_PHRASE - 2, phrase);
+    r = load_text(body, err, sizeof err);
+    CHECK(!r && strstr(err, "bad.rules:4: phrase"),
+          "a phrase over %d bytes after {list} expansion gives file:line "
+          "(%s)",
+          TRIE_MAX_PHRASE, err);
+    triage_free(r);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "moderation/rules";
@@ -348,6 +464,8 @@ int main(int argc, char **argv)
         }
     }
     test_loader();
+    if (C)
+        test_pathological_rules();
     triage_ctx_free(C);
     triage_free(R);
     printf("%u passed, %u failed\n", passed, failed);
