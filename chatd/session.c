@@ -11,6 +11,7 @@
 #include "rds.h"
 #include "services.h"
 #include "triage.h"
+#include "wire.h"
 
 #include <libwebsockets.h>
 #include <sodium.h>
@@ -25,6 +26,10 @@
 #define OPENING_CID   "start" /* client id of the opening message */
 
 #define CLOSED_SERVICES_MAX 8 /* services open now, sent with `closed` */
+/* The triage JSON at its longest: every category escaped, every span. */
+#define TRIAGE_JSON_MAX                                                        \
+    (64 + TRIAGE_MAX_CATEGORIES * (TRIAGE_CATEGORY_LEN * 6 + 3) +              \
+     TRIAGE_MAX_SPANS * 48)
 
 static const struct config *CFG;
 static const struct services *SERVICES;
@@ -143,29 +148,6 @@ static int reply_error(redisReply *r, const char **code)
     return 0;
 }
 
-/* Triage result as the adviser sees it: spans in UTF-16 units. */
-static char *triage_json(const char *text, size_t len,
-                         const struct triage_result *tr)
-{
-    json_t *cats = json_array(), *spans = json_array(), *o;
-    char *s;
-
-    for (unsigned i = 0; i < tr->ncategories; i++)
-        json_array_append_new(cats, json_string(tr->categories[i]));
-    for (unsigned i = 0; i < tr->nspans; i++)
-        json_array_append_new(
-            spans,
-            json_pack("[I, I]",
-                      (json_int_t)utf16_offset(text, len, tr->spans[i].start),
-                      (json_int_t)utf16_offset(text, len, tr->spans[i].end)));
-    o = json_pack("{s:s, s:o, s:o}", "severity",
-                  triage_severity_name(tr->severity), "categories", cats,
-                  "spans", spans);
-    s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
-}
-
 static void run_triage(const char *text, size_t len, struct triage_result *tr)
 {
     memset(tr, 0, sizeof *tr);
@@ -216,15 +198,17 @@ static void append_store(struct append_req *rq, struct lconv *lc)
 {
     struct triage_result tr;
     char now[24], sev[4], ad[ID_STR_LEN + 16 + PROTO_MAX_ID_BYTES + 4];
-    char *tri = NULL, *ct = NULL;
+    char tri[TRIAGE_JSON_MAX], *ct = NULL;
     size_t ctlen = seal_len(rq->len);
     const char *argv[8];
 
     if (strcmp(rq->from, "parent") == 0) {
         run_triage(rq->text, rq->len, &tr);
-        tri = triage_json(rq->text, rq->len, &tr);
+        if (!wire_triage_json(tri, sizeof tri, rq->text, rq->len, &tr))
+            goto fail; /* cannot happen: TRIAGE_JSON_MAX holds the most */
     } else {
         tr.severity = TRIAGE_NONE;
+        tri[0] = '\0';
     }
     snprintf(ad, sizeof ad, "%s|%s|%s", rq->conv, rq->from, rq->cid);
     if (!(ct = malloc(ctlen)) ||
@@ -237,17 +221,15 @@ static void append_store(struct append_req *rq, struct lconv *lc)
     argv[2] = rq->from;
     argv[3] = rq->cid;
     argv[4] = ct;
-    argv[5] = tri ? tri : "";
+    argv[5] = tri;
     argv[6] = sev;
     argv[7] = rq->c->ep == EP_STAFF ? rq->c->name : "";
     if (rds_script("append", append_done, rq, 8, argv, NULL) < 0)
         goto fail;
     free(ct);
-    free(tri);
     return;
 fail:
     free(ct);
-    free(tri);
     append_done(NULL, rq);
 }
 
@@ -406,7 +388,8 @@ static void parent_start(struct client *c, const struct frame *f)
     char wrapped[WRAPPED_KEY_STR_LEN], digest[DIGEST_STR_LEN];
     char now[24], sev[4], ttl[16], ad[ID_STR_LEN + 32], wait[24];
     char ret[DIGEST_STR_LEN] = "";
-    char *ct = NULL, *tri = NULL;
+    char *ct = NULL, tri[TRIAGE_JSON_MAX];
+    int has_tri = 0;
     struct start_req *sq = NULL;
     struct attach *a;
     const char *argv[13];
@@ -435,8 +418,9 @@ static void parent_start(struct client *c, const struct frame *f)
         snprintf(ad, sizeof ad, "%s|parent|%s", sq->conv, OPENING_CID);
         if (!(ct = malloc(n)) ||
             seal(key, ad, (const uint8_t *)f->text, f->text_len, ct, n) < 0 ||
-            !(tri = triage_json(f->text, f->text_len, &tr)))
+            !wire_triage_json(tri, sizeof tri, f->text, f->text_len, &tr))
             goto fail;
+        has_tri = 1;
     }
     while (c->atts)
         conv_detach(c->atts);
@@ -457,7 +441,7 @@ static void parent_start(struct client *c, const struct frame *f)
     argv[7] = ttl;
     argv[8] = ct ? OPENING_CID : "";
     argv[9] = ct ? ct : "";
-    argv[10] = tri ? tri : "";
+    argv[10] = has_tri ? tri : "";
     /* An unknown or mistyped code is not an error: they start afresh. */
     if (f->return_code && return_code_digest(f->return_code, ret) < 0)
         ret[0] = '\0';
@@ -473,12 +457,10 @@ static void parent_start(struct client *c, const struct frame *f)
     }
     sodium_memzero(key, sizeof key);
     free(ct);
-    free(tri);
     return;
 fail:
     sodium_memzero(key, sizeof key);
     free(ct);
-    free(tri);
     free(sq);
     client_error(c, "closed", "unavailable: could not start; try again");
 }
