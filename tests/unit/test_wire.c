@@ -102,9 +102,10 @@ TEST(triage_json_reads_back)
           "too small a buffer: 0");
 }
 
+/* m points into the copy, so it outlives the call. */
 static int parse(const char *ev, struct wire_msg *m)
 {
-    char buf[512];
+    static char buf[512];
     size_t len = strlen(ev);
 
     memcpy(buf, ev, len + 1);
