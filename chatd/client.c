@@ -118,7 +118,8 @@ void client_send_raw(struct client *c, const char *s, size_t len)
 {
     struct outbuf *b;
 
-    if (!c->wsi)
+    /* Nothing may follow our close frame (RFC 6455 5.5.1). */
+    if (!c->wsi || c->close_sent)
         return;
     if (c->out_bytes + len > OUTQ_MAX_BYTES) {
         log_warn("a client fell %zu bytes behind; closing it", c->out_bytes);
