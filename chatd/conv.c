@@ -15,6 +15,7 @@
 #include "rds.h"
 #include "services.h"
 #include "triage.h"
+#include "wire.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -25,9 +26,13 @@
 #define FILL_BATCH       512  /* stream entries per catch-up read */
 #define QUEUE_REFRESH_MS 50   /* coalesce queue changes this long */
 #define HEARTBEAT_MAX_MS 5000 /* heartbeats at least this often */
-#define RETENTION_BATCH 200 /* conversations deleted per sweep, at most */
+#define RETENTION_BATCH  200  /* conversations deleted per sweep, at most */
 #define SEV_BAND         10000000000000.0               /* as lib.lua */
 #define MSG_TEXT_MAX     (PROTO_MAX_TEXT_CHARS * 4 + 1) /* UTF-8 bytes */
+/* A msg frame: text escaped (6 bytes per byte at worst), triage, ids. */
+#define MSG_FRAME_MAX  (MSG_TEXT_MAX * 6 + 8192)
+#define ACK_FRAME_MAX  (PROTO_MAX_ID_BYTES * 6 + ID_STR_LEN + 128)
+#define EVENT_COPY_MAX 65536 /* a msg event copied here to be parsed */
 
 static struct lconv *table[LCONV_BUCKETS];
 static const struct config *CFG;
@@ -211,6 +216,50 @@ static json_t *signpost_json(const struct attach *a, const struct entry *e,
     return o;
 }
 
+/* A live `msg` frame, written without jansson (wire.h): the same fields
+ * in the same order as entry_json().  Returns 0 if it was queued. */
+static int send_entry(const struct attach *a, const struct entry *e,
+                      const char *text)
+{
+    static char frame[MSG_FRAME_MAX];
+    struct wbuf b;
+    size_t tlen;
+
+    if (strcmp(e->from, "signpost") == 0)
+        return -1; /* a service card: entry_json() builds it */
+    tlen = strlen(e->tri);
+    wb_init(&b, frame, sizeof frame);
+    wb_lit(&b, "{\"seq\":");
+    wb_int(&b, (long long)e->seq);
+    wb_lit(&b, ",\"from\":");
+    wb_str(&b, e->from, strlen(e->from));
+    wb_lit(&b, ",\"text\":");
+    wb_str(&b, text, strlen(text));
+    wb_lit(&b, ",\"ts\":");
+    wb_int(&b, e->ts);
+    wb_lit(&b, ",\"type\":\"msg\"");
+    if (a->c->ep == EP_STAFF) {
+        wb_lit(&b, ",\"conversation\":");
+        wb_str(&b, a->lc->id, strlen(a->lc->id));
+        /* chatd wrote the triage JSON (wire_triage_json): it goes in as
+         * it is, if it is at least an object. */
+        if (strcmp(e->from, "parent") == 0 && tlen >= 2 && e->tri[0] == '{' &&
+            e->tri[tlen - 1] == '}') {
+            wb_lit(&b, ",\"triage\":");
+            wb_raw(&b, e->tri, tlen);
+        }
+    }
+    if (strcmp(e->from, side(a)) == 0 && e->cid && *e->cid) {
+        wb_lit(&b, ",\"id\":");
+        wb_str(&b, e->cid, strlen(e->cid));
+    }
+    wb_raw(&b, "}", 1);
+    if (b.failed)
+        return -1;
+    client_send_raw(a->c, frame, b.len);
+    return 0;
+}
+
 static json_t *entry_json(const struct attach *a, const struct entry *e,
                           const char *text, int with_type)
 {
@@ -247,7 +296,8 @@ static void suggest(struct attach *a, const char *tri)
     json_t *t, *arr, *list;
     size_t ncat = 0, n;
 
-    if (a->role != AR_ADVISER || !svcs || !tri || !*tri ||
+    /* Most messages name no category: no need to parse the JSON. */
+    if (a->role != AR_ADVISER || !svcs || !wire_triage_has_categories(tri) ||
         !(t = json_loads(tri, 0, NULL)))
         return;
     arr = json_object_get(t, "categories");
@@ -256,9 +306,8 @@ static void suggest(struct attach *a, const char *tri)
         if (json_is_string(json_array_get(arr, i)))
             cats[ncat++] = json_string_value(json_array_get(arr, i));
     n = ncat ? services_suggest(svcs, cats, ncat,
-                                a->lc->area[0] ? a->lc->area : NULL,
-                                time(NULL), hits,
-                                sizeof hits / sizeof hits[0])
+                                a->lc->area[0] ? a->lc->area : NULL, time(NULL),
+                                hits, sizeof hits / sizeof hits[0])
              : 0;
     list = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -266,7 +315,8 @@ static void suggest(struct attach *a, const char *tri)
         int seen = 0;
         for (int k = 0; k < a->nsuggested; k++)
             seen |= strcmp(a->suggested[k], id) == 0;
-        if (seen || strlen(id) >= SUGGEST_ID_LEN || a->nsuggested >= SUGGEST_MAX)
+        if (seen || strlen(id) >= SUGGEST_ID_LEN ||
+            a->nsuggested >= SUGGEST_MAX)
             continue;
         if (!a->suggested &&
             !(a->suggested = calloc(SUGGEST_MAX, sizeof *a->suggested)))
@@ -275,9 +325,9 @@ static void suggest(struct attach *a, const char *tri)
         json_array_append_new(list, service_card_json(hits[i].service));
     }
     if (json_array_size(list))
-        client_send(a->c, json_pack("{s:s, s:s, s:O}", "type", "suggest",
-                                    "conversation", a->lc->id, "services",
-                                    list));
+        client_send(a->c,
+                    json_pack("{s:s, s:s, s:O}", "type", "suggest",
+                              "conversation", a->lc->id, "services", list));
     json_decref(list);
     json_decref(t);
 }
@@ -289,11 +339,21 @@ static void flush_acks(struct attach *a)
     while (*pp) {
         struct pending_ack *p = *pp;
         if (p->seq <= a->delivered) {
-            json_t *o = json_pack("{s:s, s:s, s:I}", "type", "ack", "id", p->id,
-                                  "seq", (json_int_t)p->seq);
-            if (a->c->ep == EP_STAFF)
-                json_object_set_new(o, "conversation", json_string(a->lc->id));
-            client_send(a->c, o);
+            char frame[ACK_FRAME_MAX];
+            struct wbuf b;
+
+            wb_init(&b, frame, sizeof frame);
+            wb_lit(&b, "{\"type\":\"ack\",\"id\":");
+            wb_str(&b, p->id, strlen(p->id));
+            wb_lit(&b, ",\"seq\":");
+            wb_int(&b, (long long)p->seq);
+            if (a->c->ep == EP_STAFF) {
+                wb_lit(&b, ",\"conversation\":");
+                wb_str(&b, a->lc->id, strlen(a->lc->id));
+            }
+            wb_raw(&b, "}", 1);
+            if (!b.failed) /* it fits: an id is at most 64 bytes */
+                client_send_raw(a->c, frame, b.len);
             *pp = p->next;
             free(p);
         } else {
@@ -308,7 +368,7 @@ static void deliver(struct attach *a, const struct entry *e, const char *text)
 
     if (e->seq <= a->delivered)
         return;
-    if (!own || a->replay_own)
+    if ((!own || a->replay_own) && send_entry(a, e, text) < 0)
         client_send(a->c, entry_json(a, e, text, 1));
     if (strcmp(e->from, "parent") == 0)
         suggest(a, e->tri);
@@ -571,8 +631,9 @@ static void adviser_context(struct lconv *lc, redisReply *reply, json_t *meta)
     if (from && *from) {
         open_note(lc, "transfer", field(reply, S_TRANSFER_NOTE), note,
                   sizeof note);
-        json_object_set_new(meta, "transfer", json_pack("{s:s, s:s}", "from",
-                                                        from, "note", note));
+        json_object_set_new(
+            meta, "transfer",
+            json_pack("{s:s, s:s}", "from", from, "note", note));
     }
 }
 
@@ -634,7 +695,10 @@ static void start_previous(struct attach *a, const char *prev, json_t *meta)
     const char *argv[6] = {"EVAL",
                            "local h = redis.call('HMGET', KEYS[1], 'wrapup', "
                            "'key') return {h[1], h[2], ARGV[1]}",
-                           "1", key, prev, NULL};
+                           "1",
+                           key,
+                           prev,
+                           NULL};
 
     if (!sr || strlen(prev) >= ID_STR_LEN) {
         free(sr);
@@ -658,12 +722,11 @@ void conv_sync(struct attach *a)
 {
     char key[ID_STR_LEN + 8];
     struct sync_req *sr = calloc(1, sizeof *sr);
-    const char *argv[] = {"HMGET",         key,        "state",
-                          "adviser",       "ended_by", "reason",
-                          "seq",           "key",      "sev",
-                          "topic",         "area",     "return_ct",
-                          "returning",     "prev_conv", "transfer_from",
-                          "transfer_note"};
+    const char *argv[] = {
+        "HMGET",     key,         "state",         "adviser",
+        "ended_by",  "reason",    "seq",           "key",
+        "sev",       "topic",     "area",          "return_ct",
+        "returning", "prev_conv", "transfer_from", "transfer_note"};
 
     if (!sr)
         return;
@@ -921,25 +984,19 @@ void conv_send_queue_state(struct client *c)
 
 /* --- events from Redis --------------------------------------------------- */
 
-static void on_msg_event(json_t *ev, struct lconv *lc)
+static void on_msg_event(const struct wire_msg *m, struct lconv *lc)
 {
     static char text[MSG_TEXT_MAX];
     struct entry e;
     int decrypted = 0;
 
-    e.seq = (uint64_t)json_integer_value(json_object_get(ev, "seq"));
-    e.from = json_string_value(json_object_get(ev, "f"));
-    e.ts = json_integer_value(json_object_get(ev, "ts"));
-    e.ct = json_string_value(json_object_get(ev, "ct"));
-    e.cid = json_string_value(json_object_get(ev, "id"));
-    e.tri = json_string_value(json_object_get(ev, "tri"));
-    if (!e.from || !e.ct || !e.seq)
-        return;
-    if (!e.cid)
-        e.cid = "";
-    if (!e.tri)
-        e.tri = "";
-    e.ct_len = strlen(e.ct);
+    e.seq = m->seq;
+    e.from = m->from;
+    e.ts = m->ts;
+    e.ct = m->ct;
+    e.ct_len = m->ct_len;
+    e.cid = m->cid;
+    e.tri = m->tri;
     for (struct attach *a = lc->atts, *next; a; a = next) {
         next = a->next_in_conv;
         if (a->c->ep == EP_STAFF && !a->synced)
@@ -971,16 +1028,15 @@ static void on_whisper_event(json_t *ev, struct lconv *lc)
     if (!from || !ct || !lc->have_key)
         return;
     snprintf(ad, sizeof ad, "%s|whisper|", lc->id);
-    if (unseal(lc->key, ad, ct, strlen(ct), (uint8_t *)text, sizeof text,
-               &n) < 0)
+    if (unseal(lc->key, ad, ct, strlen(ct), (uint8_t *)text, sizeof text, &n) <
+        0)
         return;
     for (struct attach *a = lc->atts; a; a = a->next_in_conv)
         if (a->role != AR_PARENT && a->synced)
-            client_send(a->c,
-                        json_pack("{s:s, s:s, s:s, s:s, s:O}", "type",
-                                  "whisper", "conversation", lc->id, "from",
-                                  from, "text", text, "ts",
-                                  json_object_get(ev, "ts")));
+            client_send(a->c, json_pack("{s:s, s:s, s:s, s:s, s:O}", "type",
+                                        "whisper", "conversation", lc->id,
+                                        "from", from, "text", text, "ts",
+                                        json_object_get(ev, "ts")));
 }
 
 /* The conversation's case changed: its adviser and observers are told. */
@@ -1018,8 +1074,8 @@ static void on_alert_event(json_t *ev)
         json_t *o = json_pack(
             "{s:s, s:s, s:s, s:o}", "type", "alert", "conversation", id,
             "severity", triage_severity_name((enum triage_severity)sev),
-            "categories", json_is_array(cats) ? json_deep_copy(cats)
-                                              : json_array());
+            "categories",
+            json_is_array(cats) ? json_deep_copy(cats) : json_array());
         if (by && *by)
             json_object_set_new(o, "escalated_by", json_string(by));
         client_send(c, o);
@@ -1028,13 +1084,40 @@ out:
     json_decref(t);
 }
 
+/* A `msg` event (wire.h): dropped before it is copied or parsed when no
+ * client here takes part in its conversation. */
+static void msg_event(const char *payload, size_t len)
+{
+    static char copy[EVENT_COPY_MAX];
+    char conv[ID_STR_LEN], *buf = copy;
+    struct wire_msg m;
+    struct lconv *lc;
+
+    if (wire_msg_event_conv(payload, len, conv) < 0 || !(lc = lconv_find(conv)))
+        return;
+    if (len >= sizeof copy && !(buf = malloc(len + 1)))
+        return;
+    memcpy(buf, payload, len);
+    buf[len] = '\0';
+    if (wire_msg_event_parse(buf, len, &m) == 0)
+        on_msg_event(&m, lc);
+    else
+        log_err("conversation %s: a malformed msg event", conv);
+    if (buf != copy)
+        free(buf);
+}
+
 void conv_event(const char *payload, size_t len)
 {
-    json_t *ev = json_loadb(payload, len, 0, NULL);
+    json_t *ev;
     const char *t, *id;
     struct lconv *lc;
 
-    if (!ev)
+    if (wire_is_msg_event(payload, len)) {
+        msg_event(payload, len);
+        return;
+    }
+    if (!(ev = json_loadb(payload, len, 0, NULL)))
         return;
     t = json_string_value(json_object_get(ev, "t"));
     id = json_string_value(json_object_get(ev, "c"));
@@ -1052,16 +1135,14 @@ void conv_event(const char *payload, size_t len)
         on_alert_event(ev);
     } else if (!lc) {
         goto out;
-    } else if (strcmp(t, "msg") == 0) {
-        on_msg_event(ev, lc);
     } else if (strcmp(t, "away") == 0 || strcmp(t, "back") == 0) {
         /* The parent's connection is gone past grace, or is back. */
         for (struct attach *a = lc->atts; a; a = a->next_in_conv)
             if (a->role != AR_PARENT && a->synced)
-                client_send(a->c, json_pack("{s:s, s:s}", "type",
-                                            t[0] == 'a' ? "parent_away"
-                                                        : "parent_back",
-                                            "conversation", lc->id));
+                client_send(
+                    a->c, json_pack("{s:s, s:s}", "type",
+                                    t[0] == 'a' ? "parent_away" : "parent_back",
+                                    "conversation", lc->id));
     } else if (strcmp(t, "whisper") == 0) {
         on_whisper_event(ev, lc);
     } else if (strcmp(t, "case") == 0) {
@@ -1168,7 +1249,8 @@ static void tick_cb(uv_timer_t *t)
     }
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     snprintf(grace, sizeof grace, "%lld", (long long)CFG->grace_s * 1000);
-    snprintf(gone, sizeof gone, "%lld", (long long)CFG->parent_timeout_s * 1000);
+    snprintf(gone, sizeof gone, "%lld",
+             (long long)CFG->parent_timeout_s * 1000);
     rds_script("sweep", NULL, NULL, 3, argv, NULL);
     if (ticks % retention_every == 0) {
         char keep[24], batch[8];

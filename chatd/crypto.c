@@ -13,12 +13,30 @@
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG   crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define SEAL_MAX   65536 /* bytes of plaintext sealed at once */
+#define SEAL_MAX   65536              /* bytes of plaintext sealed at once */
+#define NONCE_POOL (AEAD_NONCE * 256) /* random bytes fetched at once */
 
 static uint8_t *master_key;  /* sodium_malloc'd, read-only after load */
 static uint8_t *key_arena;   /* sodium_malloc'd KEYSLOTS conversation keys */
 static uint32_t *free_slots; /* indexes of free slots (no secrets) */
 static uint32_t nfree;
+/* Random nonces, fetched NONCE_POOL bytes at a time: libsodium 1.0.18
+ * makes a getrandom() system call per randombytes_buf(), once per message
+ * sealed.  Each byte is handed out once and wiped, so every nonce is still
+ * 24 fresh random bytes. */
+static uint8_t nonce_pool[NONCE_POOL];
+static size_t nonce_used = NONCE_POOL;
+
+static void nonce_new(uint8_t nonce[AEAD_NONCE])
+{
+    if (nonce_used + AEAD_NONCE > NONCE_POOL) {
+        randombytes_buf(nonce_pool, NONCE_POOL);
+        nonce_used = 0;
+    }
+    memcpy(nonce, nonce_pool + nonce_used, AEAD_NONCE);
+    sodium_memzero(nonce_pool + nonce_used, AEAD_NONCE);
+    nonce_used += AEAD_NONCE;
+}
 
 static int read_key(const char *path, uint8_t *key)
 {
@@ -221,7 +239,7 @@ int seal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
 
     if (len > SEAL_MAX || outsize < seal_len(len))
         return -1;
-    randombytes_buf(buf, AEAD_NONCE);
+    nonce_new(buf);
     crypto_aead_xchacha20poly1305_ietf_encrypt(buf + AEAD_NONCE, &clen, plain,
                                                len, (const uint8_t *)ad,
                                                strlen(ad), NULL, buf, key);

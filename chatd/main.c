@@ -145,6 +145,7 @@ static void drained(uv_timer_t *t)
 {
     uv_close((uv_handle_t *)t, NULL);
     http_stop();
+    client_shutdown();
     conv_shutdown();
     rds_stop();
     uv_close((uv_handle_t *)&sig_term, NULL);
@@ -275,6 +276,8 @@ static int run_daemon(void)
     if (rds_start(&loop, &cfg, &hooks) < 0)
         return 1;
     conv_init(&loop, &cfg);
+    if (client_init(&loop) < 0)
+        return 1;
     if (http_start(&loop, &cfg) < 0) {
         rds_stop();
         rds_stop_embedded();

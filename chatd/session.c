@@ -12,6 +12,7 @@
 #include "rds.h"
 #include "services.h"
 #include "triage.h"
+#include "wire.h"
 
 #include <libwebsockets.h>
 #include <sodium.h>
@@ -21,15 +22,16 @@
 #include <string.h>
 #include <time.h>
 
-#define RESUME_TTL_S     86400   /* a parent's session outlives a closed tab */
-#define TYPING_MIN_MS    1000    /* relay at most one typing event a second */
-#define OPENING_CID      "start" /* client id of the opening message */
-#define CLOSE_ACK_WAIT_S 5       /* for the peer to answer our close frame */
-#define WRITE_BATCH_BYTES 65536  /* frames sent in one write, at most */
+#define RESUME_TTL_S  86400   /* a parent's session outlives a closed tab */
+#define TYPING_MIN_MS 1000    /* relay at most one typing event a second */
+#define OPENING_CID   "start" /* client id of the opening message */
 
 #define CLOSED_SERVICES_MAX 8 /* services open now, sent with `closed` */
+/* The triage JSON at its longest: every category escaped, every span. */
+#define TRIAGE_JSON_MAX                                                        \
+    (64 + TRIAGE_MAX_CATEGORIES * (TRIAGE_CATEGORY_LEN * 6 + 3) +              \
+     TRIAGE_MAX_SPANS * 48)
 
-struct client *clients;
 static const struct config *CFG;
 static const struct services *SERVICES;
 static const struct hours *HOURS;
@@ -81,8 +83,7 @@ json_t *session_closed_json(time_t now)
                  : 0;
     arr = json_array();
     /* Where to go now: the services open at this hour (24/7 lines). */
-    for (size_t i = 0; i < n && json_array_size(arr) < CLOSED_SERVICES_MAX;
-         i++)
+    for (size_t i = 0; i < n && json_array_size(arr) < CLOSED_SERVICES_MAX; i++)
         if (hits[i].open_now == SERVICE_OPEN)
             json_array_append_new(arr, service_card_json(hits[i].service));
     return json_pack("{s:s, s:o, s:o}", "type", "closed", "next_open",
@@ -100,115 +101,7 @@ uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* --- clients ----------------------------------------------------------- */
-
-struct client *client_new(struct lws *wsi, enum endpoint ep)
-{
-    struct client *c = calloc(1, sizeof *c);
-
-    if (!c)
-        return NULL;
-    c->wsi = wsi;
-    c->ep = ep;
-    c->refs = 1;
-    c->next = clients;
-    if (clients)
-        clients->prev = c;
-    clients = c;
-    return c;
-}
-
-static void client_free(struct client *c)
-{
-    while (c->out_head) {
-        struct outbuf *b = c->out_head;
-        c->out_head = b->next;
-        free(b);
-    }
-    free(c->rx);
-    free(c);
-}
-
-void client_gone(struct client *c)
-{
-    conv_seen(c); /* grace starts now */
-    while (c->atts)
-        conv_detach(c->atts);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->next = c->prev = NULL;
-    c->wsi = NULL;
-    if (--c->refs == 0)
-        client_free(c);
-}
-
-void client_hold(struct client *c)
-{
-    c->refs++;
-}
-
-int client_release(struct client *c)
-{
-    int alive = c->wsi != NULL;
-
-    if (--c->refs == 0)
-        client_free(c);
-    return alive;
-}
-
-void client_send(struct client *c, json_t *o)
-{
-    struct outbuf *b;
-    size_t len;
-
-    if (!o)
-        return;
-    if (!c->wsi)
-        goto out;
-    len = json_dumpb(o, NULL, 0, JSON_COMPACT);
-    if (c->out_bytes + len > OUTQ_MAX_BYTES) {
-        log_warn("a client fell %zu bytes behind; closing it", c->out_bytes);
-        c->close_after_flush = 1;
-        goto out;
-    }
-    if (!(b = malloc(sizeof *b + LWS_PRE + len)))
-        goto out;
-    b->next = NULL;
-    b->len = json_dumpb(o, (char *)b->data + LWS_PRE, len, JSON_COMPACT);
-    if (c->out_tail)
-        c->out_tail->next = b;
-    else
-        c->out_head = b;
-    c->out_tail = b;
-    c->out_bytes += b->len;
-    /* A non-empty queue already has a writable callback coming (system
-     * calls are dear: libuv re-arms epoll on every request). */
-    if (c->out_head == b)
-        lws_callback_on_writable(c->wsi);
-out:
-    json_decref(o);
-}
-
-void client_error(struct client *c, const char *code, const char *fmt, ...)
-{
-    struct proto_error e;
-    va_list ap;
-
-    memset(&e, 0, sizeof e);
-    e.code = code;
-    if (c->cur_ref)
-        snprintf(e.ref, sizeof e.ref, "%s", c->cur_ref);
-    if (c->cur_id)
-        snprintf(e.id, sizeof e.id, "%s", c->cur_id);
-    va_start(ap, fmt);
-    vsnprintf(e.message, sizeof e.message, fmt, ap);
-    va_end(ap);
-    client_send(c, proto_error_json(&e));
-}
+/* --- helpers ----------------------------------------------------------- */
 
 /* An error about a frame handled earlier (after a Redis reply). */
 static void error_for(struct client *c, const char *code, const char *ref,
@@ -222,110 +115,6 @@ static void error_for(struct client *c, const char *code, const char *ref,
     c->cur_ref = saved_ref;
     c->cur_id = saved_id;
 }
-
-/* lws 4.1.6 on libuv drops the socket without a close frame when a
- * writeable callback returns -1 (lws_close_reason is ignored there), so
- * the close frame (1008, policy violation) goes out as raw bytes and lws
- * finishes the closing handshake when the peer answers. */
-static int write_close(struct client *c)
-{
-    unsigned char buf[LWS_PRE + 4];
-    int code =
-        c->close_code ? c->close_code : LWS_CLOSE_STATUS_POLICY_VIOLATION;
-
-    if (c->close_sent)
-        return 0;
-    c->close_sent = 1;
-    buf[LWS_PRE] = 0x88;  /* FIN + close opcode */
-    buf[LWS_PRE + 1] = 2; /* payload: the status code */
-    buf[LWS_PRE + 2] = (unsigned char)(code >> 8);
-    buf[LWS_PRE + 3] = (unsigned char)(code & 0xff);
-    if (lws_write(c->wsi, buf + LWS_PRE, 4, LWS_WRITE_RAW) < 0)
-        return -1;
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, CLOSE_ACK_WAIT_S);
-    return 0;
-}
-
-void client_close(struct client *c, int code)
-{
-    if (!c->wsi || c->close_after_flush)
-        return;
-    c->close_code = code;
-    c->close_after_flush = 1;
-    lws_callback_on_writable(c->wsi);
-}
-
-/* The RFC 6455 header of an unmasked final text frame of len bytes. */
-static size_t frame_header(unsigned char *h, size_t len)
-{
-    h[0] = 0x81;
-    if (len < 126) {
-        h[1] = (unsigned char)len;
-        return 2;
-    }
-    if (len < 65536) {
-        h[1] = 126;
-        h[2] = (unsigned char)(len >> 8);
-        h[3] = (unsigned char)len;
-        return 4;
-    }
-    h[1] = 127;
-    for (int i = 0; i < 8; i++)
-        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-    return 10;
-}
-
-/* One write per writable callback: every frame queued so far (up to
- * WRITE_BATCH_BYTES) goes out in one send, framed here, as lws writes raw
- * bytes without touching them.  An adviser with eight chats gets a burst
- * of messages in one system call instead of one each. */
-int client_write(struct client *c)
-{
-    struct outbuf *b = c->out_head;
-    unsigned char *buf, *p;
-    size_t total = 0, n = 0;
-
-    if (!b)
-        return c->close_after_flush ? write_close(c) : 0;
-    for (struct outbuf *q = b; q && (n == 0 || total + q->len + 10 <=
-                                                   WRITE_BATCH_BYTES);
-         q = q->next, n++)
-        total += q->len + 10;
-    if (n == 1) {
-        if (lws_write(c->wsi, b->data + LWS_PRE, b->len, LWS_WRITE_TEXT) <
-            (int)b->len)
-            return -1;
-    } else {
-        if (!(buf = malloc(LWS_PRE + total)))
-            return -1;
-        p = buf + LWS_PRE;
-        size_t k = 0;
-        for (struct outbuf *q = b; q && k < n; q = q->next, k++) {
-            p += frame_header(p, q->len);
-            memcpy(p, q->data + LWS_PRE, q->len);
-            p += q->len;
-        }
-        if (lws_write(c->wsi, buf + LWS_PRE, (size_t)(p - buf - LWS_PRE),
-                      LWS_WRITE_RAW) < (int)(p - buf - LWS_PRE)) {
-            free(buf);
-            return -1;
-        }
-        free(buf);
-    }
-    while (n--) {
-        b = c->out_head;
-        c->out_head = b->next;
-        c->out_bytes -= b->len;
-        free(b);
-    }
-    if (!c->out_head)
-        c->out_tail = NULL;
-    if (c->out_head || c->close_after_flush)
-        lws_callback_on_writable(c->wsi);
-    return 0;
-}
-
-/* --- helpers ----------------------------------------------------------- */
 
 long long retention_ms(void)
 {
@@ -358,29 +147,6 @@ static int reply_error(redisReply *r, const char **code)
         return 1;
     }
     return 0;
-}
-
-/* Triage result as the adviser sees it: spans in UTF-16 units. */
-static char *triage_json(const char *text, size_t len,
-                         const struct triage_result *tr)
-{
-    json_t *cats = json_array(), *spans = json_array(), *o;
-    char *s;
-
-    for (unsigned i = 0; i < tr->ncategories; i++)
-        json_array_append_new(cats, json_string(tr->categories[i]));
-    for (unsigned i = 0; i < tr->nspans; i++)
-        json_array_append_new(
-            spans,
-            json_pack("[I, I]",
-                      (json_int_t)utf16_offset(text, len, tr->spans[i].start),
-                      (json_int_t)utf16_offset(text, len, tr->spans[i].end)));
-    o = json_pack("{s:s, s:o, s:o}", "severity",
-                  triage_severity_name(tr->severity), "categories", cats,
-                  "spans", spans);
-    s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
 }
 
 static void run_triage(const char *text, size_t len, struct triage_result *tr)
@@ -433,15 +199,17 @@ static void append_store(struct append_req *rq, struct lconv *lc)
 {
     struct triage_result tr;
     char now[24], sev[4], ad[ID_STR_LEN + 16 + PROTO_MAX_ID_BYTES + 4];
-    char *tri = NULL, *ct = NULL;
+    char tri[TRIAGE_JSON_MAX], *ct = NULL;
     size_t ctlen = seal_len(rq->len);
     const char *argv[8];
 
     if (strcmp(rq->from, "parent") == 0) {
         run_triage(rq->text, rq->len, &tr);
-        tri = triage_json(rq->text, rq->len, &tr);
+        if (!wire_triage_json(tri, sizeof tri, rq->text, rq->len, &tr))
+            goto fail; /* cannot happen: TRIAGE_JSON_MAX holds the most */
     } else {
         tr.severity = TRIAGE_NONE;
+        tri[0] = '\0';
     }
     snprintf(ad, sizeof ad, "%s|%s|%s", rq->conv, rq->from, rq->cid);
     if (!(ct = malloc(ctlen)) ||
@@ -454,17 +222,15 @@ static void append_store(struct append_req *rq, struct lconv *lc)
     argv[2] = rq->from;
     argv[3] = rq->cid;
     argv[4] = ct;
-    argv[5] = tri ? tri : "";
+    argv[5] = tri;
     argv[6] = sev;
     argv[7] = rq->c->ep == EP_STAFF ? rq->c->name : "";
     if (rds_script("append", append_done, rq, 8, argv, NULL) < 0)
         goto fail;
     free(ct);
-    free(tri);
     return;
 fail:
     free(ct);
-    free(tri);
     append_done(NULL, rq);
 }
 
@@ -515,9 +281,9 @@ struct hello_req {
 
 static void send_welcome(struct client *c, const char *state, const char *conv)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "type", "welcome", "resume",
-                          c->token, "state", state, "open",
-                          line_open(time(NULL)));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:b}", "type", "welcome", "resume", c->token,
+                  "state", state, "open", line_open(time(NULL)));
     if (conv)
         json_object_set_new(o, "conversation", json_string(conv));
     client_send(c, o);
@@ -623,7 +389,8 @@ static void parent_start(struct client *c, const struct frame *f)
     char wrapped[WRAPPED_KEY_STR_LEN], digest[DIGEST_STR_LEN];
     char now[24], sev[4], ttl[16], ad[ID_STR_LEN + 32], wait[24];
     char ret[DIGEST_STR_LEN] = "";
-    char *ct = NULL, *tri = NULL;
+    char *ct = NULL, tri[TRIAGE_JSON_MAX];
+    int has_tri = 0;
     struct start_req *sq = NULL;
     struct attach *a;
     const char *argv[13];
@@ -652,8 +419,9 @@ static void parent_start(struct client *c, const struct frame *f)
         snprintf(ad, sizeof ad, "%s|parent|%s", sq->conv, OPENING_CID);
         if (!(ct = malloc(n)) ||
             seal(key, ad, (const uint8_t *)f->text, f->text_len, ct, n) < 0 ||
-            !(tri = triage_json(f->text, f->text_len, &tr)))
+            !wire_triage_json(tri, sizeof tri, f->text, f->text_len, &tr))
             goto fail;
+        has_tri = 1;
     }
     while (c->atts)
         conv_detach(c->atts);
@@ -674,11 +442,12 @@ static void parent_start(struct client *c, const struct frame *f)
     argv[7] = ttl;
     argv[8] = ct ? OPENING_CID : "";
     argv[9] = ct ? ct : "";
-    argv[10] = tri ? tri : "";
+    argv[10] = has_tri ? tri : "";
     /* An unknown or mistyped code is not an error: they start afresh. */
     if (f->return_code && return_code_digest(f->return_code, ret) < 0)
         ret[0] = '\0';
-    snprintf(wait, sizeof wait, "%lld", (long long)CFG->continuity_wait_s * 1000);
+    snprintf(wait, sizeof wait, "%lld",
+             (long long)CFG->continuity_wait_s * 1000);
     argv[11] = ret;
     argv[12] = wait;
     sq->c = c;
@@ -689,12 +458,10 @@ static void parent_start(struct client *c, const struct frame *f)
     }
     keyslot_free(key);
     free(ct);
-    free(tri);
     return;
 fail:
     keyslot_free(key);
     free(ct);
-    free(tri);
     free(sq);
     client_error(c, "closed", "unavailable: could not start; try again");
 }
@@ -887,7 +654,8 @@ static void wrapup_done(redisReply *r, void *priv)
 
     if (!client_release(wq->c))
         goto out;
-    if (r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "decision_needed")) {
+    if (r && r->type == REDIS_REPLY_ERROR &&
+        strstr(r->str, "decision_needed")) {
         error_for(wq->c, "not_allowed", "wrapup", NULL,
                   "this conversation reached high: a lead's decision, or "
                   "your reason none is needed (no_decision_reason), comes "
@@ -1051,9 +819,9 @@ static void staff_decide(struct client *c, const struct frame *f)
 {
     struct attach *a = conv_find_attach(c, f->conversation);
     char now[24], *note = seal_note(a ? a->lc : NULL, "decision", f->note);
-    const char *argv[6] = {now,        f->conversation,
-                           c->name,    f->decision,
-                           note ? note : "", f->reference ? f->reference : ""};
+    const char *argv[6] = {
+        now,         f->conversation,  c->name,
+        f->decision, note ? note : "", f->reference ? f->reference : ""};
 
     fmt_now(now, sizeof now);
     run_staff_script(c, "decide", f->conversation, "decide", "decided", 6,
@@ -1097,14 +865,14 @@ static void staff_signpost(struct client *c, struct attach *a,
 }
 
 #define TRANSFER_TEXT                                                          \
-    "Your adviser has passed your chat to a colleague, who can see what you " \
+    "Your adviser has passed your chat to a colleague, who can see what you "  \
     "have written so far. Please stay with us: they will be with you soon."
 
 static void staff_transfer(struct client *c, struct attach *a,
                            const struct frame *f)
 {
-    char now[24], ad[ID_STR_LEN + 16], *note = seal_note(a->lc, "transfer",
-                                                        f->note);
+    char now[24], ad[ID_STR_LEN + 16],
+        *note = seal_note(a->lc, "transfer", f->note);
     size_t n = seal_len(sizeof TRANSFER_TEXT);
     char *sys = malloc(n);
     const char *argv[5] = {now, a->lc->id, c->name, note ? note : "", sys};
@@ -1116,8 +884,8 @@ static void staff_transfer(struct client *c, struct attach *a,
         client_error(c, "closed", "unavailable: try again");
     } else {
         fmt_now(now, sizeof now);
-        run_staff_script(c, "transfer", a->lc->id, "transfer", "transferred",
-                         5, argv);
+        run_staff_script(c, "transfer", a->lc->id, "transfer", "transferred", 5,
+                         argv);
     }
     free(note);
     free(sys);
@@ -1135,8 +903,7 @@ static void staff_whisper(struct client *c, struct attach *a,
         return;
     }
     fmt_now(now, sizeof now);
-    run_staff_script(c, "whisper", a->lc->id, "whisper", "whispered", 4,
-                     argv);
+    run_staff_script(c, "whisper", a->lc->id, "whisper", "whispered", 4, argv);
     free(ct);
 }
 
@@ -1151,9 +918,8 @@ static void staff_hold(struct client *c, const struct frame *f)
              f->conversation, "");
     rds_cmdf(NULL, NULL, "HSET conv:%s hold %d", f->conversation,
              f->flag ? 1 : 0);
-    client_send(c, json_pack("{s:s, s:s, s:b}", "type", "held",
-                             "conversation", f->conversation, "hold",
-                             f->flag));
+    client_send(c, json_pack("{s:s, s:s, s:b}", "type", "held", "conversation",
+                             f->conversation, "hold", f->flag));
 }
 
 static void staff_observe(struct client *c, const struct frame *f)
@@ -1203,9 +969,9 @@ static json_t *case_json(redisReply *h)
             json_object_set_new(o, "conversation", json_string(v));
         } else if (strcmp(k, "sev") == 0) {
             int sv = atoi(v);
-            json_object_set_new(o, "severity",
-                                json_string(sv >= 0 && sv <= 4 ? sev_names[sv]
-                                                                : "medium"));
+            json_object_set_new(
+                o, "severity",
+                json_string(sv >= 0 && sv <= 4 ? sev_names[sv] : "medium"));
         } else if (strcmp(k, "categories") == 0) {
             json_t *arr = json_array();
             char buf[512], *save = NULL;
@@ -1236,7 +1002,10 @@ static json_t *case_json(redisReply *h)
 
 static int status_rank(const char *s)
 {
-    return !s ? 0 : strcmp(s, "open") == 0 ? 0 : strcmp(s, "acknowledged") == 0 ? 1 : 2;
+    return !s                               ? 0
+           : strcmp(s, "open") == 0         ? 0
+           : strcmp(s, "acknowledged") == 0 ? 1
+                                            : 2;
 }
 
 static int sev_rank(const char *s)
@@ -1302,8 +1071,8 @@ static void staff_cases(struct client *c, const struct frame *f)
 {
     char now[24];
     const char *conv = f->type == F_CASE ? f->conversation : "";
-    struct staff_req *sq = staff_req_new(c, conv, f->type == F_CASE ? "case"
-                                                                    : "cases");
+    struct staff_req *sq =
+        staff_req_new(c, conv, f->type == F_CASE ? "case" : "cases");
     const char *argv[4] = {now, c->name, c->role, conv};
 
     if (!sq)

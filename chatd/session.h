@@ -17,14 +17,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <uv.h>
 
 #include "crypto.h"
 #include "proto.h"
 #include "ratelimit.h"
 
-#define USER_NAME_MAX  64 /* bytes, with NUL */
-#define ROLE_MAX       16
-#define OUTQ_MAX_BYTES (1024 * 1024) /* a client this far behind is cut */
+#define USER_NAME_MAX            64 /* bytes, with NUL */
+#define ROLE_MAX                 16
+#define OUTQ_MAX_BYTES           (1024 * 1024) /* a client this far behind is cut */
+#define CLIENT_WRITE_BATCH_BYTES 65536 /* frames sent in one write, at most */
 
 struct lws;
 struct lconv;
@@ -36,8 +38,8 @@ enum told {
     TOLD_ENDED,
 };
 
-#define SUGGEST_MAX     32 /* services suggested per conversation */
-#define SUGGEST_ID_LEN  64 /* bytes of a service id, with NUL */
+#define SUGGEST_MAX    32 /* services suggested per conversation */
+#define SUGGEST_ID_LEN 64 /* bytes of a service id, with NUL */
 
 struct pending_ack {
     uint64_t seq;
@@ -66,9 +68,9 @@ struct attach {
     int end_due;         /* ended frame to send once messages are out */
     char end_by[16];
     char end_reason[16];
-    char end_code[RETURN_CODE_LEN]; /* parent: the return code, if any */
-    char told_adviser[USER_NAME_MAX]; /* parent: who `connected` named */
-    struct pending_ack *acks; /* acks waiting for earlier seqs */
+    char end_code[RETURN_CODE_LEN];    /* parent: the return code, if any */
+    char told_adviser[USER_NAME_MAX];  /* parent: who `connected` named */
+    struct pending_ack *acks;          /* acks waiting for earlier seqs */
     char (*suggested)[SUGGEST_ID_LEN]; /* adviser: services suggested */
     int nsuggested;
     struct attach *next_in_conv, *next_in_client;
@@ -94,8 +96,8 @@ struct client {
     size_t rx_len;
     int rx_overflow;
     uint64_t last_typing_ms;
-    struct bucket frames;   /* this connection's frame rate */
-    struct address *addr;   /* its address's counts (never the address) */
+    struct bucket frames; /* this connection's frame rate */
+    struct address *addr; /* its address's counts (never the address) */
     uint64_t last_limited_ms;
     /* the frame being handled, echoed in errors as ref and id */
     const char *cur_ref;
@@ -107,9 +109,11 @@ struct client {
     int authed;
     char name[USER_NAME_MAX];
     char role[ROLE_MAX];
-    char sess[DIGEST_STR_LEN]; /* digest of the staff session it opened with */
+    char sess[DIGEST_STR_LEN];  /* digest of the staff session it opened with */
     struct attach *atts;        /* parent: at most one */
     struct client *next, *prev; /* every client of this process */
+    int dirty;                  /* on the list written this loop turn */
+    struct client *next_dirty;
 };
 
 extern struct client *clients; /* list head, for heartbeats and resyncs */
@@ -121,14 +125,20 @@ void client_hold(struct client *c);
 /* Returns 1 if the client is still connected, and drops the hold. */
 int client_release(struct client *c);
 
-/* Queue one frame (consumes the reference to o). */
+/* Queue one frame (consumes the reference to o).  Frames are written once
+ * per loop turn, before libuv polls (client.c). */
 void client_send(struct client *c, json_t *o);
+/* Queue one frame already serialised (len bytes of JSON). */
+void client_send_raw(struct client *c, const char *s, size_t len);
 void client_error(struct client *c, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Send what is queued, then close with this code (1001: going away). */
 void client_close(struct client *c, int code);
-/* Called by http.c when the socket is writable: writes one frame. */
+/* Called by http.c when the socket is writable: writes what is queued. */
 int client_write(struct client *c);
+/* The once-per-turn write (a uv_prepare handle); shutdown closes it. */
+int client_init(uv_loop_t *loop);
+void client_shutdown(void);
 
 /* One complete frame from the socket. */
 void session_frame(struct client *c, const char *buf, size_t len, int binary);

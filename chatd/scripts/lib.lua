@@ -30,7 +30,8 @@
 --                     TTL = idle left, never past born + session_ttl_s
 --   usess:<name>      set of a user's session digests; loginfail:<name> the
 --                     name's failed-login ceiling (login_lockout_s window)
--- Events go to one channel as JSON; every chatd filters what is local.
+-- Events go to one channel as JSON (but `msg`, see append); every chatd
+-- filters what is local.
 local EV = 'chatd:ev'
 local SEV_BAND = 10000000000000 -- 1e13 ms: severity outranks any wait
 
@@ -63,8 +64,11 @@ local function append(conv, from, cid, now, ct, tri)
   redis.call('XADD', key .. ':log', '0-' .. seq, 'f', from, 'ts', now,
              'ct', ct, 'id', cid, 'tri', tri)
   if cid ~= '' then redis.call('HSET', key .. ':ids', from .. ':' .. cid, seq) end
-  publish({t = 'msg', c = conv, seq = seq, f = from, ts = now, ct = ct,
-           id = cid, tri = tri})
+  -- Not JSON: every chatd reads this one per message, so its fields are
+  -- plain and the client id (any printable ASCII) length-prefixed; the
+  -- triage JSON is the rest (chatd/wire.h).
+  redis.call('PUBLISH', EV, table.concat({'m', conv, seq, from, now, ct,
+                                          #cid, cid .. '|' .. tri}, '|'))
   return seq, 0
 end
 
@@ -111,7 +115,10 @@ end
 -- Counters for every stored parent or adviser message.
 local function count_message(from, tri)
   redis.call('HINCRBY', 'metrics', 'messages:' .. from, 1)
-  if from == 'parent' and tri ~= '' then
+  -- Most messages name no category: no need to decode (chatd writes the
+  -- triage JSON compact, so an empty list is exactly this).
+  if from == 'parent' and tri ~= '' and
+     not tri:find('"categories":[]', 1, true) then
     local ok, t = pcall(cjson.decode, tri)
     if ok and type(t) == 'table' and type(t.categories) == 'table' then
       for _, c in ipairs(t.categories) do
