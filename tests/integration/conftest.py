@@ -42,12 +42,7 @@ async def _service(request, n):
     try:
         yield s
     finally:
-        await s.close_clients()
-        s.stop()
-        if _failed(request):
-            print(s.logs())
-        else:
-            s.cleanup()
+        await s.close(failed=_failed(request))
 
 
 @pytest_asyncio.fixture

@@ -523,6 +523,17 @@ class Service:
     def cleanup(self):
         shutil.rmtree(self.root, ignore_errors=True)
 
+    async def close(self, failed=False):
+        """Every teardown: clients closed, processes stopped; the logs
+        printed (and the temp dir kept) when the test failed, else the temp
+        dir removed."""
+        await self.close_clients()
+        self.stop()
+        if failed:
+            print(self.logs())
+        else:
+            self.cleanup()
+
 
 # --------------------------------------------------------------------------
 # WebSocket client

@@ -24,9 +24,7 @@ def svc_with(**env):
 async def limited():
     s = svc_with(max_connections_per_address=3, login_failures_per_address=3)
     yield s
-    await s.close_clients()
-    s.stop()
-    s.cleanup()
+    await s.close()
 
 
 async def test_flood_is_limited_and_others_unaffected(svc):

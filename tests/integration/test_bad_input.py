@@ -1,7 +1,6 @@
 """Bad input gets an error frame and the connection stays usable
 (docs/protocol.md, "Errors" and "Transport")."""
 
-import asyncio
 import json
 
 import pytest

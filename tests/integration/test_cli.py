@@ -1,7 +1,5 @@
 """`chatd user add|list|del` (SPEC.md, "Staff accounts and command line")."""
 
-from harness import DEFAULT_PASSWORD
-
 
 def listed(svc):
     r = svc.cli("user", "list")

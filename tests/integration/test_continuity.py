@@ -2,7 +2,6 @@
 adviser, who sees the previous wrap-up; after continuity_wait_s anyone may
 take them; a transfer hands a chat on with a note."""
 
-import asyncio
 import re
 
 import pytest
@@ -20,9 +19,7 @@ async def cont():
     s = Service(extra_env={"CHATD_CONTINUITY_WAIT_S": "2"})
     s.start()
     yield s
-    await s.close_clients()
-    s.stop()
-    s.cleanup()
+    await s.close()
 
 
 async def first_chat(svc, adviser):

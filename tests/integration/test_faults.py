@@ -279,12 +279,7 @@ async def test_redis_absent_at_start_waits_then_ready():
         assert p.position == 1
         ok = True
     finally:
-        await s.close_clients()
-        s.stop()
-        if ok:
-            s.cleanup()
-        else:
-            print(s.logs())
+        await s.close(failed=not ok)
 
 
 # --------------------------------------------------------------------------

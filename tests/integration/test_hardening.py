@@ -7,7 +7,6 @@ events and audit streams are trimmed."""
 import asyncio
 import http.client
 import json
-import socket
 import time
 
 import pytest
@@ -22,12 +21,6 @@ def start(**env):
     s = Service(extra_env={("CHATD_" + k.upper()): str(v) for k, v in env.items()})
     s.start()
     return s
-
-
-async def stop(s):
-    await s.close_clients()
-    s.stop()
-    s.cleanup()
 
 
 def me(svc, cookie):
@@ -87,7 +80,7 @@ async def test_cookie_rotates_old_one_stops_console_stays():
         assert await ali.wait_closed(5) == 1008
         assert me(svc, new).status == 401 and me(svc, newest).status == 401
     finally:
-        await stop(svc)
+        await svc.close()
 
 
 async def test_no_rotation_before_the_interval():
@@ -98,7 +91,7 @@ async def test_no_rotation_before_the_interval():
         r = me(svc, c)
         assert r.status == 200 and cookie_from(r)[1] is None, "a fresh session was rotated: %r" % (r.headers,)
     finally:
-        await stop(svc)
+        await svc.close()
 
 
 async def test_idle_expiry_but_open_console_is_use():
@@ -112,7 +105,7 @@ async def test_idle_expiry_but_open_console_is_use():
         assert await con.is_open(), "an open console's session went idle"
         assert me(svc, con.cookie).status == 200, "an open console's session went idle"
     finally:
-        await stop(svc)
+        await svc.close()
 
 
 async def test_absolute_expiry_holds_through_use():
@@ -127,7 +120,7 @@ async def test_absolute_expiry_holds_through_use():
         assert (await ed.recv_type("error", timeout=8))["code"] == "no_session"
         assert await ed.wait_closed(5) == 1008, "a console outlived session_ttl_s"
     finally:
-        await stop(svc)
+        await svc.close()
 
 
 # ---- 2. login lockout per (name, address), per-name ceiling ------------
@@ -146,7 +139,7 @@ async def test_lockout_is_per_name_and_address():
         assert login_from(svc, "127.0.0.2", "gus", DEFAULT_PASSWORD) == 200, \
             "one name's lockout spilled onto another name"
     finally:
-        await stop(svc)
+        await svc.close()
 
 
 async def test_per_name_ceiling_bounds_spread_brute_force():
@@ -162,7 +155,7 @@ async def test_per_name_ceiling_bounds_spread_brute_force():
         assert login_from(svc, "127.0.0.4", "ivy", DEFAULT_PASSWORD) == 200, \
             "the ceiling on one name throttled another"
     finally:
-        await stop(svc)
+        await svc.close()
 
 
 # ---- 3. X-Forwarded-For only from trusted proxies -----------------------
@@ -197,7 +190,7 @@ async def test_forwarded_client_counted_behind_trusted_proxy():
         keys = b" ".join(svc.redis.cmd("KEYS", "*"))
         assert b"198.51.100" not in keys
     finally:
-        await stop(svc)
+        await svc.close()
 
 
 async def test_forwarded_header_ignored_from_untrusted_peer():
@@ -211,7 +204,7 @@ async def test_forwarded_header_ignored_from_untrusted_peer():
         for ws in a:
             await ws.close()
     finally:
-        await stop(svc)
+        await svc.close()
 
 
 # ---- 4. the events and audit streams are trimmed -----------------------
@@ -249,4 +242,4 @@ async def test_events_and_audit_trimmed():
         assert convs("events")[-1] == "flood-149", "the newest events were trimmed, not the oldest"
         assert int(r.cmd("XLEN", "audit")) == 151, "the audit stream was trimmed by count"
     finally:
-        await stop(svc)
+        await svc.close()

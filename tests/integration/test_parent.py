@@ -1,7 +1,6 @@
 """Parent endpoint /ws/parent: every row of the parent tables in
 docs/protocol.md."""
 
-import asyncio
 
 import pytest
 

@@ -15,9 +15,7 @@ async def svc_t():
     s = Service(extra_env={"CHATD_PARENT_TIMEOUT_S": "5"})
     s.start()
     yield s
-    await s.close_clients()
-    s.stop()
-    s.cleanup()
+    await s.close()
 
 
 async def test_away_back_then_disconnected(svc_t):

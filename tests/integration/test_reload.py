@@ -23,9 +23,7 @@ async def rules_svc(tmp_path):
     s = Service(extra_env={"CHATD_RULES_DIR": str(rules)})
     s.start()
     yield s, rules
-    await s.close_clients()
-    s.stop()
-    s.cleanup()
+    await s.close()
 
 
 async def wait_for_log(chatd, text, timeout=5):

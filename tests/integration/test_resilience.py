@@ -3,7 +3,6 @@ backoff, /readyz false meanwhile) and throttles guessed staff passwords."""
 
 import asyncio
 import signal
-import time
 
 import pytest
 

@@ -3,7 +3,6 @@ socket (docs/protocol.md: hello/resume/last_seq, msg id)."""
 
 import pytest
 
-from harness import GRACE_S
 
 pytestmark = pytest.mark.asyncio
 

@@ -16,9 +16,7 @@ async def short():
     s = Service(extra_env={"CHATD_RETENTION_S": "1", "CHATD_RETENTION_SWEEP_S": "1"})
     s.start()
     yield s
-    await s.close_clients()
-    s.stop()
-    s.cleanup()
+    await s.close()
 
 
 async def chat_and_end(svc, adviser, text):

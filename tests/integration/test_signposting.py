@@ -3,7 +3,6 @@ suggestions to the adviser, service cards to the parent, and the closed
 line answering `closed` with when it opens and what is open now."""
 
 import datetime
-import json
 import os
 import urllib.parse
 
@@ -22,9 +21,7 @@ async def local():
     s = Service(extra_env={"CHATD_SERVICES_LOCAL_FILE": LOCAL})
     s.start()
     yield s
-    await s.close_clients()
-    s.stop()
-    s.cleanup()
+    await s.close()
 
 
 @pytest_asyncio.fixture
@@ -34,9 +31,7 @@ async def shut():
                            "CHATD_HOURS_EXCEPTIONS": "%s closed" % today})
     s.start()
     yield s
-    await s.close_clients()
-    s.stop()
-    s.cleanup()
+    await s.close()
 
 
 def services(chatd, **q):

@@ -88,12 +88,7 @@ async def tls(request):
         yield s
         ok = True
     finally:
-        await s.close_clients()
-        s.stop()
-        if ok:
-            s.cleanup()
-        else:
-            print(s.logs())
+        await s.close(failed=not ok)
 
 
 async def test_healthz_over_https(tls):
