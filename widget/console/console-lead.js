@@ -71,11 +71,7 @@
   }
 
   function tabKeys(e) {
-    var ids = tabIds(), i = ids.indexOf(current), n = ids.length, j = -1;
-    if (e.key === 'ArrowRight') j = (i + 1) % n;
-    else if (e.key === 'ArrowLeft') j = (i - 1 + n) % n;
-    else if (e.key === 'Home') j = 0;
-    else if (e.key === 'End') j = n - 1;
+    var ids = tabIds(), j = u.tabMove(e.key, ids.indexOf(current), ids.length);
     if (j < 0) return;
     e.preventDefault();
     select(ids[j], true);

@@ -728,13 +728,19 @@
     c.log.scrollTop = c.log.scrollHeight;
   }
 
-  /* Arrow keys move between tabs (ARIA tabs pattern, automatic activation). */
+  /* Arrow keys, Home and End move between tabs (ARIA tabs pattern,
+   * automatic activation): the index of the tab key moves to among n,
+   * from i, or -1 when it is not such a key.  Shared with the lead view. */
+  function tabMove(key, i, n) {
+    if (key === 'ArrowRight') return (i + 1) % n;
+    if (key === 'ArrowLeft') return (i - 1 + n) % n;
+    if (key === 'Home') return 0;
+    if (key === 'End') return n - 1;
+    return -1;
+  }
+
   function tabKeys(e) {
-    var i = order.indexOf(selected), n = order.length, j = -1;
-    if (e.key === 'ArrowRight') j = (i + 1) % n;
-    else if (e.key === 'ArrowLeft') j = (i - 1 + n) % n;
-    else if (e.key === 'Home') j = 0;
-    else if (e.key === 'End') j = n - 1;
+    var j = tabMove(e.key, order.indexOf(selected), order.length);
     if (j < 0) return;
     e.preventDefault();
     selectConv(order[j], true);
@@ -990,6 +996,7 @@
     util: {
       el: el, kids: kids, sevBadge: sevBadge, fmtTime: fmtTime, announce: announce, catLabel: catLabel,
       decisionLabel: decisionLabel, messageItem: messageItem, notifyTitle: notifyTitle, showNotice: showNotice,
+      tabMove: tabMove,
       SEVERITY_LABEL: SEVERITY_LABEL, CATEGORIES: CATEGORIES, DECISIONS: DECISIONS
     }
   };
