@@ -44,6 +44,11 @@ struct client *client_new(struct lws *wsi, enum endpoint ep)
 
     if (!c)
         return NULL;
+    if (ep == EP_STAFF && !(c->staff = calloc(1, sizeof *c->staff))) {
+        free(c);
+        return NULL;
+    }
+    c->name = c->role = ""; /* until a staff member is authenticated */
     c->wsi = wsi;
     c->ep = ep;
     c->refs = 1;
@@ -62,6 +67,7 @@ static void client_free(struct client *c)
         free(b);
     }
     free(c->rx);
+    free(c->staff);
     free(c);
 }
 

@@ -155,6 +155,8 @@ void conv_detach(struct attach *a)
         free(p);
     }
     free(a->suggested);
+    free(a->told_adviser);
+    free(a->end);
     free(a);
     lconv_put(lc);
 }
@@ -555,13 +557,15 @@ static void emit_end(struct attach *a)
         return;
     a->end_due = 0;
     a->told = TOLD_ENDED;
-    o = json_pack("{s:s, s:s}", "type", "ended", "by", a->end_by);
+    o = json_pack("{s:s, s:s}", "type", "ended", "by", a->end->by);
     if (a->c->ep == EP_STAFF)
         json_object_set_new(o, "conversation", json_string(a->lc->id));
-    if (a->end_reason[0])
-        json_object_set_new(o, "reason", json_string(a->end_reason));
-    if (a->c->ep == EP_PARENT && a->end_code[0])
-        json_object_set_new(o, "return_code", json_string(a->end_code));
+    if (a->end->reason[0])
+        json_object_set_new(o, "reason", json_string(a->end->reason));
+    if (a->c->ep == EP_PARENT && a->end->code[0])
+        json_object_set_new(o, "return_code", json_string(a->end->code));
+    free(a->end);
+    a->end = NULL;
     client_send(a->c, o);
 }
 
@@ -763,15 +767,16 @@ static void sync_done(redisReply *reply, void *priv)
     if (field(reply, S_AREA))
         snprintf(lc->area, sizeof lc->area, "%s", field(reply, S_AREA));
 
-    if (strcmp(state, "ended") == 0 && a->told != TOLD_ENDED && !a->end_due) {
+    if (strcmp(state, "ended") == 0 && a->told != TOLD_ENDED && !a->end_due &&
+        (a->end = calloc(1, sizeof *a->end))) {
         a->end_due = 1;
-        snprintf(a->end_by, sizeof a->end_by, "%s",
+        snprintf(a->end->by, sizeof a->end->by, "%s",
                  field(reply, S_ENDED_BY) ? field(reply, S_ENDED_BY)
                                           : "system");
-        snprintf(a->end_reason, sizeof a->end_reason, "%s",
+        snprintf(a->end->reason, sizeof a->end->reason, "%s",
                  field(reply, S_REASON) ? field(reply, S_REASON) : "");
-        open_note(lc, "return", field(reply, S_RETURN_CT), a->end_code,
-                  sizeof a->end_code);
+        open_note(lc, "return", field(reply, S_RETURN_CT), a->end->code,
+                  sizeof a->end->code);
     }
     if (a->c->ep == EP_PARENT) {
         if (strcmp(state, "queued") == 0 && a->told != TOLD_QUEUED) {
@@ -779,11 +784,12 @@ static void sync_done(redisReply *reply, void *priv)
             a->position = -1; /* the next refresh sends it */
             conv_queue_changed();
         } else if (strcmp(state, "chatting") == 0 && adviser &&
-                   (a->told != TOLD_CHATTING ||
+                   (a->told != TOLD_CHATTING || !a->told_adviser ||
                     strcmp(a->told_adviser, adviser) != 0)) {
             /* Also when the adviser changed (a transfer, or the last one
              * gone past grace): the parent is told who they now talk to. */
-            snprintf(a->told_adviser, sizeof a->told_adviser, "%s", adviser);
+            free(a->told_adviser);
+            a->told_adviser = strndup(adviser, USER_NAME_MAX - 1);
             a->told = TOLD_CHATTING;
             client_send(a->c,
                         json_pack("{s:s, s:s, s:s}", "type", "connected",

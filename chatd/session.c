@@ -1160,8 +1160,9 @@ static void session_check_done(redisReply *r, void *priv)
 
     if (!client_release(c) || !r)
         return;
-    if (r->type == REDIS_REPLY_STRING && r->len < sizeof c->sess) {
-        memcpy(c->sess, r->str, r->len + 1); /* rotated: follow the new one */
+    if (r->type == REDIS_REPLY_STRING && r->len < sizeof c->staff->sess) {
+        memcpy(c->staff->sess, r->str,
+               r->len + 1); /* rotated: follow the new one */
         return;
     }
     if (r->type != REDIS_REPLY_INTEGER || r->integer != 0)
@@ -1176,7 +1177,7 @@ void session_check_staff(void)
         if (c->ep != EP_STAFF || !c->authed || c->close_after_flush)
             continue;
         client_hold(c);
-        if (auth_session_check(c->sess, session_check_done, c) < 0)
+        if (auth_session_check(c->staff->sess, session_check_done, c) < 0)
             client_release(c);
     }
 }
@@ -1209,8 +1210,10 @@ static void staff_state_done(redisReply *r, void *priv)
 
 void session_staff_ready(struct client *c, const char *name, const char *role)
 {
-    snprintf(c->name, sizeof c->name, "%s", name);
-    snprintf(c->role, sizeof c->role, "%s", role);
+    snprintf(c->staff->name, sizeof c->staff->name, "%s", name);
+    snprintf(c->staff->role, sizeof c->staff->role, "%s", role);
+    c->name = c->staff->name;
+    c->role = c->staff->role;
     client_hold(c);
     if (rds_cmdf(staff_state_done, c,
                  "HMGET staff:%s available capacity active", name) < 0)

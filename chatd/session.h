@@ -54,26 +54,36 @@ enum att_role {
     AR_OBSERVER, /* a lead watching: sees both sides and whispers */
 };
 
+/* How a conversation ended, kept from the sync that saw it until the
+ * `ended` frame goes out: allocated then, as most attaches never end
+ * while held (a parent waiting in the queue). */
+struct attach_end {
+    char by[16];
+    char reason[16];
+    char code[RETURN_CODE_LEN]; /* parent: the return code, if any */
+};
+
+/* One per client per conversation (every waiting parent has one): kept
+ * small, what only some attaches need is allocated when needed. */
 struct attach {
-    enum att_role role;
     struct client *c;
     struct lconv *lc;
-    uint64_t delivered; /* every seq <= this has been sent or acked */
+    uint64_t delivered;       /* every seq <= this has been sent or acked */
+    struct pending_ack *acks; /* acks waiting for earlier seqs */
+    char (*suggested)[SUGGEST_ID_LEN]; /* adviser: services suggested */
+    char *told_adviser;                /* parent: who `connected` named */
+    struct attach_end *end;            /* with end_due */
+    struct attach *next_in_conv, *next_in_client;
+    enum att_role role;
     enum told told;
     int position; /* last queued position sent; -1 to force */
     int eta_s;
-    int filling, refill; /* a catch-up read is in flight / needed again */
-    int replay_own;      /* resume: include the client's own messages */
-    int synced;          /* staff: assigned has been sent */
-    int end_due;         /* ended frame to send once messages are out */
-    char end_by[16];
-    char end_reason[16];
-    char end_code[RETURN_CODE_LEN];    /* parent: the return code, if any */
-    char told_adviser[USER_NAME_MAX];  /* parent: who `connected` named */
-    struct pending_ack *acks;          /* acks waiting for earlier seqs */
-    char (*suggested)[SUGGEST_ID_LEN]; /* adviser: services suggested */
     int nsuggested;
-    struct attach *next_in_conv, *next_in_client;
+    unsigned filling : 1;    /* a catch-up read is in flight */
+    unsigned refill : 1;     /* and another is needed after it */
+    unsigned replay_own : 1; /* resume: include the client's own messages */
+    unsigned synced : 1;     /* staff: assigned has been sent */
+    unsigned end_due : 1;    /* ended frame to send once messages are out */
 };
 
 struct outbuf {
@@ -82,19 +92,23 @@ struct outbuf {
     unsigned char data[]; /* LWS_PRE bytes of headroom, then the frame */
 };
 
+/* What only a staff connection carries: allocated for staff only, as
+ * most connections are parents (and most of those idle in the queue). */
+struct staff_id {
+    char name[USER_NAME_MAX];
+    char role[ROLE_MAX];
+    char sess[DIGEST_STR_LEN]; /* digest of the staff session it opened with */
+};
+
+/* One per WebSocket, held for as long as the socket is open, so kept
+ * small: flags are bits, staff fields are behind a pointer. */
 struct client {
     struct lws *wsi; /* NULL once the socket has gone */
-    enum endpoint ep;
-    int refs; /* in-flight Redis replies hold the client */
     struct outbuf *out_head, *out_tail;
     size_t out_bytes;
-    int close_after_flush;
-    int close_sent;
-    int close_code; /* sent in the close frame; 1008 unless set */
     /* reassembly of a fragmented frame */
     char *rx;
     size_t rx_len;
-    int rx_overflow;
     uint64_t last_typing_ms;
     struct bucket frames; /* this connection's frame rate */
     struct address *addr; /* its address's counts (never the address) */
@@ -102,18 +116,25 @@ struct client {
     /* the frame being handled, echoed in errors as ref and id */
     const char *cur_ref;
     const char *cur_id;
-    /* parent */
-    int helloed;
-    char token[TOKEN_STR_LEN];
-    /* staff */
-    int authed;
-    char name[USER_NAME_MAX];
-    char role[ROLE_MAX];
-    char sess[DIGEST_STR_LEN];  /* digest of the staff session it opened with */
+    /* staff: the member's name and role, pointing into staff ("" for a
+     * parent, and for staff until authenticated) */
+    const char *name;
+    const char *role;
+    struct staff_id *staff;     /* staff only, else NULL */
     struct attach *atts;        /* parent: at most one */
     struct client *next, *prev; /* every client of this process */
-    int dirty;                  /* on the list written this loop turn */
     struct client *next_dirty;
+    int refs; /* in-flight Redis replies hold the client */
+    enum endpoint ep;
+    int close_code; /* sent in the close frame; 1008 unless set */
+    unsigned close_after_flush : 1;
+    unsigned close_sent : 1;
+    unsigned rx_overflow : 1;
+    unsigned helloed : 1; /* parent */
+    unsigned authed : 1;  /* staff */
+    unsigned dirty : 1;   /* on the list written this loop turn */
+    /* parent */
+    char token[TOKEN_STR_LEN];
 };
 
 extern struct client *clients; /* list head, for heartbeats and resyncs */
