@@ -5,6 +5,7 @@
 #include "auth.h"
 #include "conv.h"
 #include "log.h"
+#include "mempool.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "rds.h"
@@ -879,6 +880,8 @@ int http_start(uv_loop_t *loop, const struct config *cfg)
         log_err("trusted_proxies: not an address or CIDR list");
         return -1;
     }
+    /* Before the context: everything lws allocates goes through it. */
+    lws_set_allocator(pool_lws_realloc);
     memset(&info, 0, sizeof info);
     info.port = cfg->port;
     info.iface = cfg->bind[0] ? cfg->bind : NULL;

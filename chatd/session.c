@@ -107,13 +107,11 @@ uint64_t now_ms(void)
 static void error_for(struct client *c, const char *code, const char *ref,
                       const char *id, const char *msg)
 {
-    const char *saved_ref = c->cur_ref, *saved_id = c->cur_id;
+    struct frame_ctx saved = cur_frame;
 
-    c->cur_ref = ref;
-    c->cur_id = id;
+    cur_frame = (struct frame_ctx){c, ref, id};
     client_error(c, code, "%s", msg);
-    c->cur_ref = saved_ref;
-    c->cur_id = saved_id;
+    cur_frame = saved;
 }
 
 long long retention_ms(void)
@@ -129,7 +127,7 @@ static void fmt_now(char *buf, size_t len)
 
 static int unavailable(struct client *c, const char *id)
 {
-    error_for(c, "closed", c->cur_ref, id,
+    error_for(c, "closed", cur_frame.c == c ? cur_frame.ref : NULL, id,
               "unavailable: the service is reconnecting");
     return -1;
 }
@@ -1252,8 +1250,7 @@ void session_frame(struct client *c, const char *buf, size_t len, int binary)
         client_send(c, proto_error_json(&err));
         return;
     }
-    c->cur_ref = err.ref[0] ? err.ref : NULL;
-    c->cur_id = f.id;
+    cur_frame = (struct frame_ctx){c, err.ref[0] ? err.ref : NULL, f.id};
     if (!rds_ready())
         unavailable(c, f.id);
     else if (c->ep == EP_PARENT)
@@ -1262,6 +1259,6 @@ void session_frame(struct client *c, const char *buf, size_t len, int binary)
         staff_frame(c, &f);
     else
         client_error(c, "no_session", "log in first");
-    c->cur_ref = c->cur_id = NULL;
+    cur_frame = (struct frame_ctx){NULL, NULL, NULL};
     frame_free(&f);
 }

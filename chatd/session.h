@@ -54,31 +54,30 @@ enum att_role {
     AR_OBSERVER, /* a lead watching: sees both sides and whispers */
 };
 
-/* How a conversation ended, kept from the sync that saw it until the
- * `ended` frame goes out: allocated then, as most attaches never end
- * while held (a parent waiting in the queue). */
-struct attach_end {
-    char by[16];
-    char reason[16];
-    char code[RETURN_CODE_LEN]; /* parent: the return code, if any */
+/* What an attach needs only once its conversation is under way or over:
+ * allocated then, as most attaches are parents waiting in the queue. */
+struct attach_more {
+    char told_adviser[USER_NAME_MAX]; /* parent: who `connected` named */
+    char end_by[16];
+    char end_reason[16];
+    char end_code[RETURN_CODE_LEN]; /* parent: the return code, if any */
 };
 
-/* One per client per conversation (every waiting parent has one): kept
- * small, what only some attaches need is allocated when needed. */
+/* One per client per conversation (every waiting parent has one), held
+ * for as long as it is attached, so kept small (mempool.h). */
 struct attach {
     struct client *c;
     struct lconv *lc;
     uint64_t delivered;       /* every seq <= this has been sent or acked */
     struct pending_ack *acks; /* acks waiting for earlier seqs */
     char (*suggested)[SUGGEST_ID_LEN]; /* adviser: services suggested */
-    char *told_adviser;                /* parent: who `connected` named */
-    struct attach_end *end;            /* with end_due */
+    struct attach_more *more;          /* NULL until needed */
     struct attach *next_in_conv, *next_in_client;
-    enum att_role role;
-    enum told told;
     int position; /* last queued position sent; -1 to force */
     int eta_s;
-    int nsuggested;
+    uint8_t role;            /* enum att_role */
+    uint8_t told;            /* enum told */
+    uint8_t nsuggested;      /* at most SUGGEST_MAX */
     unsigned filling : 1;    /* a catch-up read is in flight */
     unsigned refill : 1;     /* and another is needed after it */
     unsigned replay_own : 1; /* resume: include the client's own messages */
@@ -101,21 +100,16 @@ struct staff_id {
 };
 
 /* One per WebSocket, held for as long as the socket is open, so kept
- * small: flags are bits, staff fields are behind a pointer. */
+ * small (mempool.h): flags are bits, counts that have a ceiling are 32
+ * bits, staff fields are behind a pointer. */
 struct client {
     struct lws *wsi; /* NULL once the socket has gone */
     struct outbuf *out_head, *out_tail;
-    size_t out_bytes;
-    /* reassembly of a fragmented frame */
-    char *rx;
-    size_t rx_len;
+    char *rx; /* reassembly of a fragmented frame */
     uint64_t last_typing_ms;
     struct bucket frames; /* this connection's frame rate */
     struct address *addr; /* its address's counts (never the address) */
     uint64_t last_limited_ms;
-    /* the frame being handled, echoed in errors as ref and id */
-    const char *cur_ref;
-    const char *cur_id;
     /* staff: the member's name and role, pointing into staff ("" for a
      * parent, and for staff until authenticated) */
     const char *name;
@@ -124,9 +118,11 @@ struct client {
     struct attach *atts;        /* parent: at most one */
     struct client *next, *prev; /* every client of this process */
     struct client *next_dirty;
-    int refs; /* in-flight Redis replies hold the client */
-    enum endpoint ep;
-    int close_code; /* sent in the close frame; 1008 unless set */
+    uint32_t out_bytes;  /* at most OUTQ_MAX_BYTES */
+    uint32_t rx_len;     /* at most PROTO_MAX_FRAME_BYTES */
+    int refs;            /* in-flight Redis replies hold the client */
+    uint16_t close_code; /* sent in the close frame; 1008 unless set */
+    uint8_t ep;          /* enum endpoint */
     unsigned close_after_flush : 1;
     unsigned close_sent : 1;
     unsigned rx_overflow : 1;
@@ -136,6 +132,15 @@ struct client {
     /* parent */
     char token[TOKEN_STR_LEN];
 };
+
+/* The frame being handled (one at a time, synchronously): client_error()
+ * echoes its ref and id to its client. */
+struct frame_ctx {
+    const struct client *c;
+    const char *ref;
+    const char *id;
+};
+extern struct frame_ctx cur_frame;
 
 extern struct client *clients; /* list head, for heartbeats and resyncs */
 
