@@ -8,12 +8,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* Under AddressSanitizer every object is malloc'd, so ASan sees them. */
 #if defined(__SANITIZE_ADDRESS__)
 #define POOL_OFF 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define POOL_OFF 1
 #endif
+#endif
+#ifndef POOL_OFF
+#define POOL_OFF 0
 #endif
 
 /* Slot alignment.  malloc gives 16 (max_align_t), but none of these
@@ -51,7 +55,7 @@ static void *take(struct pool *p, size_t size)
 {
     void *s;
 
-    if (p->failed)
+    if (POOL_OFF || p->failed)
         return NULL;
     if (!p->size) {
         size_t slot = (size + POOL_ALIGN - 1) & ~(size_t)(POOL_ALIGN - 1);
@@ -99,16 +103,12 @@ static void put(struct pool *p, void *s)
 
 void *pool_zalloc(enum pool_kind kind, size_t size)
 {
-#ifndef POOL_OFF
     void *s = take(&pools[kind], size);
 
     if (s) {
         memset(s, 0, size);
         return s;
     }
-#else
-    (void)kind;
-#endif
     return calloc(1, size);
 }
 
@@ -134,7 +134,6 @@ void *pool_lws_realloc(void *ptr, size_t size, const char *reason)
     if (!ptr) {
         if (!size)
             return NULL;
-#ifndef POOL_OFF
         for (size_t i = 0;
              reason && i < sizeof lws_objects / sizeof lws_objects[0]; i++)
             if (strcmp(reason, lws_objects[i].reason) == 0) {
@@ -142,9 +141,6 @@ void *pool_lws_realloc(void *ptr, size_t size, const char *reason)
                     return s;
                 break;
             }
-#else
-        (void)reason;
-#endif
         return malloc(size);
     }
     if (!(p = owner(ptr))) {
