@@ -894,6 +894,14 @@ int http_start(uv_loop_t *loop, const struct config *cfg)
     info.vhost_name = "chatd";
     info.server_string = "chatd";
     info.timeout_secs = 30;
+    /* Header tables (lws's "ah") stay at lws's defaults.  Their data,
+     * max_http_header_data (4 KiB): a request whose headers do not fit is
+     * dropped, and a parent's upgrade carries every cookie of the site's
+     * domain when chatd is served under it.  Their number,
+     * max_http_header_pool (max_fds): a cap parks connections until a
+     * table is free, so a few clients sending headers slowly could stall
+     * every parent's handshake.  What a burst's tables leave freed in the
+     * heap is given back by trim_check (main.c). */
     if (cfg->tls_cert[0] && cfg->tls_key[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
