@@ -15,6 +15,7 @@
 #include "session.h"
 #include "conv.h"
 #include "log.h"
+#include "mempool.h"
 
 #include <libwebsockets.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
     (PROTO_MAX_FRAME_BYTES * 4) /* most frames serialise in here once */
 
 struct client *clients;
+struct frame_ctx cur_frame;
 
 static void flush_cb(uv_prepare_t *h);
 
@@ -40,10 +42,15 @@ static unsigned char batch[LWS_PRE + CLIENT_WRITE_BATCH_BYTES];
 
 struct client *client_new(struct lws *wsi, enum endpoint ep)
 {
-    struct client *c = calloc(1, sizeof *c);
+    struct client *c = pool_zalloc(POOL_CLIENT, sizeof *c);
 
     if (!c)
         return NULL;
+    if (ep == EP_STAFF && !(c->staff = calloc(1, sizeof *c->staff))) {
+        pool_free(c);
+        return NULL;
+    }
+    c->name = c->role = ""; /* until a staff member is authenticated */
     c->wsi = wsi;
     c->ep = ep;
     c->refs = 1;
@@ -62,7 +69,8 @@ static void client_free(struct client *c)
         free(b);
     }
     free(c->rx);
-    free(c);
+    free(c->staff);
+    pool_free(c);
 }
 
 void client_gone(struct client *c)
@@ -122,7 +130,8 @@ void client_send_raw(struct client *c, const char *s, size_t len)
     if (!c->wsi || c->close_sent)
         return;
     if (c->out_bytes + len > OUTQ_MAX_BYTES) {
-        log_warn("a client fell %zu bytes behind; closing it", c->out_bytes);
+        log_warn("a client fell %zu bytes behind; closing it",
+                 (size_t)c->out_bytes);
         c->close_after_flush = 1;
         lws_callback_on_writable(c->wsi);
         return;
@@ -174,10 +183,10 @@ void client_error(struct client *c, const char *code, const char *fmt, ...)
 
     memset(&e, 0, sizeof e);
     e.code = code;
-    if (c->cur_ref)
-        snprintf(e.ref, sizeof e.ref, "%s", c->cur_ref);
-    if (c->cur_id)
-        snprintf(e.id, sizeof e.id, "%s", c->cur_id);
+    if (cur_frame.c == c && cur_frame.ref)
+        snprintf(e.ref, sizeof e.ref, "%s", cur_frame.ref);
+    if (cur_frame.c == c && cur_frame.id)
+        snprintf(e.id, sizeof e.id, "%s", cur_frame.id);
     va_start(ap, fmt);
     vsnprintf(e.message, sizeof e.message, fmt, ap);
     va_end(ap);
@@ -211,7 +220,7 @@ void client_close(struct client *c, int code)
 {
     if (!c->wsi || c->close_after_flush)
         return;
-    c->close_code = code;
+    c->close_code = (uint16_t)code;
     c->close_after_flush = 1;
     lws_callback_on_writable(c->wsi);
 }

@@ -12,6 +12,7 @@
 #include "conv.h"
 #include "audit.h"
 #include "log.h"
+#include "mempool.h"
 #include "rds.h"
 #include "services.h"
 #include "triage.h"
@@ -67,10 +68,10 @@ static struct lconv *lconv_get(const char *id)
 
     if (lc)
         return lc;
-    if (strlen(id) >= ID_STR_LEN || !(lc = calloc(1, sizeof *lc)))
+    if (strlen(id) >= ID_STR_LEN || !(lc = pool_zalloc(POOL_LCONV, sizeof *lc)))
         return NULL;
     if (!(lc->key = keyslot_alloc())) {
-        free(lc);
+        pool_free(lc);
         return NULL;
     }
     strcpy(lc->id, id);
@@ -92,7 +93,7 @@ static void lconv_put(struct lconv *lc)
             break;
         }
     keyslot_free(lc->key);
-    free(lc);
+    pool_free(lc);
 }
 
 void conv_set_key(struct lconv *lc, const uint8_t *key)
@@ -108,7 +109,7 @@ struct attach *conv_attach(struct client *c, const char *conv_id)
     struct lconv *lc = lconv_get(conv_id);
     struct attach *a;
 
-    if (!lc || !(a = calloc(1, sizeof *a))) {
+    if (!lc || !(a = pool_zalloc(POOL_ATTACH, sizeof *a))) {
         if (lc)
             lconv_put(lc);
         return NULL;
@@ -155,7 +156,8 @@ void conv_detach(struct attach *a)
         free(p);
     }
     free(a->suggested);
-    free(a);
+    free(a->more);
+    pool_free(a);
     lconv_put(lc);
 }
 
@@ -547,6 +549,15 @@ static void fill(struct attach *a)
 
 /* --- state sync --------------------------------------------------------- */
 
+/* a->more, allocated on first need; NULL if it cannot be (the sync that
+ * needed it is then redone by the next one). */
+static struct attach_more *attach_more(struct attach *a)
+{
+    if (!a->more)
+        a->more = calloc(1, sizeof *a->more);
+    return a->more;
+}
+
 static void emit_end(struct attach *a)
 {
     json_t *o;
@@ -555,13 +566,13 @@ static void emit_end(struct attach *a)
         return;
     a->end_due = 0;
     a->told = TOLD_ENDED;
-    o = json_pack("{s:s, s:s}", "type", "ended", "by", a->end_by);
+    o = json_pack("{s:s, s:s}", "type", "ended", "by", a->more->end_by);
     if (a->c->ep == EP_STAFF)
         json_object_set_new(o, "conversation", json_string(a->lc->id));
-    if (a->end_reason[0])
-        json_object_set_new(o, "reason", json_string(a->end_reason));
-    if (a->c->ep == EP_PARENT && a->end_code[0])
-        json_object_set_new(o, "return_code", json_string(a->end_code));
+    if (a->more->end_reason[0])
+        json_object_set_new(o, "reason", json_string(a->more->end_reason));
+    if (a->c->ep == EP_PARENT && a->more->end_code[0])
+        json_object_set_new(o, "return_code", json_string(a->more->end_code));
     client_send(a->c, o);
 }
 
@@ -763,15 +774,16 @@ static void sync_done(redisReply *reply, void *priv)
     if (field(reply, S_AREA))
         snprintf(lc->area, sizeof lc->area, "%s", field(reply, S_AREA));
 
-    if (strcmp(state, "ended") == 0 && a->told != TOLD_ENDED && !a->end_due) {
+    if (strcmp(state, "ended") == 0 && a->told != TOLD_ENDED && !a->end_due &&
+        attach_more(a)) {
         a->end_due = 1;
-        snprintf(a->end_by, sizeof a->end_by, "%s",
+        snprintf(a->more->end_by, sizeof a->more->end_by, "%s",
                  field(reply, S_ENDED_BY) ? field(reply, S_ENDED_BY)
                                           : "system");
-        snprintf(a->end_reason, sizeof a->end_reason, "%s",
+        snprintf(a->more->end_reason, sizeof a->more->end_reason, "%s",
                  field(reply, S_REASON) ? field(reply, S_REASON) : "");
-        open_note(lc, "return", field(reply, S_RETURN_CT), a->end_code,
-                  sizeof a->end_code);
+        open_note(lc, "return", field(reply, S_RETURN_CT), a->more->end_code,
+                  sizeof a->more->end_code);
     }
     if (a->c->ep == EP_PARENT) {
         if (strcmp(state, "queued") == 0 && a->told != TOLD_QUEUED) {
@@ -779,11 +791,13 @@ static void sync_done(redisReply *reply, void *priv)
             a->position = -1; /* the next refresh sends it */
             conv_queue_changed();
         } else if (strcmp(state, "chatting") == 0 && adviser &&
-                   (a->told != TOLD_CHATTING ||
-                    strcmp(a->told_adviser, adviser) != 0)) {
+                   (a->told != TOLD_CHATTING || !a->more ||
+                    strcmp(a->more->told_adviser, adviser) != 0) &&
+                   attach_more(a)) {
             /* Also when the adviser changed (a transfer, or the last one
              * gone past grace): the parent is told who they now talk to. */
-            snprintf(a->told_adviser, sizeof a->told_adviser, "%s", adviser);
+            snprintf(a->more->told_adviser, sizeof a->more->told_adviser, "%s",
+                     adviser);
             a->told = TOLD_CHATTING;
             client_send(a->c,
                         json_pack("{s:s, s:s, s:s}", "type", "connected",

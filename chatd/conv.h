@@ -21,14 +21,16 @@
 #include "config.h"
 #include "session.h"
 
+/* One per conversation with a local participant (every waiting parent's):
+ * pointers first, so the struct packs without holes. */
 struct lconv {
-    char id[ID_STR_LEN];
     uint8_t *key; /* a slot in guarded memory (keyslot_alloc) */
-    int have_key;
-    char area[8]; /* the parent's postcode district, for local services */
     struct attach *atts;
-    int refs; /* in-flight reads */
     struct lconv *hnext;
+    char id[ID_STR_LEN];
+    char area[8]; /* the parent's postcode district, for local services */
+    int have_key;
+    int refs; /* in-flight reads */
 };
 
 int conv_init(uv_loop_t *loop, const struct config *cfg);

@@ -20,6 +20,7 @@ static uint8_t *master_key;  /* sodium_malloc'd, read-only after load */
 static uint8_t *key_arena;   /* sodium_malloc'd KEYSLOTS conversation keys */
 static uint32_t *free_slots; /* indexes of free slots (no secrets) */
 static uint32_t nfree;
+static int keyslot_arena_init(void);
 /* Random nonces, fetched NONCE_POOL bytes at a time: libsodium 1.0.18
  * makes a getrandom() system call per randombytes_buf(), once per message
  * sealed.  Each byte is handed out once and wiped, so every nonce is still
@@ -112,21 +113,33 @@ int crypto_init(const char *master_key_path)
         return -1;
     }
     sodium_mprotect_readonly(master_key);
+    if (keyslot_arena_init() < 0) {
+        log_err("cannot allocate the conversation key arena");
+        return -1;
+    }
+    return 0;
+}
+
+/* The arena is guarded (locked, fenced) memory, all of it touched when
+ * sodium_malloc fills it: set up with the master key at start, so its
+ * 2 MiB are paid once, up front, not by the first conversation. */
+static int keyslot_arena_init(void)
+{
+    if (key_arena)
+        return 0;
+    key_arena = sodium_malloc((size_t)KEYSLOTS * CRYPTO_KEY_BYTES);
+    free_slots = malloc(KEYSLOTS * sizeof *free_slots);
+    if (!key_arena || !free_slots)
+        return -1;
+    for (uint32_t i = 0; i < KEYSLOTS; i++)
+        free_slots[i] = KEYSLOTS - 1 - i;
+    nfree = KEYSLOTS;
     return 0;
 }
 
 uint8_t *keyslot_alloc(void)
 {
-    if (!key_arena) {
-        key_arena = sodium_malloc((size_t)KEYSLOTS * CRYPTO_KEY_BYTES);
-        free_slots = malloc(KEYSLOTS * sizeof *free_slots);
-        if (!key_arena || !free_slots)
-            return NULL;
-        for (uint32_t i = 0; i < KEYSLOTS; i++)
-            free_slots[i] = KEYSLOTS - 1 - i;
-        nfree = KEYSLOTS;
-    }
-    if (!nfree)
+    if (keyslot_arena_init() < 0 || !nfree)
         return NULL;
     return key_arena + (size_t)free_slots[--nfree] * CRYPTO_KEY_BYTES;
 }

@@ -5,6 +5,7 @@
 #include "auth.h"
 #include "conv.h"
 #include "log.h"
+#include "mempool.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "rds.h"
@@ -69,17 +70,21 @@ struct http_job {
     char old[COOKIE_MAX]; /* login: the session cookie it came with */
 };
 
+/* lws allocates one per connection, and most connections are idle
+ * WebSockets: so only pointers here.  A WebSocket's state is its struct
+ * client (its address's counts are c->addr); what an HTTP request needs is
+ * allocated when one arrives.  The upgrade's headers (address, cookie) are
+ * read at ESTABLISHED, which lws calls before it frees them. */
 struct pss {
-    /* WebSocket */
-    struct client *c;
-    struct address *addr;  /* counted against while the socket is open */
-    char client[PEER_MAX]; /* its address, read while headers are at hand */
-    enum endpoint ep;
-    char cookie[COOKIE_MAX];
-    /* HTTP */
+    struct client *c;   /* WebSocket, from ESTABLISHED */
+    struct http_req *h; /* HTTP: the request in progress */
+    enum endpoint ep;   /* WebSocket: which one, from the upgrade's URI */
+};
+
+struct http_req {
     char path[HTTP_PATH_MAX];
     int post;
-    char *body; /* allocated for a POST only: idle sockets stay small */
+    char *body; /* allocated for a POST only */
     size_t body_len;
     int body_too_big;
     struct http_job *job;
@@ -297,9 +302,9 @@ static void me_done(const char *name, const char *role, const char *fresh,
     job_put(j);
 }
 
-static void api_login(struct lws *wsi, struct http_job *j, struct pss *ps)
+static void api_login(struct lws *wsi, struct http_job *j, struct http_req *h)
 {
-    json_t *o = json_loadb(ps->body, ps->body_len, 0, NULL);
+    json_t *o = json_loadb(h->body, h->body_len, 0, NULL);
     const char *name = json_string_value(json_object_get(o, "name"));
     const char *pw = json_string_value(json_object_get(o, "password"));
     char ctype[64] = "", peer[PEER_MAX];
@@ -513,13 +518,13 @@ static void api_services(struct lws *wsi, struct http_job *j)
              json_pack("{s:o}", "services", services_hits_json(hits, n, 1)));
 }
 
-static int route(struct lws *wsi, struct pss *ps)
+static int route(struct lws *wsi, struct http_req *h)
 {
     struct http_job *j;
-    const char *p = ps->path;
+    const char *p = h->path;
     char cookie[COOKIE_MAX];
 
-    if (!ps->post && strncmp(p, "/api/", 5) != 0 && strcmp(p, "/healthz") &&
+    if (!h->post && strncmp(p, "/api/", 5) != 0 && strcmp(p, "/healthz") &&
         strcmp(p, "/readyz") && strcmp(p, "/metrics")) {
         int r = serve_static(wsi, p);
         if (r <= 0)
@@ -529,42 +534,42 @@ static int route(struct lws *wsi, struct pss *ps)
         return -1;
     j->wsi = wsi;
     j->refs = 1;
-    ps->job = j;
+    h->job = j;
     /* CSRF: a browser names the page's origin on every POST; one from a
      * site not ours is refused.  (Clients that send none are not browsers,
      * and the session cookie is SameSite=Strict besides.) */
-    if (ps->post && !origin_allowed(wsi)) {
+    if (h->post && !origin_allowed(wsi)) {
         job_json(j, 403, json_pack("{s:s}", "error", "forbidden"));
         return 0;
     }
-    if (!ps->post && strcmp(p, "/healthz") == 0) {
+    if (!h->post && strcmp(p, "/healthz") == 0) {
         job_answer(j, 200, "text/plain", "ok\n", 3);
-    } else if (!ps->post && strcmp(p, "/readyz") == 0) {
+    } else if (!h->post && strcmp(p, "/readyz") == 0) {
         if (rds_ready())
             job_answer(j, 200, "text/plain", "ready\n", 6);
         else
             job_answer(j, 503, "text/plain", "not ready\n", 10);
-    } else if (!ps->post && strcmp(p, "/api/status") == 0) {
+    } else if (!h->post && strcmp(p, "/api/status") == 0) {
         api_status(j);
-    } else if (!ps->post && strcmp(p, "/api/services") == 0) {
+    } else if (!h->post && strcmp(p, "/api/services") == 0) {
         api_services(wsi, j);
-    } else if (!ps->post && strcmp(p, "/metrics") == 0) {
+    } else if (!h->post && strcmp(p, "/metrics") == 0) {
         j->refs++;
         if (rds_script("metrics_snapshot", metrics_done, j, 0, NULL, NULL) < 0)
             metrics_done(NULL, j);
-    } else if (!ps->post && strcmp(p, "/api/reports") == 0) {
+    } else if (!h->post && strcmp(p, "/api/reports") == 0) {
         get_cookie(wsi, cookie, sizeof cookie);
         api_reports(wsi, j, cookie);
-    } else if (!ps->post && strcmp(p, "/api/me") == 0) {
+    } else if (!h->post && strcmp(p, "/api/me") == 0) {
         get_cookie(wsi, cookie, sizeof cookie);
         j->refs++;
         auth_session(cookie, 1, me_done, j);
-    } else if (ps->post && strcmp(p, "/api/login") == 0) {
-        if (ps->body_too_big)
+    } else if (h->post && strcmp(p, "/api/login") == 0) {
+        if (h->body_too_big)
             job_json(j, 413, json_pack("{s:s}", "error", "too_long"));
         else
-            api_login(wsi, j, ps);
-    } else if (ps->post && strcmp(p, "/api/logout") == 0) {
+            api_login(wsi, j, h);
+    } else if (h->post && strcmp(p, "/api/logout") == 0) {
         get_cookie(wsi, cookie, sizeof cookie);
         auth_logout(cookie);
         snprintf(j->cookie, sizeof j->cookie,
@@ -731,51 +736,61 @@ static void ws_receive(struct lws *wsi, struct pss *ps, const char *in,
 /* Forget the last request on this connection: its answer, its body. */
 static void http_reset(struct pss *ps)
 {
-    if (ps->job) {
-        ps->job->wsi = NULL;
-        job_put(ps->job);
-        ps->job = NULL;
+    struct http_req *h = ps->h;
+
+    if (!h)
+        return;
+    if (h->job) {
+        h->job->wsi = NULL;
+        job_put(h->job);
     }
-    free(ps->body);
-    ps->body = NULL;
-    ps->body_len = 0;
-    ps->body_too_big = 0;
+    free(h->body);
+    free(h);
+    ps->h = NULL;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
                     void *user, void *in, size_t len)
 {
     struct pss *ps = user;
-    char uri[HTTP_PATH_MAX];
+    struct http_req *h = ps ? ps->h : NULL;
+    char uri[HTTP_PATH_MAX], cookie[COOKIE_MAX];
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         http_reset(ps); /* a keep-alive connection's next request */
-        snprintf(ps->path, sizeof ps->path, "%s", (const char *)in);
-        ps->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-        if (ps->post)
+        if (!(h = calloc(1, sizeof *h)))
+            return -1;
+        ps->h = h;
+        snprintf(h->path, sizeof h->path, "%s", (const char *)in);
+        h->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+        if (h->post)
             return 0; /* wait for the body */
-        return route(wsi, ps);
+        return route(wsi, h);
     case LWS_CALLBACK_HTTP_BODY:
-        if (ps->body_len + len > HTTP_BODY_MAX) {
-            ps->body_too_big = 1;
+        if (!h)
+            return -1;
+        if (h->body_len + len > HTTP_BODY_MAX) {
+            h->body_too_big = 1;
             return 0;
         }
-        if (!ps->body && !(ps->body = malloc(HTTP_BODY_MAX + 1)))
+        if (!h->body && !(h->body = malloc(HTTP_BODY_MAX + 1)))
             return -1;
         if (len)
-            memcpy(ps->body + ps->body_len, in, len);
-        ps->body_len += len;
+            memcpy(h->body + h->body_len, in, len);
+        h->body_len += len;
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (!ps->body && !(ps->body = malloc(HTTP_BODY_MAX + 1)))
+        if (!h)
             return -1;
-        ps->body[ps->body_len] = '\0';
-        return route(wsi, ps);
+        if (!h->body && !(h->body = malloc(HTTP_BODY_MAX + 1)))
+            return -1;
+        h->body[h->body_len] = '\0';
+        return route(wsi, h);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        if (!ps->job || !ps->job->status)
+        if (!h || !h->job || !h->job->status)
             return 0;
-        return job_write(wsi, ps->job);
+        return job_write(wsi, h->job);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
@@ -808,25 +823,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return 1;
         if (!origin_allowed(wsi))
             return 1; /* refused at HTTP_CONFIRM_UPGRADE with a 403 */
-        if (client_address(wsi, ps->client, sizeof ps->client) < 0)
-            ps->client[0] = '\0';
-        if (ps->ep == EP_STAFF)
-            get_cookie(wsi, ps->cookie, sizeof ps->cookie);
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
+        /* The upgrade's headers are still attached here (lws frees them
+         * after this callback): the address and the cookie are read now
+         * rather than kept for the connection's life. */
         if (!(ps->c = client_new(wsi, ps->ep)))
             return -1;
-        ps->addr = ps->client[0] ? limits_address(ps->client, now_ms())
-                                 : peer_address(wsi);
-        if (ps->addr)
-            ps->addr->connections++;
-        ps->c->addr = ps->addr;
+        if ((ps->c->addr = peer_address(wsi)))
+            ps->c->addr->connections++;
         if (ps->ep == EP_STAFF) {
-            if (ps->cookie[0])
-                token_digest(ps->cookie, ps->c->sess);
+            get_cookie(wsi, cookie, sizeof cookie);
+            if (cookie[0])
+                token_digest(cookie, ps->c->staff->sess);
             client_hold(ps->c);
-            auth_session(ps->cookie[0] ? ps->cookie : NULL, 0, staff_auth_done,
-                         ps->c);
+            auth_session(cookie[0] ? cookie : NULL, 0, staff_auth_done, ps->c);
+            sodium_memzero(cookie, sizeof cookie);
         }
         return 0;
     case LWS_CALLBACK_RECEIVE:
@@ -837,10 +849,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return -1;
         return client_write(ps->c) < 0 ? -1 : 0;
     case LWS_CALLBACK_CLOSED:
-        if (ps->addr && ps->addr->connections > 0)
-            ps->addr->connections--;
-        ps->addr = NULL;
         if (ps->c) {
+            if (ps->c->addr && ps->c->addr->connections > 0)
+                ps->c->addr->connections--;
+            ps->c->addr = NULL;
             client_gone(ps->c);
             ps->c = NULL;
         }
@@ -868,6 +880,8 @@ int http_start(uv_loop_t *loop, const struct config *cfg)
         log_err("trusted_proxies: not an address or CIDR list");
         return -1;
     }
+    /* Before the context: everything lws allocates goes through it. */
+    lws_set_allocator(pool_lws_realloc);
     memset(&info, 0, sizeof info);
     info.port = cfg->port;
     info.iface = cfg->bind[0] ? cfg->bind : NULL;
@@ -880,6 +894,14 @@ int http_start(uv_loop_t *loop, const struct config *cfg)
     info.vhost_name = "chatd";
     info.server_string = "chatd";
     info.timeout_secs = 30;
+    /* Header tables (lws's "ah") stay at lws's defaults.  Their data,
+     * max_http_header_data (4 KiB): a request whose headers do not fit is
+     * dropped, and a parent's upgrade carries every cookie of the site's
+     * domain when chatd is served under it.  Their number,
+     * max_http_header_pool (max_fds): a cap parks connections until a
+     * table is free, so a few clients sending headers slowly could stall
+     * every parent's handshake.  What a burst's tables leave freed in the
+     * heap is given back by trim_check (main.c). */
     if (cfg->tls_cert[0] && cfg->tls_key[0]) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;

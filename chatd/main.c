@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,32 @@ static int stopping;
 static uv_timer_t drain_timer;
 
 #define DRAIN_MS 300 /* for close frames to reach clients on SIGTERM */
+/* How often the heap's free space is looked at, and by how much it must
+ * have grown since the last trim for another. */
+#define TRIM_CHECK_MS   1000
+#define TRIM_STEP_BYTES (1024 * 1024)
+
+static uv_timer_t trim_timer;
+static size_t trimmed_free; /* the heap's free bytes at the last trim */
+
+/* glibc keeps what is freed inside the heap resident.  A burst of
+ * connections (their header tables, Redis replies, JSON) leaves megabytes
+ * of it in holes among what stays allocated; malloc_trim() hands the
+ * whole pages of those holes back.  mallinfo2() only walks the free
+ * lists, so looking each second is cheap, and trimming happens only when
+ * the free space has grown by TRIM_STEP_BYTES since it last did. */
+static void trim_check(uv_timer_t *t)
+{
+    struct mallinfo2 mi = mallinfo2();
+
+    (void)t;
+    if (mi.fordblks >= trimmed_free + TRIM_STEP_BYTES) {
+        malloc_trim(0);
+        trimmed_free = mi.fordblks;
+    } else if (mi.fordblks < trimmed_free) {
+        trimmed_free = mi.fordblks;
+    }
+}
 
 static void usage(FILE *out)
 {
@@ -144,6 +171,7 @@ static int resolve_config(int argc, char **argv)
 static void drained(uv_timer_t *t)
 {
     uv_close((uv_handle_t *)t, NULL);
+    uv_close((uv_handle_t *)&trim_timer, NULL);
     http_stop();
     client_shutdown();
     conv_shutdown();
@@ -289,6 +317,14 @@ static int run_daemon(void)
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    /* What loading the rules and the directory left freed goes back now;
+     * later bursts are trimmed by trim_check. */
+    malloc_trim(0);
+    trimmed_free = mallinfo2().fordblks;
+    uv_timer_init(&loop, &trim_timer);
+    uv_timer_start(&trim_timer, trim_check, TRIM_CHECK_MS, TRIM_CHECK_MS);
+    uv_unref(
+        (uv_handle_t *)&trim_timer); /* never what keeps the loop running */
     log_info("chatd listening on port %d (static files: %s)", cfg.port,
              cfg.static_dir);
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -107,13 +107,11 @@ uint64_t now_ms(void)
 static void error_for(struct client *c, const char *code, const char *ref,
                       const char *id, const char *msg)
 {
-    const char *saved_ref = c->cur_ref, *saved_id = c->cur_id;
+    struct frame_ctx saved = cur_frame;
 
-    c->cur_ref = ref;
-    c->cur_id = id;
+    cur_frame = (struct frame_ctx){c, ref, id};
     client_error(c, code, "%s", msg);
-    c->cur_ref = saved_ref;
-    c->cur_id = saved_id;
+    cur_frame = saved;
 }
 
 long long retention_ms(void)
@@ -129,7 +127,7 @@ static void fmt_now(char *buf, size_t len)
 
 static int unavailable(struct client *c, const char *id)
 {
-    error_for(c, "closed", c->cur_ref, id,
+    error_for(c, "closed", cur_frame.c == c ? cur_frame.ref : NULL, id,
               "unavailable: the service is reconnecting");
     return -1;
 }
@@ -1160,8 +1158,9 @@ static void session_check_done(redisReply *r, void *priv)
 
     if (!client_release(c) || !r)
         return;
-    if (r->type == REDIS_REPLY_STRING && r->len < sizeof c->sess) {
-        memcpy(c->sess, r->str, r->len + 1); /* rotated: follow the new one */
+    if (r->type == REDIS_REPLY_STRING && r->len < sizeof c->staff->sess) {
+        memcpy(c->staff->sess, r->str,
+               r->len + 1); /* rotated: follow the new one */
         return;
     }
     if (r->type != REDIS_REPLY_INTEGER || r->integer != 0)
@@ -1176,7 +1175,7 @@ void session_check_staff(void)
         if (c->ep != EP_STAFF || !c->authed || c->close_after_flush)
             continue;
         client_hold(c);
-        if (auth_session_check(c->sess, session_check_done, c) < 0)
+        if (auth_session_check(c->staff->sess, session_check_done, c) < 0)
             client_release(c);
     }
 }
@@ -1209,8 +1208,10 @@ static void staff_state_done(redisReply *r, void *priv)
 
 void session_staff_ready(struct client *c, const char *name, const char *role)
 {
-    snprintf(c->name, sizeof c->name, "%s", name);
-    snprintf(c->role, sizeof c->role, "%s", role);
+    snprintf(c->staff->name, sizeof c->staff->name, "%s", name);
+    snprintf(c->staff->role, sizeof c->staff->role, "%s", role);
+    c->name = c->staff->name;
+    c->role = c->staff->role;
     client_hold(c);
     if (rds_cmdf(staff_state_done, c,
                  "HMGET staff:%s available capacity active", name) < 0)
@@ -1249,8 +1250,7 @@ void session_frame(struct client *c, const char *buf, size_t len, int binary)
         client_send(c, proto_error_json(&err));
         return;
     }
-    c->cur_ref = err.ref[0] ? err.ref : NULL;
-    c->cur_id = f.id;
+    cur_frame = (struct frame_ctx){c, err.ref[0] ? err.ref : NULL, f.id};
     if (!rds_ready())
         unavailable(c, f.id);
     else if (c->ep == EP_PARENT)
@@ -1259,6 +1259,6 @@ void session_frame(struct client *c, const char *buf, size_t len, int binary)
         staff_frame(c, &f);
     else
         client_error(c, "no_session", "log in first");
-    c->cur_ref = c->cur_id = NULL;
+    cur_frame = (struct frame_ctx){NULL, NULL, NULL};
     frame_free(&f);
 }

@@ -54,26 +54,35 @@ enum att_role {
     AR_OBSERVER, /* a lead watching: sees both sides and whispers */
 };
 
-struct attach {
-    enum att_role role;
-    struct client *c;
-    struct lconv *lc;
-    uint64_t delivered; /* every seq <= this has been sent or acked */
-    enum told told;
-    int position; /* last queued position sent; -1 to force */
-    int eta_s;
-    int filling, refill; /* a catch-up read is in flight / needed again */
-    int replay_own;      /* resume: include the client's own messages */
-    int synced;          /* staff: assigned has been sent */
-    int end_due;         /* ended frame to send once messages are out */
+/* What an attach needs only once its conversation is under way or over:
+ * allocated then, as most attaches are parents waiting in the queue. */
+struct attach_more {
+    char told_adviser[USER_NAME_MAX]; /* parent: who `connected` named */
     char end_by[16];
     char end_reason[16];
-    char end_code[RETURN_CODE_LEN];    /* parent: the return code, if any */
-    char told_adviser[USER_NAME_MAX];  /* parent: who `connected` named */
-    struct pending_ack *acks;          /* acks waiting for earlier seqs */
+    char end_code[RETURN_CODE_LEN]; /* parent: the return code, if any */
+};
+
+/* One per client per conversation (every waiting parent has one), held
+ * for as long as it is attached, so kept small (mempool.h). */
+struct attach {
+    struct client *c;
+    struct lconv *lc;
+    uint64_t delivered;       /* every seq <= this has been sent or acked */
+    struct pending_ack *acks; /* acks waiting for earlier seqs */
     char (*suggested)[SUGGEST_ID_LEN]; /* adviser: services suggested */
-    int nsuggested;
+    struct attach_more *more;          /* NULL until needed */
     struct attach *next_in_conv, *next_in_client;
+    int position; /* last queued position sent; -1 to force */
+    int eta_s;
+    uint8_t role;            /* enum att_role */
+    uint8_t told;            /* enum told */
+    uint8_t nsuggested;      /* at most SUGGEST_MAX */
+    unsigned filling : 1;    /* a catch-up read is in flight */
+    unsigned refill : 1;     /* and another is needed after it */
+    unsigned replay_own : 1; /* resume: include the client's own messages */
+    unsigned synced : 1;     /* staff: assigned has been sent */
+    unsigned end_due : 1;    /* ended frame to send once messages are out */
 };
 
 struct outbuf {
@@ -82,39 +91,56 @@ struct outbuf {
     unsigned char data[]; /* LWS_PRE bytes of headroom, then the frame */
 };
 
+/* What only a staff connection carries: allocated for staff only, as
+ * most connections are parents (and most of those idle in the queue). */
+struct staff_id {
+    char name[USER_NAME_MAX];
+    char role[ROLE_MAX];
+    char sess[DIGEST_STR_LEN]; /* digest of the staff session it opened with */
+};
+
+/* One per WebSocket, held for as long as the socket is open, so kept
+ * small (mempool.h): flags are bits, counts that have a ceiling are 32
+ * bits, staff fields are behind a pointer. */
 struct client {
     struct lws *wsi; /* NULL once the socket has gone */
-    enum endpoint ep;
-    int refs; /* in-flight Redis replies hold the client */
     struct outbuf *out_head, *out_tail;
-    size_t out_bytes;
-    int close_after_flush;
-    int close_sent;
-    int close_code; /* sent in the close frame; 1008 unless set */
-    /* reassembly of a fragmented frame */
-    char *rx;
-    size_t rx_len;
-    int rx_overflow;
+    char *rx; /* reassembly of a fragmented frame */
     uint64_t last_typing_ms;
     struct bucket frames; /* this connection's frame rate */
     struct address *addr; /* its address's counts (never the address) */
     uint64_t last_limited_ms;
-    /* the frame being handled, echoed in errors as ref and id */
-    const char *cur_ref;
-    const char *cur_id;
-    /* parent */
-    int helloed;
-    char token[TOKEN_STR_LEN];
-    /* staff */
-    int authed;
-    char name[USER_NAME_MAX];
-    char role[ROLE_MAX];
-    char sess[DIGEST_STR_LEN];  /* digest of the staff session it opened with */
+    /* staff: the member's name and role, pointing into staff ("" for a
+     * parent, and for staff until authenticated) */
+    const char *name;
+    const char *role;
+    struct staff_id *staff;     /* staff only, else NULL */
     struct attach *atts;        /* parent: at most one */
     struct client *next, *prev; /* every client of this process */
-    int dirty;                  /* on the list written this loop turn */
     struct client *next_dirty;
+    uint32_t out_bytes;  /* at most OUTQ_MAX_BYTES */
+    uint32_t rx_len;     /* at most PROTO_MAX_FRAME_BYTES */
+    int refs;            /* in-flight Redis replies hold the client */
+    uint16_t close_code; /* sent in the close frame; 1008 unless set */
+    uint8_t ep;          /* enum endpoint */
+    unsigned close_after_flush : 1;
+    unsigned close_sent : 1;
+    unsigned rx_overflow : 1;
+    unsigned helloed : 1; /* parent */
+    unsigned authed : 1;  /* staff */
+    unsigned dirty : 1;   /* on the list written this loop turn */
+    /* parent */
+    char token[TOKEN_STR_LEN];
 };
+
+/* The frame being handled (one at a time, synchronously): client_error()
+ * echoes its ref and id to its client. */
+struct frame_ctx {
+    const struct client *c;
+    const char *ref;
+    const char *id;
+};
+extern struct frame_ctx cur_frame;
 
 extern struct client *clients; /* list head, for heartbeats and resyncs */
 
