@@ -651,11 +651,14 @@ out:
 /* The first match of the trie from a word start p on s[0, end): what
  * search() gives.  1 (*me, *id) or 0. */
 static int trie_run(const struct tr_dfa *d, const unsigned char *s, size_t p,
-                    size_t end, size_t *me, uint32_t *id)
+                    size_t end, size_t *me, uint32_t *id, uint64_t *budget)
 {
     uint32_t q = d->start[0];
     int found = 0;
     for (size_t pos = p;; pos++) {
+        if (*budget == 0)
+            return -1;
+        --*budget;
         const struct tr_dstate *st = &d->st[q];
         if (pos == end) {
             if (st->mnon != TR_NO_PHRASE) {
@@ -681,7 +684,7 @@ static int trie_run(const struct tr_dfa *d, const unsigned char *s, size_t p,
 
 int tr_dfa_find(const struct tr_dfa *d, const char *text, size_t end,
                 size_t from, const uint32_t *starts, size_t nstarts, size_t *ms,
-                size_t *me, uint32_t *id)
+                size_t *me, uint32_t *id, uint64_t *budget)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t lo = 0, hi = nstarts;
@@ -699,9 +702,10 @@ int tr_dfa_find(const struct tr_dfa *d, const char *text, size_t end,
         /* most word starts leave the start state on no edge */
         if (d->slot[b0 + d->cls[s[p]]].check != s0)
             continue;
-        if (trie_run(d, s, p, end, me, id)) {
+        int rc = trie_run(d, s, p, end, me, id, budget);
+        if (rc) {
             *ms = p;
-            return 1;
+            return rc;
         }
     }
     return 0;
@@ -1401,10 +1405,13 @@ out:
 
 /* Is there a match starting at p of s[0, end)? */
 static int regex_run(const struct tr_dfa *d, const unsigned char *s, size_t p,
-                     size_t end)
+                     size_t end, uint64_t *budget)
 {
     uint32_t q = d->start[p == 0 ? 2 : d->word[d->cls[s[p - 1]]]];
     for (size_t pos = p;; pos++) {
+        if (*budget == 0)
+            return -1;
+        --*budget;
         const struct tr_dstate *st = &d->st[q];
         if (pos == end)
             return st->mnon != TR_NO_PHRASE;
@@ -1425,34 +1432,36 @@ static int first_byte(const struct tr_dfa *d, unsigned kind, unsigned char c)
 
 int tr_dfa_exists(const struct tr_dfa *d, const char *text, size_t from,
                   size_t to, const uint32_t *starts, size_t i0, size_t i1,
-                  size_t *at)
+                  size_t *at, uint64_t *budget)
 {
     const unsigned char *s = (const unsigned char *)text;
+    int rc;
     if (d->zerostart) {
         /* "^" may match at 0 when no word starts there */
         if (from == 0 && (i0 >= i1 || starts[i0] != 0) && to > 0 &&
-            first_byte(d, 2, s[0]) && regex_run(d, s, 0, to)) {
+            first_byte(d, 2, s[0]) && (rc = regex_run(d, s, 0, to, budget))) {
             *at = 0;
-            return 1;
+            return rc;
         }
         for (size_t i = i0; i < i1; i++)
             if (first_byte(d, starts[i] ? 0 : 2, s[starts[i]]) &&
-                regex_run(d, s, starts[i], to)) {
+                (rc = regex_run(d, s, starts[i], to, budget))) {
                 *at = starts[i];
-                return 1;
+                return rc;
             }
         return 0;
     }
     for (size_t p = from; p < to; p++) {
         unsigned kind = p == 0 ? 2 : d->word[d->cls[s[p - 1]]];
-        if (first_byte(d, kind, s[p]) && regex_run(d, s, p, to)) {
+        if (first_byte(d, kind, s[p]) &&
+            (rc = regex_run(d, s, p, to, budget))) {
             *at = p;
-            return 1;
+            return rc;
         }
     }
-    if (d->empty && from <= to && regex_run(d, s, to, to)) {
+    if (d->empty && from <= to && (rc = regex_run(d, s, to, to, budget))) {
         *at = to;
-        return 1;
+        return rc;
     }
     return 0;
 }
@@ -1932,7 +1941,7 @@ static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
 
 int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
                 const char *text, size_t end, const uint32_t *starts,
-                size_t nstarts)
+                size_t nstarts, uint64_t *budget)
 {
     const unsigned char *s = (const unsigned char *)text;
     if (nstarts > TR_SCAN_WORDS * 64)
@@ -1947,10 +1956,16 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
         return -1; /* the run relies on the form's terminator */
     const unsigned char *cls = sc->cls, *repmask = sc->repmask;
     const uint32_t *slot = sc->slot;
+    uint64_t left = *budget;
     for (size_t wi = 0; wi < nstarts; wi++) {
         size_t pos = starts[wi];
         uint32_t cur = sc->start[pos == 0];
         for (;;) {
+            if (left == 0) {
+                *budget = 0;
+                return -2; /* the message's steps are spent */
+            }
+            left--;
             uint32_t base = cur >> 2;
             unsigned k = cls[s[pos]]; /* at the end: the class of 0 */
             if ((cur & repmask[k]) &&
@@ -1968,13 +1983,14 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
             reach = pos - starts[wi];
     }
     res->reach = (uint32_t)reach;
+    *budget = left;
     return 0;
 }
 
 int tr_scan_find(const struct tr_scanres *res, unsigned comp,
                  const struct tr_dfa *d, const char *text, size_t len,
                  size_t from, size_t to, const uint32_t *starts, size_t *ms,
-                 size_t *me, uint32_t *id)
+                 size_t *me, uint32_t *id, uint64_t *budget)
 {
     const unsigned char *s = (const unsigned char *)text;
     for (uint32_t x = res->head[comp]; x; x = res->e[x - 1].next) {
@@ -1992,9 +2008,10 @@ int tr_scan_find(const struct tr_scanres *res, unsigned comp,
         }
         /* the match runs to the cut or past it: the search of the cut
          * text may still find a shorter one */
-        if (trie_run(d, s, p, to, me, id)) {
+        int rc = trie_run(d, s, p, to, me, id, budget);
+        if (rc) {
             *ms = p;
-            return 1;
+            return rc;
         }
     }
     return 0;
@@ -2003,7 +2020,7 @@ int tr_scan_find(const struct tr_scanres *res, unsigned comp,
 int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
                    const struct tr_dfa *d, const char *text, size_t len,
                    size_t to, const uint32_t *starts, size_t i0, size_t i1,
-                   size_t *at)
+                   size_t *at, uint64_t *budget)
 {
     const unsigned char *s = (const unsigned char *)text;
     const uint64_t *bits = res->bits + (size_t)comp * res->nw;
@@ -2017,7 +2034,10 @@ int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
         for (size_t i = i1; i-- > i0 && starts[i] + reach >= to;)
             if (res->dead[i] >= to) {
                 cut[i >> 6] |= (uint64_t)1 << (i & 63);
-                if (regex_run(d, s, starts[i], to))
+                int rc = regex_run(d, s, starts[i], to, budget);
+                if (rc < 0)
+                    return -1;
+                if (rc)
                     best = i;
             }
     for (size_t w = i0 >> 6; w < res->nw && w * 64 < i1; w++) {

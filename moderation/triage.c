@@ -138,9 +138,10 @@ static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
         const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
         if (t->scomp >= 0 && res->ok)
             return tr_scan_find(res, (unsigned)t->scomp, t->dfa, f->s, f->len,
-                                from, to, f->wstart, ms, me, id ? id : &dummy);
+                                from, to, f->wstart, ms, me, id ? id : &dummy,
+                                &ctx->trie_budget);
         return tr_dfa_find(t->dfa, f->s, to, from, f->wstart, f->nwstart, ms,
-                           me, id ? id : &dummy);
+                           me, id ? id : &dummy, &ctx->trie_budget);
     }
     struct wordarg wa = {r, ctx};
     struct tr_wclass wc = {.word = word_ucp,
@@ -219,8 +220,9 @@ static int dfa_exists(struct triage_ctx *ctx, const struct tr_pattern *p,
     const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
     if (p->scomp >= 0 && res->ok)
         return tr_scan_exists(res, (unsigned)p->scomp, p->dfa, f->s, f->len, to,
-                              f->wstart, ws[0], ws[1], at);
-    return tr_dfa_exists(p->dfa, f->s, from, to, f->wstart, ws[0], ws[1], at);
+                              f->wstart, ws[0], ws[1], at, &ctx->trie_budget);
+    return tr_dfa_exists(p->dfa, f->s, from, to, f->wstart, ws[0], ws[1], at,
+                         &ctx->trie_budget);
 }
 
 /* find() for a rule-file pattern: its C trie when that gives the regex's
@@ -233,8 +235,9 @@ static int pfind(const struct triage_rules *r, struct triage_ctx *ctx,
         /* PCRE2 finds no match before the leftmost one the DFA knows of,
          * so it starts there, and is not asked when there is none */
         size_t at, ws[2] = {ws_at(f, from), ws_at(f, to)};
-        if (!dfa_exists(ctx, p, f, from, to, ws, &at))
-            return 0;
+        int rc = dfa_exists(ctx, p, f, from, to, ws, &at);
+        if (rc <= 0)
+            return rc;
         from = at;
     } else if (p->trie && p->exact) {
         return find_trie(r, ctx, p->trie, f, from, to, ms, me, NULL);
@@ -638,8 +641,10 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
     }
     if (tr_normalise(rules, ctx, text ? text : "", len) < 0)
         goto fail;
-    /* the corpus needs at most 19 steps a byte; only a hostile rule file
-     * (wildcards backtracking in one word) comes near this */
+    /* C search and DFA steps alike: the corpus needs at most 4 a byte;
+     * only a hostile rule file (wildcards backtracking in one word, a
+     * regex that lives to the end of the text from every word) comes
+     * near this */
     ctx->trie_budget =
         TRIE_STEP_LIMIT +
         TRIE_BYTE_STEPS * (uint64_t)(ctx->form[0].len + ctx->form[1].len);
@@ -664,9 +669,13 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
             }
             f->tokws[f->ntok] = (uint32_t)f->nwstart;
         }
-        ctx->scan[i].ok = ctx->fast && rules->scan &&
-                          tr_scan_run(rules->scan, &ctx->scan[i], f->s, f->len,
-                                      f->wstart, f->nwstart) == 0;
+        int src = ctx->fast && rules->scan
+                      ? tr_scan_run(rules->scan, &ctx->scan[i], f->s, f->len,
+                                    f->wstart, f->nwstart, &ctx->trie_budget)
+                      : -1;
+        if (src == -2)
+            goto fail; /* the message's steps are spent */
+        ctx->scan[i].ok = src == 0;
         if (!ctx->fast) {
             struct wordarg wa = {rules, ctx};
             struct tr_wclass wc = {.word = word_ucp, .arg = &wa};

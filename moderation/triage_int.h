@@ -294,8 +294,10 @@ int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
                  struct tr_wclass *wc);
 
 /* dfa.c: a trie's search and a regex's "is there a match" as DFAs, for
- * normalised text whose bytes are all below 0x7f.  NULL when the trie or
- * regex is outside what they cover or too large (the caller keeps the C
+ * normalised text whose bytes are all below 0x7f.  Every step a DFA takes
+ * is one of *budget's (the message's, as the C search counts its steps);
+ * when it runs out the functions return -1 (tr_scan_run() -2).  NULL when the
+ * trie or regex is outside what they cover or too large (the caller keeps the C
  * search or PCRE2). */
 struct tr_dfa *tr_dfa_trie(const struct tr_trie *t);
 struct tr_dfa *tr_dfa_regex(const char *src);
@@ -304,12 +306,13 @@ size_t tr_dfa_size(const struct tr_dfa *d);
 /* tr_trie_find() of the DFA's trie, given the word starts of s. */
 int tr_dfa_find(const struct tr_dfa *d, const char *s, size_t end, size_t from,
                 const uint32_t *starts, size_t nstarts, size_t *ms, size_t *me,
-                uint32_t *id);
+                uint32_t *id, uint64_t *budget);
 /* 1 if the regex matches s[0, to) starting in [from, to] (*at: the
  * leftmost start), else 0.  Word starts starts[i0, i1) are those in
  * [from, to). */
 int tr_dfa_exists(const struct tr_dfa *d, const char *s, size_t from, size_t to,
-                  const uint32_t *starts, size_t i0, size_t i1, size_t *at);
+                  const uint32_t *starts, size_t i0, size_t i1, size_t *at,
+                  uint64_t *budget);
 
 /* dfa.c: the scan automaton, the product of component DFAs (tries: 1 in
  * trie[i]; regexes whose matches start at word starts: 0).  NULL when it
@@ -320,18 +323,21 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
 void tr_scan_free(struct tr_scan *sc);
 size_t tr_scan_size(const struct tr_scan *sc);
 /* Runs it from every word start of s[0, end); -1 when res is full or
- * there are more than TR_SCAN_WORDS * 64 word starts. */
+ * there are more than TR_SCAN_WORDS * 64 word starts (then each matcher
+ * runs alone), -2 when *budget runs out. */
 int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res, const char *s,
-                size_t end, const uint32_t *starts, size_t nstarts);
+                size_t end, const uint32_t *starts, size_t nstarts,
+                uint64_t *budget);
 /* tr_dfa_find() and tr_dfa_exists() of component comp (DFA d) on s[0,
  * to), from what tr_scan_run() found on s[0, len). */
 int tr_scan_find(const struct tr_scanres *res, unsigned comp,
                  const struct tr_dfa *d, const char *s, size_t len, size_t from,
                  size_t to, const uint32_t *starts, size_t *ms, size_t *me,
-                 uint32_t *id);
+                 uint32_t *id, uint64_t *budget);
 int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
                    const struct tr_dfa *d, const char *s, size_t len, size_t to,
-                   const uint32_t *starts, size_t i0, size_t i1, size_t *at);
+                   const uint32_t *starts, size_t i0, size_t i1, size_t *at,
+                   uint64_t *budget);
 /* 1 if every match of the regex DFA d starts at a word start. */
 int tr_dfa_wordstarts(const struct tr_dfa *d);
 

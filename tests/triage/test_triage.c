@@ -583,6 +583,32 @@ static void test_pathological_rules(void)
     }
     triage_free(r);
 
+    /* a regex whose DFA lives to the end of the text from every word
+     * start ("xo xo xo ...", no "y"): quadratic work, so the DFA steps
+     * count against the message's budget.  (PCRE2 alone answered "none"
+     * here at once: it first looks for the "y" every match needs.) */
+    r = load_text("category x\nrule spread high\ncue xo\n"
+                  "require: \\bxo.*y\n",
+                  err, sizeof err);
+    CHECK(r != NULL, "spreading regex rule file loads (%s)", r ? "" : err);
+    if (r) {
+        char *text = malloc(TRIAGE_MAX_INPUT);
+        for (size_t i = 0; i < TRIAGE_MAX_INPUT; i++)
+            text[i] = "xo "[i % 3];
+        struct triage_result res;
+        int rc = triage_run(r, C, text, TRIAGE_MAX_INPUT, &res);
+        CHECK(rc == -1 && res.severity == TRIAGE_MEDIUM &&
+                  strcmp(res.categories[0], "triage_error") == 0,
+              "quadratic DFA work gives medium triage_error (rc %d, %s)", rc,
+              triage_severity_name(res.severity));
+        free(text);
+        rc = triage_run(r, C, "xo then y", 9, &res);
+        CHECK(rc == 0 && res.severity == TRIAGE_HIGH,
+              "the next message is triaged as usual (rc %d, %s)", rc,
+              triage_severity_name(res.severity));
+    }
+    triage_free(r);
+
     /* the longest phrase allowed, as deep as the matcher goes */
     char body[MAX_LINE], phrase[TRIE_MAX_PHRASE + 8];
     size_t n = 0;
