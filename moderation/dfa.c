@@ -221,6 +221,13 @@ static int trans_add(struct build *b, uint32_t cls, uint32_t next)
     return 0;
 }
 
+/* The transitions of state q: *nt of them (NULL when none). */
+static struct trans *trans_of(const struct build *b, uint32_t q, size_t *nt)
+{
+    *nt = b->trfirst[q + 1] - b->trfirst[q];
+    return *nt ? b->tr + b->trfirst[q] : NULL;
+}
+
 static void build_free(struct build *b)
 {
     free(b->off);
@@ -272,8 +279,8 @@ static struct tr_dfa *pack(struct build *b, const unsigned char cls[256],
     for (uint32_t q = 1; q < b->n; q++) {
         d->st[q].mword = b->mword[q];
         d->st[q].mnon = b->mnon[q];
-        const struct trans *t = b->tr + b->trfirst[q];
-        size_t nt = b->trfirst[q + 1] - b->trfirst[q];
+        size_t nt;
+        const struct trans *t = trans_of(b, q, &nt);
         if (nt == 0) {
             d->st[q].base = 0; /* no slot has check q */
             continue;
@@ -1350,8 +1357,8 @@ struct tr_dfa *tr_dfa_regex(const char *src)
     b.trfirst[0] = 0;
     /* transitions were added in class order per kind: sort each state's */
     for (uint32_t q = 1; q < b.n; q++) {
-        struct trans *t = b.tr + b.trfirst[q];
-        size_t nt = b.trfirst[q + 1] - b.trfirst[q];
+        size_t nt;
+        struct trans *t = trans_of(&b, q, &nt);
         for (size_t i = 1; i < nt; i++)
             for (size_t j = i; j > 0 && t[j - 1].cls > t[j].cls; j--) {
                 struct trans tmp = t[j];
@@ -1767,8 +1774,8 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
         while (top0) {
             uint32_t q = dstack[--top0];
             order[norder++] = q;
-            const struct trans *t = b.tr + b.trfirst[q];
-            size_t nt = b.trfirst[q + 1] - b.trfirst[q];
+            size_t nt;
+            const struct trans *t = trans_of(&b, q, &nt);
             for (size_t k = nt; k-- > 0;) /* first class first */
                 if (!seen[t[k].next]) {
                     seen[t[k].next] = 1;
@@ -1784,8 +1791,8 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
     size_t nextbase = 1, top = 0;
     for (uint32_t oi = 0; oi < norder; oi++) {
         uint32_t q = order[oi];
-        const struct trans *t = b.tr + b.trfirst[q];
-        size_t nt = b.trfirst[q + 1] - b.trfirst[q];
+        size_t nt;
+        const struct trans *t = trans_of(&b, q, &nt);
         size_t base, f = 0;
         for (;;) {
             if (nt) {
@@ -1853,8 +1860,8 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
     sc->slot = slot;
     for (uint32_t q = 1; q < b.n; q++) {
         sc->sid[sbase[q]] = q;
-        const struct trans *t = b.tr + b.trfirst[q];
-        size_t nt = b.trfirst[q + 1] - b.trfirst[q];
+        size_t nt;
+        const struct trans *t = trans_of(&b, q, &nt);
         for (size_t k = 0; k < nt; k++) {
             uint32_t to = t[k].next;
             slot[sbase[q] + t[k].cls] =
