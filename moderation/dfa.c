@@ -1967,12 +1967,11 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
     for (size_t wi = 0; wi < nstarts; wi++) {
         size_t pos = starts[wi];
         uint32_t cur = sc->start[pos == 0];
+        if (left == 0) {
+            *budget = 0;
+            return -2; /* the message's steps are spent */
+        }
         for (;;) {
-            if (left == 0) {
-                *budget = 0;
-                return -2; /* the message's steps are spent */
-            }
-            left--;
             uint32_t base = cur >> 2;
             unsigned k = cls[s[pos]]; /* at the end: the class of 0 */
             if ((cur & repmask[k]) &&
@@ -1986,6 +1985,9 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
             pos++;
         }
         res->dead[wi] = (uint32_t)pos;
+        /* charged per run: one run overdraws by at most its length */
+        size_t steps = pos - starts[wi] + 1;
+        left = steps < left ? left - steps : 0;
         if (pos - starts[wi] > reach)
             reach = pos - starts[wi];
     }
