@@ -6,6 +6,8 @@
 #   make triage-eval     corpus figures, all rows and held-out rows
 #   make bench-triage    median and p99 microseconds per message
 #   make fuzz-triage     libFuzzer on normalise + match (FUZZ_SECONDS=60)
+#   make triage-compare  this engine against REV's, byte for byte
+#                        (TRIAGE_COMPARE_REV, _N, _SEEDS; see compare.sh)
 
 TRIAGE_DIR    := $(BUILD)/triage
 TRIAGE_RULES  := moderation/rules
@@ -18,7 +20,8 @@ TRIAGE_FUZZ   := $(TRIAGE_DIR)/fuzz_triage
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
 
-.PHONY: test-triage triage-eval bench-triage fuzz-triage triage-cli
+.PHONY: test-triage triage-eval bench-triage fuzz-triage triage-cli \
+        triage-compare
 
 triage-cli: $(TRIAGE_CLI)
 
@@ -51,6 +54,13 @@ triage-eval: $(TRIAGE_EVAL)
 
 bench-triage: $(TRIAGE_BENCH)
 	$(Q)$(TRIAGE_BENCH) $(TRIAGE_RULES) $(TRIAGE_CORPUS)
+
+TRIAGE_COMPARE_REV   ?= c460052
+TRIAGE_COMPARE_N     ?= 25000
+TRIAGE_COMPARE_SEEDS ?= 1 2
+triage-compare:
+	$(Q)sh tests/triage/compare.sh $(TRIAGE_COMPARE_REV) $(TRIAGE_COMPARE_N) \
+	    "$(TRIAGE_COMPARE_SEEDS)"
 
 # libFuzzer needs clang; the engine is rebuilt with the fuzzer's flags.
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Imoderation \

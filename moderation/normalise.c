@@ -33,7 +33,8 @@ int tr_norm_alloc(struct norm *n)
     n->oend = malloc(NORM_CAP * sizeof *n->oend);
     n->tok = malloc(NORM_MAX_TOKENS * sizeof *n->tok);
     n->wstart = malloc((NORM_CAP / 2 + 1) * sizeof *n->wstart);
-    if (!n->s || !n->ostart || !n->oend || !n->tok || !n->wstart) {
+    n->tokws = malloc((NORM_MAX_TOKENS + 1) * sizeof *n->tokws);
+    if (!n->s || !n->ostart || !n->oend || !n->tok || !n->wstart || !n->tokws) {
         tr_norm_free(n);
         return -1;
     }
@@ -47,6 +48,7 @@ void tr_norm_free(struct norm *n)
     free(n->oend);
     free(n->tok);
     free(n->wstart);
+    free(n->tokws);
     memset(n, 0, sizeof *n);
 }
 
@@ -68,7 +70,9 @@ const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
     if (!rules || !rules->lexcap || n == 0 || n > LEX_MAX_WORD)
         return NULL;
     /* most words are no key: say so before hashing */
-    if (!(rules->lexlen[(unsigned char)w[0]] >> n & 1))
+    unsigned bl = tr_lex_bloom(w, n);
+    if (!(rules->lexbloom[bl >> 6] >> (bl & 63) & 1) ||
+        !(rules->lexlen[(unsigned char)w[0]] >> n & 1))
         return NULL;
     size_t mask = rules->lexcap - 1;
     for (size_t i = fnv(w, n) & mask;; i = (i + 1) & mask) {
@@ -605,10 +609,392 @@ static int stage_final(const struct triage_rules *rules, const struct norm *in,
     return 0;
 }
 
+/* ---- all three stages in one pass, for most messages ----------------- */
+
+/* The stages above, fused: stage 1 decides per character as stage_decode()
+ * does and writes its bytes straight into form 0; at the end of each word
+ * stage 2 (leetspeak) and stage 3 (the lexicon) rewrite that word in
+ * place.  A message this pass does not finish the same way returns 1 and
+ * goes through the stages: four or more spaced single letters in a row
+ * (stage 2 joins them), a run of three repeated letters (form 1 is then
+ * needed too), or a length at which a lexicon rewrite could overflow. */
+
+enum { FUSE_DONE = 0, FUSE_FAIL = -1, FUSE_STAGES = 1 };
+
+/* The pass's state.  The hot loop of normalise_fused() keeps n, word and
+ * kinds in locals and stores them here before calling anything else. */
+struct fuse {
+    const struct triage_rules *rules;
+    struct norm *o;
+    char *s;
+    uint32_t *os, *oe;
+    size_t n;        /* bytes written */
+    size_t word;     /* start of the word being read, or SIZE_MAX */
+    unsigned kinds;  /* byte_kind of the word's bytes, or'd */
+    unsigned single; /* single-letter words in a row */
+    unsigned keep;   /* letters a run of three or more keeps: 2 or 1 */
+    int ascii;       /* every byte written is below 0x80 */
+};
+
+/* Bytes in a word: 1 a-z, 2 digit, 4 leet, 8 not \w (as stage_words()
+ * asks, and for the word starts). */
+static const unsigned char byte_kind[256] = {
+    ['a'] = 1,  ['b'] = 1,  ['c'] = 1,  ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1,  ['h'] = 1,  ['i'] = 1,  ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1,  ['n'] = 1,  ['o'] = 1,  ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1,  ['t'] = 1,  ['u'] = 1,  ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1,  ['z'] = 1,  ['0'] = 6,  ['1'] = 6, ['2'] = 2, ['3'] = 6,
+    ['4'] = 6,  ['5'] = 6,  ['6'] = 2,  ['7'] = 6, ['8'] = 2, ['9'] = 2,
+    ['@'] = 12, ['$'] = 12, ['!'] = 12, ['.'] = 8,
+};
+
+/* An ASCII letter or digit as stage_decode() writes it, else 0. */
+static const unsigned char plain[256] = {
+    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e',
+    ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j',
+    ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n', ['o'] = 'o',
+    ['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's', ['t'] = 't',
+    ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',
+    ['z'] = 'z', ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd',
+    ['E'] = 'e', ['F'] = 'f', ['G'] = 'g', ['H'] = 'h', ['I'] = 'i',
+    ['J'] = 'j', ['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n',
+    ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's',
+    ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x',
+    ['Y'] = 'y', ['Z'] = 'z', ['0'] = '0', ['1'] = '1', ['2'] = '2',
+    ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7',
+    ['8'] = '8', ['9'] = '9',
+};
+
+/* tr_lex_find(), its filters first: most words are no key. */
+static inline const struct tr_lex_entry *lex_find(const struct triage_rules *r,
+                                                  const char *w, size_t n)
+{
+    unsigned bl = tr_lex_bloom(w, n);
+    if (!(r->lexbloom[bl >> 6] >> (bl & 63) & 1))
+        return NULL;
+    return tr_lex_find(r, w, n);
+}
+
+/* Three of one letter in a row (stage_final() shortens those)? */
+static inline int has_run3(const char *t, size_t n)
+{
+    for (size_t i = 2; i < n; i++)
+        if (t[i] == t[i - 2] && t[i] == t[i - 1] &&
+            is_alpha((unsigned char)t[i]))
+            return 1;
+    return 0;
+}
+
+/* The end of a word that is not plain (fuse_word_end() below): stage 2's
+ * leetspeak, stage 3's runs, a lexicon rewrite, word starts inside it. */
+static int fuse_word_slow(struct fuse *x)
+{
+    size_t w = x->word, n = x->n - w;
+    char *t = x->s + w;
+    unsigned kinds = x->kinds;
+    if (kinds & 4) { /* leetspeak, or a '!' between letters */
+        int spelt = (kinds & 2) && lex_find(x->rules, t, n) != NULL;
+        int convert = !spelt && (kinds & 1) && !number_unit(t, n);
+        kinds = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (convert || t[i] == '!')
+                t[i] = unleet((unsigned char)t[i]);
+            kinds |= byte_kind[(unsigned char)t[i]];
+        }
+    }
+    /* stage 3: a run of three or more of a letter keeps x->keep; the last
+     * kept spans the rest of the run */
+    if ((kinds & 1) && has_run3(t, n)) {
+        size_t r = 0, i = 0;
+        while (i < n) {
+            size_t run = 1;
+            if (is_alpha((unsigned char)t[i]))
+                while (i + run < n && t[i + run] == t[i])
+                    run++;
+            size_t emit = run >= 3 ? x->keep : run;
+            if (run >= 3)
+                x->o->collapsed = 1;
+            for (size_t k = 0; k < emit; k++, r++) {
+                t[r] = t[i + k];
+                x->os[w + r] = x->os[w + i + k];
+                x->oe[w + r] = x->oe[w + (k + 1 == emit ? i + run - 1 : i + k)];
+            }
+            i += run;
+        }
+        x->n = w + r;
+        n = r;
+    }
+    struct norm *o = x->o;
+    if (o->ntok >= NORM_MAX_TOKENS)
+        return FUSE_FAIL;
+    o->tokws[o->ntok] = (uint32_t)o->nwstart;
+    o->tok[o->ntok++] = (uint32_t)w;
+    const struct tr_lex_entry *e = lex_find(x->rules, t, n);
+    if (e) {
+        uint32_t a = x->os[w], b = x->oe[x->n - 1];
+        o->wstart[o->nwstart++] = (uint32_t)w;
+        for (size_t k = 0; k < e->tolen; k++) {
+            x->s[w + k] = e->to[k];
+            x->os[w + k] = a;
+            x->oe[w + k] = b;
+            if (k > 0 && e->to[k - 1] == ' ') {
+                if (o->ntok >= NORM_MAX_TOKENS)
+                    return FUSE_FAIL;
+                o->tokws[o->ntok] = (uint32_t)o->nwstart;
+                o->tok[o->ntok++] = (uint32_t)(w + k);
+                o->wstart[o->nwstart++] = (uint32_t)(w + k);
+            }
+        }
+        x->n = w + e->tolen;
+    } else if (!(kinds & 8)) { /* letters and digits: one word start */
+        o->wstart[o->nwstart++] = (uint32_t)w;
+    } else { /* '.', '@', '$' or other scripts inside */
+        int prev = 0;
+        for (size_t i = 0; i < n; i++) {
+            int wc = !(byte_kind[(unsigned char)t[i]] & 8);
+            if (wc && !prev)
+                o->wstart[o->nwstart++] = (uint32_t)(w + i);
+            prev = wc;
+        }
+    }
+    return FUSE_DONE;
+}
+
+/* Stages 2 and 3 on the word just read, [x->word, x->n). */
+static inline int fuse_word_end(struct fuse *x)
+{
+    size_t w = x->word, n = x->n - w;
+    const char *t = x->s + w;
+    unsigned kinds = x->kinds;
+    x->word = SIZE_MAX;
+    /* stage 2: spaced letters ("s u i c i d e") are its to join */
+    if (n == 1 && (kinds & 5)) {
+        if (++x->single >= SPACED_MIN_LETTERS)
+            return FUSE_STAGES;
+    } else {
+        x->single = 0;
+    }
+    struct norm *o = x->o;
+    unsigned bl;
+    if ((kinds & 12) || (n >= 3 && has_run3(t, n)) ||
+        o->ntok >= NORM_MAX_TOKENS ||
+        ((bl = tr_lex_bloom(t, n)),
+         x->rules->lexbloom[bl >> 6] >> (bl & 63) & 1)) {
+        x->word = w;
+        int rc = fuse_word_slow(x);
+        x->word = SIZE_MAX;
+        return rc;
+    }
+    /* a plain word, no key of the lexicon: one token, one word start */
+    o->tokws[o->ntok] = (uint32_t)o->nwstart;
+    o->tok[o->ntok++] = (uint32_t)w;
+    o->wstart[o->nwstart++] = (uint32_t)w;
+    return FUSE_DONE;
+}
+
+static inline void fuse_byte(struct fuse *x, char c, uint32_t a, uint32_t b)
+{
+    if (x->word == SIZE_MAX) {
+        x->word = x->n;
+        x->kinds = 0;
+    }
+    x->kinds |= byte_kind[(unsigned char)c];
+    x->s[x->n] = c;
+    x->os[x->n] = a;
+    x->oe[x->n] = b;
+    x->n++;
+}
+
+/* put_sep(): one separator between words, a clause break winning. */
+static int fuse_sep(struct fuse *x, char kind, uint32_t a, uint32_t b)
+{
+    if (x->word != SIZE_MAX) {
+        int rc = fuse_word_end(x);
+        if (rc != FUSE_DONE)
+            return rc;
+    }
+    if (x->n == 0)
+        return FUSE_DONE;
+    if (is_sep(x->s[x->n - 1])) {
+        if (kind == '\n')
+            x->s[x->n - 1] = '\n';
+        x->oe[x->n - 1] = b;
+        return FUSE_DONE;
+    }
+    x->s[x->n] = kind;
+    x->os[x->n] = a;
+    x->oe[x->n] = b;
+    x->n++;
+    return FUSE_DONE;
+}
+
+/* stage_decode() for one character that is not an ASCII letter, digit or
+ * space, at p[i]; *used: its bytes. */
+static int fuse_other(struct fuse *x, const unsigned char *p, size_t i,
+                      size_t len, size_t *used)
+{
+    size_t n;
+    uint32_t cp = decode(p + i, len - i, &n);
+    uint32_t a = (uint32_t)i, b = (uint32_t)(i + n);
+    char tmp[8];
+    const char *str;
+    int k = map_cp(cp, tmp, &str);
+    unsigned char prev = x->n ? (unsigned char)x->s[x->n - 1] : ' ';
+    unsigned char next = i + n < len ? p[i + n] : ' ';
+    if (next >= 'A' && next <= 'Z')
+        next = (unsigned char)(next + 32);
+    int r = FUSE_DONE;
+    if (cp == '.' && is_digit(prev) && is_digit(next)) {
+        fuse_byte(x, '.', a, b);
+    } else if (cp == ',' && is_digit(prev) && is_digit(next)) {
+        /* 1,000 */
+    } else if (cp == '!' && is_alpha(prev) && is_alpha(next)) {
+        fuse_byte(x, '!', a, b);
+    } else if ((cp == '@' || cp == '$') && (is_alpha(prev) || is_alpha(next) ||
+                                            is_digit(prev) || is_digit(next))) {
+        fuse_byte(x, (char)p[i], a, b);
+    } else if (k == MAP_DROP && is_apostrophe(cp) && is_alpha(prev)) {
+        size_t suffix = 0;
+        const char *full = contraction(p + i + n, len - i - n, &suffix);
+        if (full) {
+            b = (uint32_t)(i + n + suffix);
+            for (const char *s = full; *s && r == FUSE_DONE; s++) {
+                if (*s == ' ')
+                    r = fuse_sep(x, ' ', a, b);
+                else
+                    fuse_byte(x, *s, a, b);
+            }
+            n += suffix;
+        }
+    } else if (k == MAP_KEEP) {
+        for (size_t j = 0; j < n; j++)
+            fuse_byte(x, (char)p[i + j], a, b);
+        if (p[i] >= 0x80) {
+            x->ascii = 0;
+            x->kinds |= 8; /* \w or not is PCRE2's to say: not plain */
+        }
+    } else if (k == MAP_STR) {
+        for (const char *s = str; *s && r == FUSE_DONE; s++) {
+            if (*s == ' ')
+                r = fuse_sep(x, ' ', a, b);
+            else
+                fuse_byte(x, *s, a, b);
+        }
+    } else if (k == MAP_SEP) {
+        r = fuse_sep(x, ' ', a, b);
+    } else if (k == MAP_BRK) {
+        r = fuse_sep(x, '\n', a, b);
+    }
+    *used = n;
+    return r;
+}
+
+/* One form of text: keep is what a run of three letters keeps. */
+static int normalise_fused(const struct triage_rules *rules, struct norm *o,
+                           const char *text, size_t len, unsigned keep)
+{
+    /* stage 1 writes at most 3 bytes an input byte (" would" for "'d"),
+     * the lexicon at most lexmax a byte: past this, put()'s limit could
+     * be reached, and the stages say where */
+    size_t grow = rules && rules->lexmax > 1 ? rules->lexmax : 1;
+    if (!rules || len > TRIAGE_MAX_INPUT || 3 * len * grow + 2 > NORM_CAP)
+        return FUSE_STAGES;
+    struct fuse x = {.rules = rules,
+                     .o = o,
+                     .s = o->s,
+                     .os = o->ostart,
+                     .oe = o->oend,
+                     .word = SIZE_MAX,
+                     .keep = keep,
+                     .ascii = 1};
+    o->ntok = 0;
+    o->nwstart = 0;
+    o->collapsed = 0;
+    const unsigned char *p = (const unsigned char *)text;
+    char *s = o->s;
+    uint32_t *os = o->ostart, *oe = o->oend;
+    size_t n = 0, word = SIZE_MAX;
+    unsigned kinds = 0;
+    int r;
+    for (size_t i = 0; i < len;) {
+        unsigned c = plain[p[i]];
+        if (c) { /* a run of letters and digits: most of a message */
+            if (word == SIZE_MAX) {
+                word = n;
+                kinds = 0;
+            }
+            do {
+                s[n] = (char)c;
+                os[n] = (uint32_t)i;
+                oe[n] = (uint32_t)i + 1;
+                kinds |= byte_kind[c];
+                n++;
+                i++;
+            } while (i < len && (c = plain[p[i]]) != 0);
+            continue;
+        }
+        x.n = n;
+        x.word = word;
+        x.kinds = kinds;
+        if (p[i] == ' ') {
+            if (word != SIZE_MAX && (r = fuse_word_end(&x)) != FUSE_DONE)
+                return r;
+            n = x.n;
+            if (n) {
+                if (is_sep(s[n - 1])) {
+                    oe[n - 1] = (uint32_t)i + 1;
+                } else {
+                    s[n] = ' ';
+                    os[n] = (uint32_t)i;
+                    oe[n] = (uint32_t)i + 1;
+                    n++;
+                }
+            }
+            word = SIZE_MAX;
+            i++;
+            continue;
+        }
+        size_t used;
+        if ((r = fuse_other(&x, p, i, len, &used)) != FUSE_DONE)
+            return r;
+        i += used;
+        n = x.n;
+        word = x.word;
+        kinds = x.kinds;
+    }
+    x.n = n;
+    x.word = word;
+    x.kinds = kinds;
+    if (word != SIZE_MAX && (r = fuse_word_end(&x)) != FUSE_DONE)
+        return r;
+    while (x.n && is_sep(x.s[x.n - 1]))
+        x.n--;
+    o->len = x.n;
+    o->s[o->len] = '\0';
+    o->tokws[o->ntok] = (uint32_t)o->nwstart;
+    o->ascii = x.ascii; /* then wstart and tokws are filled in */
+    return FUSE_DONE;
+}
+
 int tr_normalise(const struct triage_rules *rules, struct triage_ctx *ctx,
                  const char *text, size_t len)
 {
     struct norm *a = &ctx->scratch, *f0 = &ctx->form[0], *f1 = &ctx->form[1];
+    f0->ascii = f1->ascii = -1;
+    if (!ctx->reference) {
+        int rc = normalise_fused(rules, f0, text, len, 2);
+        if (rc == FUSE_DONE && f0->collapsed)
+            rc = normalise_fused(rules, f1, text, len, 1);
+        if (rc != FUSE_STAGES) {
+            if (rc != FUSE_DONE || !f0->collapsed) {
+                f1->len = 0;
+                f1->ntok = 0;
+                f1->s[0] = '\0';
+            }
+            return rc;
+        }
+        f0->ascii = f1->ascii = -1;
+    }
     ctx->form[1].len = 0;
     ctx->form[1].ntok = 0;
     if (len > TRIAGE_MAX_INPUT)

@@ -280,8 +280,10 @@ static pcre2_code *compile(struct loader *L, const char *src)
     return re;
 }
 
-/* Compiles a rule-file regex, replacing {list} with \b(?:trie)\b. */
-static pcre2_code *regex_parse(struct loader *L, const char *s)
+/* Compiles a rule-file regex, replacing {list} with \b(?:trie)\b; with
+ * dfa, also its DFA (NULL outside what dfa.c covers). */
+static pcre2_code *regex_parse(struct loader *L, const char *s,
+                               struct tr_dfa **dfa)
 {
     size_t cap = strlen(s) + 1, n = 0;
     char *out = malloc(cap);
@@ -336,6 +338,8 @@ static pcre2_code *regex_parse(struct loader *L, const char *s)
         goto out;
     }
     re = compile(L, out);
+    if (re && dfa)
+        *dfa = tr_dfa_regex(out);
     goto out;
 oom:
     fail(L, "out of memory");
@@ -585,8 +589,10 @@ static void pattern_drop(struct tr_pattern *p)
 {
     pcre2_code_free(p->re);
     tr_trie_free(p->trie);
+    tr_dfa_free(p->dfa);
     p->re = NULL;
     p->trie = NULL;
+    p->dfa = NULL;
 }
 
 static int pattern_add(struct loader *L, struct tr_pattern **v, unsigned *n,
@@ -784,7 +790,7 @@ static int d_pattern(struct loader *L, const char *kw, char *arg)
     char *rest = head_split(L, arg, usage);
     if (!rest)
         return -1;
-    struct tr_pattern p = {0};
+    struct tr_pattern p = {.scomp = -1};
     int esc = strcmp(kw, "escalate") == 0;
     if (esc) {
         char *save = NULL, *sev = strtok_r(arg, " \t", &save);
@@ -801,7 +807,7 @@ static int d_pattern(struct loader *L, const char *kw, char *arg)
     if (esc && !p.label[0])
         snprintf(p.label, sizeof p.label, "escalator");
     char *src = trim(rest);
-    p.re = regex_parse(L, src);
+    p.re = regex_parse(L, src, &p.dfa);
     if (!p.re)
         return -1;
     /* a trie answers whether there is a match (and, exact, where); an
@@ -1102,6 +1108,10 @@ static int lexicon_build(struct loader *L)
         while (r->lex[j].from)
             j = (j + 1) & (cap - 1);
         r->lexlen[(unsigned char)w[0]] |= (uint64_t)1 << n;
+        unsigned bl = tr_lex_bloom(w, n);
+        r->lexbloom[bl >> 6] |= (uint64_t)1 << (bl & 63);
+        if (strlen(L->lexto.v[i]) > r->lexmax)
+            r->lexmax = strlen(L->lexto.v[i]);
         r->lex[j] = (struct tr_lex_entry){.from = L->lexfrom.v[i],
                                           .to = L->lexto.v[i],
                                           .fromlen = n,
@@ -1190,6 +1200,8 @@ static int cues_compile(struct loader *L, char **texts, size_t a, size_t b)
         fail(L, "out of memory");
         return -1;
     }
+    /* NULL (too large, a '*' inside a word): the C search matches it */
+    r->cuetrie[r->ncues - 1]->dfa = tr_dfa_trie(r->cuetrie[r->ncues - 1]);
     return 0;
 }
 
@@ -1301,7 +1313,62 @@ static int phrases_trie(struct loader *L, struct vec *v, struct tr_trie **out)
         fail(L, "out of memory");
         return -1;
     }
+    (*out)->dfa = tr_dfa_trie(*out);
     return 0;
+}
+
+/* The scan automaton: every trie with a DFA and every regex DFA whose
+ * matches start at word starts, run as one from each word start (dfa.c).
+ * Without it (too large) each runs alone; the answers are the same. */
+struct scan_list {
+    const struct tr_dfa *dfa[TR_SCAN_MAX_COMPS];
+    int trie[TR_SCAN_MAX_COMPS];
+    int *comp[TR_SCAN_MAX_COMPS];
+    unsigned n;
+};
+
+static void scan_add(struct scan_list *s, const struct tr_dfa *d, int trie,
+                     int *comp)
+{
+    if (!d || s->n == TR_SCAN_MAX_COMPS || (!trie && !tr_dfa_wordstarts(d)))
+        return;
+    s->dfa[s->n] = d;
+    s->trie[s->n] = trie;
+    s->comp[s->n++] = comp;
+}
+
+static void scan_build(struct triage_rules *r)
+{
+    struct scan_list *s = calloc(1, sizeof *s);
+    if (!s)
+        return;
+    for (unsigned i = 0; i < r->ncues; i++)
+        scan_add(s, r->cuetrie[i]->dfa, 1, &r->cuetrie[i]->scomp);
+    for (int k = 0; k < CTX_COUNT; k++)
+        if (r->context_trie[k])
+            scan_add(s, r->context_trie[k]->dfa, 1, &r->context_trie[k]->scomp);
+    if (r->stop_trie)
+        scan_add(s, r->stop_trie->dfa, 1, &r->stop_trie->scomp);
+    for (unsigned i = 0; i < r->nrules + r->ncategories; i++) {
+        struct tr_pattern *v[3];
+        unsigned nv[3] = {0, 0, 0};
+        if (i < r->nrules) {
+            struct tr_rule *ru = &r->rules[i];
+            v[0] = ru->require, nv[0] = ru->nrequire;
+            v[1] = ru->except, nv[1] = ru->nexcept;
+            v[2] = ru->escalate, nv[2] = ru->nescalate;
+        } else {
+            struct tr_category *c = &r->categories[i - r->nrules];
+            v[0] = c->escalate, nv[0] = c->nescalate;
+        }
+        for (int k = 0; k < 3; k++)
+            for (unsigned j = 0; j < nv[k]; j++)
+                scan_add(s, v[k][j].dfa, 0, &v[k][j].scomp);
+    }
+    r->scan = tr_scan_build(s->dfa, s->trie, s->n);
+    for (unsigned i = 0; r->scan && i < s->n; i++)
+        *s->comp[i] = (int)i;
+    free(s);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -1399,6 +1466,7 @@ struct triage_rules *triage_load(const char *dir, char *err, size_t errlen)
             if (c->escalate[k].severity > ru->maxsev)
                 ru->maxsev = c->escalate[k].severity;
     }
+    scan_build(L->r);
     struct triage_rules *r = L->r;
     L->r = NULL;
     goto out;
@@ -1431,6 +1499,7 @@ static void patterns_free(struct tr_pattern *p, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         pcre2_code_free(p[i].re);
         tr_trie_free(p[i].trie);
+        tr_dfa_free(p[i].dfa);
     }
     free(p);
 }
@@ -1464,6 +1533,7 @@ void triage_free(struct triage_rules *r)
     for (int k = 0; k < CTX_COUNT; k++)
         tr_trie_free(r->context_trie[k]);
     tr_trie_free(r->stop_trie);
+    tr_scan_free(r->scan);
     pcre2_code_free(r->word);
     for (size_t i = 0; i < r->lexcap; i++) {
         free(r->lex[i].from);

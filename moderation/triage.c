@@ -47,6 +47,11 @@ struct triage_ctx *triage_ctx_new(void)
     if (tr_norm_alloc(&ctx->form[0]) < 0 || tr_norm_alloc(&ctx->form[1]) < 0 ||
         tr_norm_alloc(&ctx->scratch) < 0)
         goto fail;
+    for (int i = 0; i < 2; i++) {
+        ctx->scan[i].e = malloc(TR_SCAN_ENTRIES * sizeof *ctx->scan[i].e);
+        if (!ctx->scan[i].e)
+            goto fail;
+    }
     ctx->md = pcre2_match_data_create(OVECTOR_PAIRS, NULL);
     ctx->mctx = pcre2_match_context_create(NULL);
     if (!ctx->md || !ctx->mctx)
@@ -67,6 +72,8 @@ void triage_ctx_free(struct triage_ctx *ctx)
     tr_norm_free(&ctx->form[0]);
     tr_norm_free(&ctx->form[1]);
     tr_norm_free(&ctx->scratch);
+    for (int i = 0; i < 2; i++)
+        free(ctx->scan[i].e);
     pcre2_match_data_free(ctx->md);
     pcre2_match_context_free(ctx->mctx);
     free(ctx);
@@ -126,13 +133,22 @@ static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
                      const struct tr_trie *t, const struct norm *f, size_t from,
                      size_t to, size_t *ms, size_t *me, uint32_t *id)
 {
+    uint32_t dummy;
+    if (ctx->fast && t->dfa) {
+        const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+        if (t->scomp >= 0 && res->ok)
+            return tr_scan_find(res, (unsigned)t->scomp, t->dfa, f->s, f->len,
+                                from, to, f->wstart, ms, me, id ? id : &dummy,
+                                &ctx->trie_budget);
+        return tr_dfa_find(t->dfa, f->s, to, from, f->wstart, f->nwstart, ms,
+                           me, id ? id : &dummy, &ctx->trie_budget);
+    }
     struct wordarg wa = {r, ctx};
     struct tr_wclass wc = {.word = word_ucp,
                            .arg = &wa,
                            .starts = f->wstart,
                            .nstarts = f->nwstart,
                            .budget = &ctx->trie_budget};
-    uint32_t dummy;
     return tr_trie_find(t, f->s, to, from, ms, me, id ? id : &dummy, &wc);
 }
 
@@ -150,18 +166,63 @@ static size_t tok_at(const struct norm *f, size_t off)
     return lo;
 }
 
-/* Byte window of near tokens either side of [ms, me); near 0 = all. */
-static void window(const struct norm *f, size_t ms, size_t me, unsigned near,
-                   size_t *from, size_t *to)
+/* A cue found in a form: its span and the tokens of its first and last
+ * bytes, which every window around it starts from. */
+struct cue {
+    size_t ms, me;
+    size_t ta, tb;
+};
+
+/* Byte window of near tokens either side of the cue; near 0 = all.  With
+ * ws, also the word starts in it: ws[0, 2) = [first, last + 1). */
+static void window(const struct norm *f, const struct cue *c, unsigned near,
+                   size_t *from, size_t *to, size_t ws[2])
 {
     if (near == 0 || f->ntok == 0) {
         *from = 0;
         *to = f->len;
+        if (ws) {
+            ws[0] = 0;
+            ws[1] = f->nwstart;
+        }
         return;
     }
-    size_t a = tok_at(f, ms), b = tok_at(f, me ? me - 1 : 0);
-    *from = f->tok[a >= near ? a - near : 0];
-    *to = b + near + 1 < f->ntok ? f->tok[b + near + 1] : f->len;
+    size_t a = c->ta >= near ? c->ta - near : 0;
+    size_t b = c->tb + near + 1 < f->ntok ? c->tb + near + 1 : f->ntok;
+    *from = f->tok[a];
+    *to = b < f->ntok ? f->tok[b] : f->len;
+    if (ws) { /* f->tokws[ntok] is nwstart */
+        ws[0] = f->tokws[a];
+        ws[1] = f->tokws[b];
+    }
+}
+
+/* Index of the first word start at or after byte off. */
+static size_t ws_at(const struct norm *f, size_t off)
+{
+    size_t lo = 0, hi = f->nwstart;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (f->wstart[mid] < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Whether p matches in [from, to) (word starts ws[0, 2)), and the leftmost
+ * start: its DFA, or what the scan automaton found (ctx->fast). */
+static int dfa_exists(struct triage_ctx *ctx, const struct tr_pattern *p,
+                      const struct norm *f, size_t from, size_t to,
+                      const size_t ws[2], size_t *at)
+{
+    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    if (p->scomp >= 0 && res->ok)
+        return tr_scan_exists(res, (unsigned)p->scomp, p->dfa, f->s, f->len, to,
+                              f->wstart, ws[0], ws[1], at, &ctx->trie_budget);
+    return tr_dfa_exists(p->dfa, f->s, from, to, f->wstart, ws[0], ws[1], at,
+                         &ctx->trie_budget);
 }
 
 /* find() for a rule-file pattern: its C trie when that gives the regex's
@@ -170,9 +231,37 @@ static int pfind(const struct triage_rules *r, struct triage_ctx *ctx,
                  const struct tr_pattern *p, const struct norm *f, size_t from,
                  size_t to, size_t *ms, size_t *me)
 {
-    if (p->trie && p->exact)
+    if (ctx->fast && p->dfa) {
+        /* PCRE2 finds no match before the leftmost one the DFA knows of,
+         * so it starts there, and is not asked when there is none */
+        size_t at, ws[2] = {ws_at(f, from), ws_at(f, to)};
+        int rc = dfa_exists(ctx, p, f, from, to, ws, &at);
+        if (rc <= 0)
+            return rc;
+        from = at;
+    } else if (p->trie && p->exact) {
         return find_trie(r, ctx, p->trie, f, from, to, ms, me, NULL);
+    }
     return find(ctx, p->re, f, from, to, ms, me);
+}
+
+/* Whether p matches in its window at all, from its DFA (ctx->fast). */
+static int exists(struct triage_ctx *ctx, const struct tr_pattern *p,
+                  const struct norm *f, const struct cue *c)
+{
+    size_t at, from, to, ws[2];
+    if (p->near || p->id >= MEMO_PATTERNS) {
+        window(f, c, p->near, &from, &to, ws);
+        return dfa_exists(ctx, p, f, from, to, ws, &at);
+    }
+    /* near 0: the whole text, the same for every cue */
+    struct tr_xmemo *m = &ctx->xmemo[f == &ctx->form[1]][p->id];
+    if (m->gen != ctx->gen) {
+        window(f, c, 0, &from, &to, ws);
+        *m = (struct tr_xmemo){ctx->gen,
+                               dfa_exists(ctx, p, f, from, to, ws, &at)};
+    }
+    return m->rc;
 }
 
 /* The first match of p in the whole form, once per message and form. */
@@ -200,15 +289,19 @@ static int whole(const struct triage_rules *r, struct triage_ctx *ctx,
  * exist?  1 yes, 0 no, -1 error.  With want_span, [*fs, *fe) is the match
  * PCRE2 gives. */
 static int any(const struct triage_rules *r, struct triage_ctx *ctx,
-               const struct tr_pattern *p, const struct norm *f, size_t ms,
-               size_t me, int need_overlap, int want_span, size_t *fs,
+               const struct tr_pattern *p, const struct norm *f,
+               const struct cue *c, int need_overlap, int want_span, size_t *fs,
                size_t *fe)
 {
-    size_t from, to;
-    if (p->trie && !p->exact) {
+    size_t from, to, ms = c->ms, me = c->me;
+    if (ctx->fast && p->dfa) {
+        int rc = exists(ctx, p, f, c);
+        if (rc <= 0 || (!want_span && !need_overlap))
+            return rc;
+    } else if (p->trie && !p->exact) {
         /* the trie of its phrases says whether there is one; which one
          * (an escalator's span, an overlap) is still the regex's to say */
-        window(f, ms, me, p->near, &from, &to);
+        window(f, c, p->near, &from, &to, NULL);
         int rc = find_trie(r, ctx, p->trie, f, from, to, fs, fe, NULL);
         if (rc <= 0 || (!want_span && !need_overlap))
             return rc;
@@ -226,7 +319,7 @@ static int any(const struct triage_rules *r, struct triage_ctx *ctx,
             return 1;
         }
     }
-    window(f, ms, me, p->near, &from, &to);
+    window(f, c, p->near, &from, &to, NULL);
     while (from <= to) {
         size_t a, b;
         int rc = pfind(r, ctx, p, f, from, to, &a, &b);
@@ -249,15 +342,18 @@ static int any(const struct triage_rules *r, struct triage_ctx *ctx,
  * CONTEXT_WINDOW tokens of the same clause, cut by a stop word.
  * Returns the context index, CTX_COUNT for none, -1 on error. */
 static int context_of(const struct triage_rules *r, struct triage_ctx *ctx,
-                      const struct norm *f, size_t ms, unsigned mask)
+                      const struct norm *f, const struct cue *c, unsigned mask)
 {
+    size_t ms = c->ms;
     if (!mask || ms == 0 || f->ntok == 0)
         return CTX_COUNT;
-    size_t t = tok_at(f, ms);
-    size_t ws = f->tok[t >= CONTEXT_WINDOW ? t - CONTEXT_WINDOW : 0];
-    for (size_t i = ms; i > ws; i--)
-        if (f->s[i - 1] == '\n') {
-            ws = i;
+    size_t t = c->ta;
+    size_t t0 = t >= CONTEXT_WINDOW ? t - CONTEXT_WINDOW : 0;
+    size_t ws = f->tok[t0];
+    /* the clause: a break is only ever the separator before a token */
+    for (size_t k = t + 1; k-- > t0 + 1;)
+        if (f->tok[k] <= ms && f->s[f->tok[k] - 1] == '\n') {
+            ws = f->tok[k];
             break;
         }
     for (int k = 0; k < CTX_COUNT; k++) {
@@ -319,18 +415,19 @@ static void hit_add(struct triage_ctx *ctx, const struct triage_rules *r,
 }
 
 static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
-                     const struct norm *f, const struct tr_rule *ru, size_t ms,
-                     size_t me)
+                     const struct norm *f, const struct tr_rule *ru,
+                     const struct cue *c)
 {
+    size_t ms = c->ms, me = c->me;
     size_t a, b;
     for (unsigned i = 0; i < ru->nrequire; i++) {
-        int rc = any(r, ctx, &ru->require[i], f, ms, me, 0, 0, &a, &b);
+        int rc = any(r, ctx, &ru->require[i], f, c, 0, 0, &a, &b);
         if (rc <= 0)
             return rc;
     }
     for (unsigned i = 0; i < ru->nexcept; i++) {
         const struct tr_pattern *p = &ru->except[i];
-        int rc = any(r, ctx, p, f, ms, me, p->near == 0, 0, &a, &b);
+        int rc = any(r, ctx, p, f, c, p->near == 0, 0, &a, &b);
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
@@ -346,7 +443,7 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
         for (unsigned i = 0; i < n; i++) {
             if (v[i].severity <= sev)
                 continue;
-            int rc = any(r, ctx, &v[i], f, ms, me, 0, 1, &a, &b);
+            int rc = any(r, ctx, &v[i], f, c, 0, 1, &a, &b);
             if (rc < 0)
                 return -1;
             if (rc) {
@@ -366,7 +463,7 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
         cm->mask == ru->ctx_mask) {
         k = cm->k;
     } else {
-        k = context_of(r, ctx, f, ms, ru->ctx_mask);
+        k = context_of(r, ctx, f, c, ru->ctx_mask);
         if (k < 0)
             return -1;
         *cm = (struct tr_ctxmemo){ctx->gen, f, ms, ru->ctx_mask, k};
@@ -393,14 +490,14 @@ static int rule_done(const struct triage_ctx *ctx, const struct tr_rule *ru)
 }
 
 static int phrase_eval(const struct triage_rules *r, struct triage_ctx *ctx,
-                       const struct norm *f, uint32_t id, size_t ms, size_t me)
+                       const struct norm *f, uint32_t id, const struct cue *c)
 {
     const struct tr_phrase *ph = &r->phrases[id];
     for (unsigned i = 0; i < ph->nrules; i++) {
         const struct tr_rule *ru = &r->rules[ph->rules[i]];
         if (rule_done(ctx, ru))
             continue;
-        if (rule_eval(r, ctx, f, ru, ms, me) < 0)
+        if (rule_eval(r, ctx, f, ru, c) < 0)
             return -1;
     }
     return 0;
@@ -409,28 +506,64 @@ static int phrase_eval(const struct triage_rules *r, struct triage_ctx *ctx,
 static int scan(const struct triage_rules *r, struct triage_ctx *ctx,
                 const struct norm *f, const struct tr_trie *cues)
 {
+    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    /* the scan automaton's reports of this trie are its matches from
+     * each word start, in order: what find_trie() gives from each */
+    int listed = ctx->fast && cues->dfa && cues->scomp >= 0 && res->ok;
+    uint32_t x = listed ? res->head[cues->scomp] : 0;
     size_t from = 0;
     while (from < f->len) {
         size_t ms, me;
         uint32_t id;
-        int rc = find_trie(r, ctx, cues, f, from, f->len, &ms, &me, &id);
-        if (rc < 0)
-            return -1;
-        if (rc == 0)
-            break;
+        if (listed) {
+            while (x && f->wstart[res->e[x - 1].wi] < from)
+                x = res->e[x - 1].next;
+            if (!x)
+                break;
+            ms = f->wstart[res->e[x - 1].wi];
+            me = res->e[x - 1].end;
+            id = res->e[x - 1].val;
+        } else {
+            int rc = find_trie(r, ctx, cues, f, from, f->len, &ms, &me, &id);
+            if (rc < 0)
+                return -1;
+            if (rc == 0)
+                break;
+        }
         if (me <= ms || id >= r->nphrases)
             return -1;
-        if (phrase_eval(r, ctx, f, id, ms, me) < 0)
+        struct cue c = {ms, me, tok_at(f, ms), tok_at(f, me - 1)};
+        if (phrase_eval(r, ctx, f, id, &c) < 0)
             return -1;
         for (unsigned i = 0; i < r->phrases[id].nimplied; i++)
-            if (phrase_eval(r, ctx, f, r->phrases[id].implied[i], ms, me) < 0)
+            if (phrase_eval(r, ctx, f, r->phrases[id].implied[i], &c) < 0)
                 return -1;
         /* next word, not the match end: cues may overlap */
-        size_t t = tok_at(f, ms);
+        size_t t = c.ta;
         from = t + 1 < f->ntok ? f->tok[t + 1] : f->len;
         if (from <= ms)
             from = me;
     }
+    return 0;
+}
+
+/* The word starts of f if every byte is below 0x7f (then \w is ASCII's);
+ * -1 at the first byte that is not. */
+static int ascii_word_starts(struct norm *f)
+{
+    const unsigned char *s = (const unsigned char *)f->s;
+    size_t n = 0;
+    int prev = 0;
+    for (size_t p = 0; p < f->len; p++) {
+        unsigned c = s[p];
+        if (c >= 0x7f)
+            return -1;
+        int w = (c | 0x20) - 'a' < 26u || c - '0' < 10u || c == '_';
+        if (w && !prev)
+            f->wstart[n++] = (uint32_t)p;
+        prev = w;
+    }
+    f->nwstart = n;
     return 0;
 }
 
@@ -479,8 +612,11 @@ static void result_build(struct triage_ctx *ctx, struct triage_result *out)
                 if (strcmp(out->categories[c], h->category) == 0)
                     break;
             if (c == out->ncategories && c < TRIAGE_MAX_CATEGORIES) {
-                snprintf(out->categories[c], TRIAGE_CATEGORY_LEN, "%s",
-                         h->category);
+                /* category ids are shorter than TRIAGE_CATEGORY_LEN
+                 * (rules.c) */
+                size_t n = strnlen(h->category, TRIAGE_CATEGORY_LEN - 1);
+                memcpy(out->categories[c], h->category, n);
+                out->categories[c][n] = '\0';
                 out->ncategories++;
             }
         }
@@ -499,25 +635,54 @@ int triage_run(const struct triage_rules *rules, struct triage_ctx *ctx,
     ctx->nhits = 0;
     if (++ctx->gen == 0) { /* wrapped: no memo may look valid */
         memset(ctx->memo, 0, sizeof ctx->memo);
+        memset(ctx->xmemo, 0, sizeof ctx->xmemo);
         ctx->ctxmemo.gen = 0;
         ctx->gen = 1;
     }
     if (tr_normalise(rules, ctx, text ? text : "", len) < 0)
         goto fail;
-    /* the corpus needs at most 19 steps a byte; only a hostile rule file
-     * (wildcards backtracking in one word) comes near this */
+    /* C search and DFA steps alike: the corpus needs at most 4 a byte;
+     * only a hostile rule file (wildcards backtracking in one word, a
+     * regex that lives to the end of the text from every word) comes
+     * near this */
     ctx->trie_budget =
         TRIE_STEP_LIMIT +
         TRIE_BYTE_STEPS * (uint64_t)(ctx->form[0].len + ctx->form[1].len);
+    /* text of ASCII letters, digits and punctuation (nearly every message
+     * once normalised) is matched by the DFAs; anything else by the C
+     * search and PCRE2, which know PCRE2's Unicode \w */
+    ctx->fast = !ctx->reference;
+    for (int i = 0; i < 2 && ctx->fast; i++)
+        if (ctx->form[i].ascii != 1 && ascii_word_starts(&ctx->form[i]) < 0)
+            ctx->fast = 0;
     for (int i = 0; i < 2; i++) {
         if (i == 1 && ctx->form[1].len == 0)
             break;
         struct norm *f = &ctx->form[i];
-        struct wordarg wa = {rules, ctx};
-        struct tr_wclass wc = {.word = word_ucp, .arg = &wa};
-        f->nwstart = tr_word_starts(f->s, f->len, f->wstart, &wc);
-        if (wc.err)
-            goto fail;
+        if (ctx->fast && f->ascii != 1) { /* per token, its first word
+                                             start (else normalise.c's) */
+            size_t w = 0;
+            for (size_t t = 0; t < f->ntok; t++) {
+                while (w < f->nwstart && f->wstart[w] < f->tok[t])
+                    w++;
+                f->tokws[t] = (uint32_t)w;
+            }
+            f->tokws[f->ntok] = (uint32_t)f->nwstart;
+        }
+        int src = ctx->fast && rules->scan
+                      ? tr_scan_run(rules->scan, &ctx->scan[i], f->s, f->len,
+                                    f->wstart, f->nwstart, &ctx->trie_budget)
+                      : -1;
+        if (src == -2)
+            goto fail; /* the message's steps are spent */
+        ctx->scan[i].ok = src == 0;
+        if (!ctx->fast) {
+            struct wordarg wa = {rules, ctx};
+            struct tr_wclass wc = {.word = word_ucp, .arg = &wa};
+            f->nwstart = tr_word_starts(f->s, f->len, f->wstart, &wc);
+            if (wc.err)
+                goto fail;
+        }
         for (unsigned c = 0; c < rules->ncues; c++)
             if (scan(rules, ctx, &ctx->form[i], rules->cuetrie[c]) < 0)
                 goto fail;

@@ -62,8 +62,10 @@ struct tr_pattern {
     char label[RULE_NAME_LEN];     /* escalators: what it names ("means") */
     unsigned id;                   /* index of its memo in the ctx */
     struct tr_trie *trie;          /* the same phrases matched in C, or NULL */
-    int exact; /* trie gives re's very spans; else only whether
-                  there is a match (require, except near N) */
+    int exact;          /* trie gives re's very spans; else only whether
+                           there is a match (require, except near N) */
+    struct tr_dfa *dfa; /* whether re matches, as a DFA (dfa.c), or NULL */
+    int scomp;          /* its component of rules->scan, or -1 */
 };
 
 struct tr_rule {
@@ -117,6 +119,8 @@ struct tr_tnode {    /* 8 bytes */
 #define TR_SEP_CHILD  64  /* the first child is ' ' */
 #define TR_STAR_CHILD 128 /* the last child is '*' */
 
+struct tr_dfa; /* dfa.c */
+
 struct tr_trie {
     struct tr_tnode *v; /* v[0] is the root */
     size_t n;
@@ -125,6 +129,36 @@ struct tr_trie {
     uint64_t pair[TR_CLASSES]; /* bit b of pair[a]: a match may start with
                                   a byte of class a, then one of class b */
     int anystart;              /* a match may start with any character */
+    struct tr_dfa *dfa;        /* the same search as a DFA (dfa.c), or NULL */
+    int scomp;                 /* its component of rules->scan, or -1 */
+};
+
+/* What the scan automaton (dfa.c) found in one normalised form: per
+ * component, its reports in order of word start. */
+#define TR_SCAN_MAX_COMPS 1024  /* components of the scan automaton */
+#define TR_SCAN_ENTRIES   16384 /* trie reports kept per message and form */
+#define TR_SCAN_WORDS                                                          \
+    4 /* 64-bit words of regex reports per                                     \
+         component: word starts scanned at most */
+struct tr_sent {
+    uint32_t wi;   /* index of the word start the run began at */
+    uint32_t end;  /* trie: end of its match; regex: its first match end */
+    uint32_t next; /* the component's next report + 1, or 0 */
+    uint16_t val;  /* trie: the phrase */
+    uint16_t pad;
+};
+struct tr_scanres {
+    int ok; /* the form was scanned (else each matcher runs alone) */
+    uint32_t head[TR_SCAN_MAX_COMPS], tail[TR_SCAN_MAX_COMPS];
+    struct tr_sent *e; /* TR_SCAN_ENTRIES */
+    uint32_t ne;
+    /* regex components: bit wi of bits[comp * nw + wi / 64], a match
+     * starts at word start wi */
+    uint64_t bits[TR_SCAN_MAX_COMPS * TR_SCAN_WORDS];
+    unsigned nw;
+    uint32_t reach;                    /* bytes of the longest run */
+    uint32_t dead[TR_SCAN_WORDS * 64]; /* per word start: where its run
+                                          stopped */
 };
 
 /* Word characters outside ASCII are asked of word() (PCRE2's UCP \w). */
@@ -155,8 +189,11 @@ struct triage_rules {
     pcre2_code *word;         /* \w, for characters outside ASCII */
     struct tr_lex_entry *lex; /* open addressing, power-of-two size */
     uint64_t lexlen[256];     /* bit n of [c]: a key of n bytes starts with c */
+    uint64_t lexbloom[64];    /* bit tr_lex_bloom(key) of 4096: a key may be */
     size_t lexcap;
-    unsigned npatterns; /* require, except and escalate regexes */
+    size_t lexmax;        /* bytes of the longest replacement */
+    unsigned npatterns;   /* require, except and escalate regexes */
+    struct tr_scan *scan; /* every DFA that starts at word starts, as one */
 };
 
 /* One normalised form of a message. */
@@ -170,6 +207,10 @@ struct norm {
     int collapsed;    /* a run of 3+ repeated letters was shortened */
     uint32_t *wstart; /* offsets where a \w follows a non-\w (triage.c) */
     size_t nwstart;
+    int ascii;       /* 1: every byte is below 0x80 and wstart is filled in (by
+                        the fused normaliser); -1: not known */
+    uint32_t *tokws; /* per token (and ntok): its first word start index */
+    uint32_t tokws_gen; /* tokws is for this message when ctx->gen */
 };
 
 /* One rule that fired, for triage_last_hits() and --explain. */
@@ -196,10 +237,19 @@ struct triage_ctx {
         int rc;       /* 1 match, 0 none */
         uint32_t a, b;
     } memo[2][MEMO_PATTERNS];
+    struct tr_xmemo { /* per message and form, a DFA's "any match at all" */
+        uint32_t gen;
+        int rc;
+    } xmemo[2][MEMO_PATTERNS];
     uint32_t gen;
-    uint64_t trie_budget; /* C trie search steps left for this message */
-    struct tr_ctxmemo {   /* the last context_of() answer (triage.c) */
-        uint32_t gen;     /* valid when equal to ctx->gen */
+    int fast;      /* both forms are ASCII below 0x7f: the DFAs may answer */
+    int reference; /* tests: the engine without its DFAs and fused
+                      normaliser (the three stages, the C search, PCRE2),
+                      to compare with */
+    struct tr_scanres scan[2]; /* per form, what rules->scan found */
+    uint64_t trie_budget;      /* C trie search steps left for this message */
+    struct tr_ctxmemo {        /* the last context_of() answer (triage.c) */
+        uint32_t gen;          /* valid when equal to ctx->gen */
         const struct norm *f;
         size_t ms;
         unsigned mask;
@@ -214,6 +264,14 @@ int tr_norm_alloc(struct norm *n);
 void tr_norm_free(struct norm *n);
 const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
                                        const char *w, size_t n);
+/* A word's bit in rules->lexbloom: its first and last bytes and length. */
+static inline unsigned tr_lex_bloom(const char *w, size_t n)
+{
+    uint32_t h = (uint32_t)(unsigned char)w[0] * 0x9E3779B1u ^
+                 (uint32_t)(unsigned char)w[n - 1] * 0x85EBCA77u ^
+                 (uint32_t)n * 0xC2B2AE3Du;
+    return (h ^ h >> 15) & 4095;
+}
 
 /* trie.c: a prefix-factored alternation of phrases.  Words in a phrase are
  * separated by one space; a trailing '*' on a word matches the rest of the
@@ -234,6 +292,54 @@ size_t tr_word_starts(const char *s, size_t len, uint32_t *out,
 int tr_trie_find(const struct tr_trie *t, const char *s, size_t end,
                  size_t from, size_t *ms, size_t *me, uint32_t *id,
                  struct tr_wclass *wc);
+
+/* dfa.c: a trie's search and a regex's "is there a match" as DFAs, for
+ * normalised text whose bytes are all below 0x7f.  Every step a DFA takes
+ * is one of *budget's (the message's, as the C search counts its steps);
+ * when it runs out the functions return -1 (tr_scan_run() -2).  NULL when the
+ * trie or regex is outside what they cover or too large (the caller keeps the C
+ * search or PCRE2). */
+struct tr_dfa *tr_dfa_trie(const struct tr_trie *t);
+struct tr_dfa *tr_dfa_regex(const char *src);
+void tr_dfa_free(struct tr_dfa *d);
+size_t tr_dfa_size(const struct tr_dfa *d);
+/* tr_trie_find() of the DFA's trie, given the word starts of s. */
+int tr_dfa_find(const struct tr_dfa *d, const char *s, size_t end, size_t from,
+                const uint32_t *starts, size_t nstarts, size_t *ms, size_t *me,
+                uint32_t *id, uint64_t *budget);
+/* 1 if the regex matches s[0, to) starting in [from, to] (*at: the
+ * leftmost start), else 0.  Word starts starts[i0, i1) are those in
+ * [from, to). */
+int tr_dfa_exists(const struct tr_dfa *d, const char *s, size_t from, size_t to,
+                  const uint32_t *starts, size_t i0, size_t i1, size_t *at,
+                  uint64_t *budget);
+
+/* dfa.c: the scan automaton, the product of component DFAs (tries: 1 in
+ * trie[i]; regexes whose matches start at word starts: 0).  NULL when it
+ * would be too large. */
+struct tr_scan;
+struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
+                              unsigned n);
+void tr_scan_free(struct tr_scan *sc);
+size_t tr_scan_size(const struct tr_scan *sc);
+/* Runs it from every word start of s[0, end); -1 when res is full or
+ * there are more than TR_SCAN_WORDS * 64 word starts (then each matcher
+ * runs alone), -2 when *budget runs out. */
+int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res, const char *s,
+                size_t end, const uint32_t *starts, size_t nstarts,
+                uint64_t *budget);
+/* tr_dfa_find() and tr_dfa_exists() of component comp (DFA d) on s[0,
+ * to), from what tr_scan_run() found on s[0, len). */
+int tr_scan_find(const struct tr_scanres *res, unsigned comp,
+                 const struct tr_dfa *d, const char *s, size_t len, size_t from,
+                 size_t to, const uint32_t *starts, size_t *ms, size_t *me,
+                 uint32_t *id, uint64_t *budget);
+int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
+                   const struct tr_dfa *d, const char *s, size_t len, size_t to,
+                   const uint32_t *starts, size_t i0, size_t i1, size_t *at,
+                   uint64_t *budget);
+/* 1 if every match of the regex DFA d starts at a word start. */
+int tr_dfa_wordstarts(const struct tr_dfa *d);
 
 /* triage.c: for tests and --explain. */
 void triage_ctx_set_match_limit(struct triage_ctx *ctx, uint32_t limit);

@@ -337,6 +337,7 @@ struct tr_trie *tr_trie_build(char *const *phrases, size_t n, size_t base)
     }
     if (root->phrase != TR_NO_PHRASE)
         out->anystart = 1;
+    out->scomp = -1;
     pairs_build(out);
     free(t.v);
     return out;
@@ -348,8 +349,10 @@ fail:
 
 void tr_trie_free(struct tr_trie *t)
 {
-    if (t)
+    if (t) {
         free(t->v);
+        tr_dfa_free(t->dfa);
+    }
     free(t);
 }
 

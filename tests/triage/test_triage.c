@@ -165,13 +165,22 @@ static void test_failsafe(void)
 {
     triage_ctx_set_match_limit(C, 1);
     struct triage_result r;
-    /* cue phrases and most require/except regexes are matched in C; the
-     * escalator regexes hit it */
+    /* the engine as it was (C tries, PCRE2 for the rest): a require regex
+     * of this message hits the limit */
     const char *t = "ive got all my tablets lined up for tonight";
+    C->reference = 1;
     int rc = triage_run(R, C, t, strlen(t), &r);
+    C->reference = 0;
     CHECK(rc == -1 && r.severity == TRIAGE_MEDIUM && r.ncategories == 1 &&
               strcmp(r.categories[0], "triage_error") == 0,
           "a match limit gives medium triage_error");
+    /* with the DFAs PCRE2 only locates an escalator's span ("20 pills"
+     * raises want_die): the limit still fails safe */
+    t = "i want to die, i have 20 pills";
+    rc = triage_run(R, C, t, strlen(t), &r);
+    CHECK(rc == -1 && r.severity == TRIAGE_MEDIUM && r.ncategories == 1 &&
+              strcmp(r.categories[0], "triage_error") == 0,
+          "a match limit on an escalator's span gives medium triage_error");
     triage_ctx_set_match_limit(C, MATCH_LIMIT);
     char *big = malloc(TRIAGE_MAX_INPUT + 2);
     memset(big, 'a', TRIAGE_MAX_INPUT + 1);
@@ -313,6 +322,183 @@ static void test_matcher(const char *corpus)
           rows, pbad);
 }
 
+/* ---- the DFAs and the fused normaliser against the reference ---------- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return n ? (unsigned)((rng_state >> 33) % n) : 0;
+}
+
+/* Appends a disguised copy of word w (n bytes) to out. */
+static void disguise(char *out, size_t *len, size_t cap, const char *w,
+                     size_t n)
+{
+    static const char *const odd[] = {
+        "\xf0\x9f\x92\x8a",
+        "\xe2\x80\x8b",
+        "\xe2\x80\x99",
+        "`",
+        "\xd0\xb0",
+        "\xc3\xa9",
+        "\xef\xbd\x81",
+        "\xe6\x88\x91",
+        "\xcc\x81",
+        "_",
+        "\xe2\x80\xa6",
+        "'",
+        "!",
+        "@",
+        "$",
+        ".",
+        ",",
+        "\n",
+        "\t",
+        "\xff",
+    };
+    static const char *const suffix[] = {"'ll", "'re", "'ve", "'m",
+                                         "'d",  "'s",  "n't", "'LL"};
+    char buf[512];
+    size_t m = 0;
+    unsigned k = rnd(100);
+    for (size_t i = 0; i < n && m + 8 < sizeof buf; i++) {
+        char c = w[i];
+        if (k < 6 && rnd(2)) { /* leetspeak */
+            const char *from = "aeiost", *to = "4310$7";
+            const char *f = strchr(from, c);
+            if (f && c)
+                c = to[f - from];
+        } else if (k < 9) { /* S H O U T or Capitals */
+            if (c >= 'a' && c <= 'z' && (k < 8 || i == 0))
+                c = (char)(c - 32);
+        }
+        buf[m++] = c;
+        if (k >= 9 && k < 12 && c != ' ') /* s p a c e d */
+            buf[m++] = rnd(4) ? ' ' : '.';
+        if (k >= 12 && k < 15 && i == n / 2) /* repeated letters */
+            for (unsigned r = rnd(5); r-- > 0;)
+                buf[m++] = c;
+        if (k >= 15 && k < 18 && i == n / 2) {
+            const char *o = odd[rnd(sizeof odd / sizeof odd[0])];
+            size_t ol = strlen(o);
+            memcpy(buf + m, o, ol);
+            m += ol;
+        }
+    }
+    if (k >= 18 && k < 21) {
+        const char *x = suffix[rnd(sizeof suffix / sizeof suffix[0])];
+        memcpy(buf + m, x, strlen(x));
+        m += strlen(x);
+    }
+    if (*len + m + 2 < cap) {
+        memcpy(out + *len, buf, m);
+        *len += m;
+    }
+}
+
+static int forms_equal(const struct norm *a, const struct norm *b)
+{
+    return a->len == b->len && a->ntok == b->ntok &&
+           memcmp(a->s, b->s, a->len) == 0 &&
+           memcmp(a->ostart, b->ostart, a->len * sizeof *a->ostart) == 0 &&
+           memcmp(a->oend, b->oend, a->len * sizeof *a->oend) == 0 &&
+           memcmp(a->tok, b->tok, a->ntok * sizeof *a->tok) == 0;
+}
+
+struct snapshot {
+    int rc;
+    struct triage_result r;
+    struct triage_hit hits[MAX_HITS];
+    unsigned nhits;
+};
+
+static void snap(struct triage_ctx *c, const char *t, size_t n,
+                 struct snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    s->rc = triage_run(R, c, t, n, &s->r);
+    const struct triage_hit *h = triage_last_hits(c, &s->nhits);
+    memcpy(s->hits, h, s->nhits * sizeof *h);
+}
+
+/* Every message gives the same result, hits and forms with the DFAs and
+ * the fused normaliser as the reference gives (the engine as it was:
+ * tools/triage-compare.sh checks against an older build too). */
+static void test_reference(const char *corpus)
+{
+    FILE *f = fopen(corpus, "r");
+    CHECK(f != NULL, "open %s", corpus);
+    if (!f)
+        return;
+    static char rows[600][512];
+    unsigned nrows = 0;
+    char line[8192];
+    while (nrows < 600 && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *t = line;
+        for (int k = 0; k < 4 && t; k++)
+            t = (t = strchr(t, '\t')) ? t + 1 : NULL;
+        if (t && line[0] != '#')
+            snprintf(rows[nrows++], sizeof rows[0], "%s", t);
+    }
+    fclose(f);
+    struct triage_ctx *ref = triage_ctx_new();
+    CHECK(ref != NULL, "ctx");
+    if (!ref || nrows == 0) {
+        triage_ctx_free(ref);
+        return;
+    }
+    ref->reference = 1;
+    static struct snapshot a, b;
+    unsigned n = 0, bad = 0, fast = 0;
+    char text[4096];
+    for (unsigned m = 0; m < 6000; m++) {
+        size_t len = 0;
+        for (unsigned parts = 1 + rnd(4); parts-- > 0;) {
+            const char *src;
+            unsigned k = rnd(10);
+            if (k < 5)
+                src = rows[rnd(nrows)];
+            else if (k < 9)
+                src = R->phrases[rnd(R->nphrases)].text;
+            else {
+                const struct tr_lex_entry *e =
+                    &R->lex[rnd((unsigned)R->lexcap)];
+                src = e->from ? e->from : "okay";
+            }
+            const char *w = src;
+            while (*w) {
+                size_t wl = strcspn(w, " *");
+                disguise(text, &len, sizeof text, w, wl);
+                w += wl;
+                while (*w == ' ' || *w == '*')
+                    w++;
+                if (len + 4 < sizeof text)
+                    text[len++] = rnd(12) ? ' ' : ",.!?\n"[rnd(5)];
+            }
+        }
+        snap(C, text, len, &a);
+        fast += C->fast;
+        snap(ref, text, len, &b);
+        int same = a.rc == b.rc && a.nhits == b.nhits &&
+                   memcmp(&a.r, &b.r, sizeof a.r) == 0 &&
+                   memcmp(a.hits, b.hits, a.nhits * sizeof *a.hits) == 0 &&
+                   (a.rc < 0 || (forms_equal(&C->form[0], &ref->form[0]) &&
+                                 forms_equal(&C->form[1], &ref->form[1])));
+        if (!same && bad++ < 3)
+            printf("  differs from the reference: \"%.*s\"\n", (int)len, text);
+        n++;
+    }
+    printf("reference: %u messages, %u fast, %u differ\n", n, fast, bad);
+    CHECK(bad == 0 && fast > n / 2,
+          "DFAs and fused normaliser agree with the reference (%u messages, "
+          "%u on the DFAs, %u differ)",
+          n, fast, bad);
+    triage_ctx_free(ref);
+}
+
 /* Writes one rule file into a fresh directory and loads it. */
 static struct triage_rules *load_text(const char *body, char *err,
                                       size_t errlen)
@@ -397,6 +583,32 @@ static void test_pathological_rules(void)
     }
     triage_free(r);
 
+    /* a regex whose DFA lives to the end of the text from every word
+     * start ("xo xo xo ...", no "y"): quadratic work, so the DFA steps
+     * count against the message's budget.  (PCRE2 alone answered "none"
+     * here at once: it first looks for the "y" every match needs.) */
+    r = load_text("category x\nrule spread high\ncue xo\n"
+                  "require: \\bxo.*y\n",
+                  err, sizeof err);
+    CHECK(r != NULL, "spreading regex rule file loads (%s)", r ? "" : err);
+    if (r) {
+        char *text = malloc(TRIAGE_MAX_INPUT);
+        for (size_t i = 0; i < TRIAGE_MAX_INPUT; i++)
+            text[i] = "xo "[i % 3];
+        struct triage_result res;
+        int rc = triage_run(r, C, text, TRIAGE_MAX_INPUT, &res);
+        CHECK(rc == -1 && res.severity == TRIAGE_MEDIUM &&
+                  strcmp(res.categories[0], "triage_error") == 0,
+              "quadratic DFA work gives medium triage_error (rc %d, %s)", rc,
+              triage_severity_name(res.severity));
+        free(text);
+        rc = triage_run(r, C, "xo then y", 9, &res);
+        CHECK(rc == 0 && res.severity == TRIAGE_HIGH,
+              "the next message is triaged as usual (rc %d, %s)", rc,
+              triage_severity_name(res.severity));
+    }
+    triage_free(r);
+
     /* the longest phrase allowed, as deep as the matcher goes */
     char body[MAX_LINE], phrase[TRIE_MAX_PHRASE + 8];
     size_t n = 0;
@@ -453,6 +665,7 @@ int main(int argc, char **argv)
         test_decisions();
         test_failsafe();
         test_matcher(corpus);
+        test_reference(corpus);
         struct eval_stats all, held;
         int rc = eval_corpus(R, corpus, &all, &held, NULL);
         CHECK(rc == 0, "corpus read");
