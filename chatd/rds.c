@@ -26,89 +26,51 @@
 #define RDS_SYNC_TIMEOUT_MS 2000
 #define RDS_DEFAULT_PORT    6379
 #define RDS_HOST_MAX        (CONFIG_STR_MAX + 16)
-/* Command connections.  Batched calls (rds_script_batched) are spread over
- * them by their route, so Redis, which reads each connection once per
- * event-loop turn (about 20 KiB), takes in that much more per turn and per
- * fsync; every other command goes on lane 0.  See "ordering" below. */
-#define RDS_LANES 4
-#define RDS_SUB   RDS_LANES       /* R.ac index of the subscriber */
-#define RDS_NCONN (RDS_LANES + 1) /* lanes, then the subscriber */
-/* A batch holds at most this many calls and, past this many bytes of ARGV,
- * takes no further call: the script runs atomically, so a batch is also
- * how long other clients wait.  128 messages are about 45 KiB and 2 ms of
- * Redis' time. */
+/* A batched script call (rds_script_batched) holds at most this many calls
+ * and, past this many bytes of ARGV, takes no further call: the script
+ * runs atomically, so a batch is also how long other clients wait.  128
+ * messages are about 45 KiB and 2 ms of Redis' time. */
 #define RDS_BATCH_MAX_CALLS 128
 #define RDS_BATCH_MAX_BYTES (64 * 1024)
 /* Room kept before the batch's ARGV for its "*<n> EVALSHA <sha> 0" header,
  * written there when it is sent, so the command is never copied whole. */
 #define RDS_BATCH_HEAD_MAX 128
-#define RDS_BATCH_BUF_MIN  (4 * 1024) /* a batch buffer's first size */
+#define RDS_BATCH_BUF_MIN  (16 * 1024) /* the batch buffer's first size */
 
 struct batch_call {
     rds_cb cb;
     void *priv;
 };
 
-struct seg;
-
-/* What was sent (one command, or one batch of calls), until its reply. */
-struct sent {
-    struct sent *next; /* on the list of failures to report */
-    struct seg *seg;
-    int lane;
-    int batched; /* the reply is an array, one element per call */
+/* The calls of one sent batch, until its reply. */
+struct batch_reply {
     int ncalls;
     struct batch_call calls[];
-};
-
-/* The calls of one script on one lane, gathered for one EVALSHA. */
-struct batch {
-    int script; /* lua_scripts index; -1 while empty */
-    int argc;   /* ARGV entries so far */
-    int ncalls, calls_cap;
-    struct batch_call *calls;
-    char *buf; /* RDS_BATCH_HEAD_MAX bytes, then the ARGV as RESP */
-    size_t len, cap;
-};
-
-/* A command for lane 0, formatted, waiting for its turn. */
-struct cmdq {
-    struct cmdq *next;
-    struct sent *sent;
-    size_t len;
-    char cmd[];
-};
-
-/* A run of calls of one kind, in call order: batched calls (one batch per
- * lane) or other commands (lane 0). */
-struct seg {
-    struct seg *next;
-    int is_cmds, sent;
-    int waiting;       /* sent and not answered */
-    int waiting_lanes; /* of those, on lanes other than 0 */
-    struct batch lane[RDS_LANES];
-    struct cmdq *cmds, **cmds_tail;
 };
 
 static struct {
     uv_loop_t *loop;
     const struct config *cfg;
     struct rds_hooks hooks;
-    redisAsyncContext *ac[RDS_NCONN]; /* lanes 0.., then the subscriber */
-    int up[RDS_NCONN];
-    int scripts_pending, subscribed, ready, was_ready;
+    redisAsyncContext *cmd, *sub;
+    int cmd_up, sub_up, scripts_pending, subscribed, ready, was_ready;
     int stopping;
     char sha[RDS_MAX_SCRIPTS][RDS_SHA_LEN];
     uv_timer_t retry;
     uv_prepare_t flush; /* writes queued commands once per loop turn */
     int backoff_ms;
-    pid_t child;           /* embedded redis-server we started, or 0 */
-    struct seg *q, *qtail; /* runs not yet answered, in call order */
-    int pumping, repump;
-    struct sent *failed, **failed_tail; /* to report after pump() */
+    pid_t child; /* embedded redis-server we started, or 0 */
+    struct {
+        int script; /* lua_scripts index; -1 when no call is waiting */
+        int argc;   /* ARGV entries so far */
+        int ncalls;
+        struct batch_call calls[RDS_BATCH_MAX_CALLS];
+        char *buf; /* RDS_BATCH_HEAD_MAX bytes, then the ARGV as RESP */
+        size_t len, cap;
+    } batch;
 } R;
 
-static void pump(int flush);
+static void batch_send(void);
 
 /* --- addresses and the embedded server ------------------------------- */
 
@@ -383,10 +345,10 @@ static void flush_one(redisAsyncContext *ac)
 
 static void flush_cb(uv_prepare_t *h)
 {
-    uv_prepare_stop(h); /* first: what pump() calls may start it again */
-    pump(1);
-    for (int i = 0; i < RDS_NCONN; i++)
-        flush_one(R.ac[i]);
+    batch_send(); /* may start h again: stopped after */
+    uv_prepare_stop(h);
+    flush_one(R.cmd);
+    flush_one(R.sub);
 }
 
 static int uvev_attach(redisAsyncContext *ac)
@@ -437,39 +399,24 @@ static void lost(void)
 
     R.ready = R.was_ready = 0;
     R.subscribed = 0;
-    pump(1); /* before the disconnect: sent, or failed */
+    batch_send(); /* before the disconnect, so its replies come first */
     /* Only connected contexts are disconnected here.  hiredis 0.14 frees a
      * context still connecting without calling our disconnect callback,
      * which would leave a dangling pointer that blocks every retry; such a
      * context reports through on_connect instead, which closes it if its
      * partner is gone. */
-    for (int i = 0; i < RDS_NCONN; i++)
-        if (R.ac[i] && R.up[i])
-            redisAsyncDisconnect(R.ac[i]);
+    if (R.cmd && R.cmd_up)
+        redisAsyncDisconnect(R.cmd);
+    if (R.sub && R.sub_up)
+        redisAsyncDisconnect(R.sub);
     if (had && R.hooks.on_lost)
         R.hooks.on_lost();
     schedule_retry();
 }
 
-static int all_up(void)
-{
-    for (int i = 0; i < RDS_NCONN; i++)
-        if (!R.ac[i] || !R.up[i])
-            return 0;
-    return 1;
-}
-
-static int conn_index(const redisAsyncContext *ac)
-{
-    for (int i = 0; i < RDS_NCONN; i++)
-        if (R.ac[i] == ac)
-            return i;
-    return -1;
-}
-
 static void check_ready(void)
 {
-    if (R.ready || !all_up() || R.scripts_pending || !R.subscribed)
+    if (R.ready || !R.cmd_up || !R.sub_up || R.scripts_pending || !R.subscribed)
         return;
     R.ready = R.was_ready = 1;
     R.backoff_ms = RDS_BACKOFF_MIN_MS;
@@ -527,56 +474,55 @@ static void sub_message(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_up(void)
 {
-    if (!all_up())
+    if (!R.cmd_up || !R.sub_up)
         return;
-    /* Scripts are the server's: loaded on one lane, run on any. */
     R.scripts_pending = lua_nscripts;
     for (long i = 0; i < lua_nscripts; i++)
-        redisAsyncCommand(R.ac[0], script_loaded, (void *)i, "SCRIPT LOAD %s",
+        redisAsyncCommand(R.cmd, script_loaded, (void *)i, "SCRIPT LOAD %s",
                           lua_scripts[i].src);
-    redisAsyncCommand(R.ac[RDS_SUB], sub_message, NULL, "SUBSCRIBE %s",
+    redisAsyncCommand(R.sub, sub_message, NULL, "SUBSCRIBE %s",
                       RDS_EVENT_CHANNEL);
 }
 
 /* A context hiredis frees without our disconnect callback. */
 static void forget(const redisAsyncContext *ac)
 {
-    int i = conn_index(ac);
-
-    if (i >= 0) {
-        R.ac[i] = NULL;
-        R.up[i] = 0;
-    }
+    if (ac == R.cmd)
+        R.cmd = NULL;
+    else if (ac == R.sub)
+        R.sub = NULL;
     lost();
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
 {
-    int i = conn_index(ac);
+    int is_cmd = ac == R.cmd;
 
-    if (status != REDIS_OK || i < 0) {
+    if (status != REDIS_OK) {
         log_warn("redis: cannot connect: %s", ac->errstr);
         forget(ac); /* hiredis frees it after this callback */
         return;
     }
-    R.up[i] = 1;
-    for (int k = 0; k < RDS_NCONN; k++) {
-        if (!R.ac[k] || R.stopping) {
-            /* A partner failed meanwhile: start them all again. */
-            redisAsyncDisconnect((redisAsyncContext *)ac);
-            return;
-        }
+    if (is_cmd)
+        R.cmd_up = 1;
+    else
+        R.sub_up = 1;
+    if (!R.cmd || !R.sub || R.stopping) {
+        /* Its partner failed meanwhile: start the pair again. */
+        redisAsyncDisconnect((redisAsyncContext *)ac);
+        return;
     }
     on_up();
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
-    int i = conn_index(ac);
-
-    if (i >= 0) {
-        R.ac[i] = NULL;
-        R.up[i] = 0;
+    if (ac == R.cmd) {
+        R.cmd = NULL;
+        R.cmd_up = 0;
+    } else {
+        R.sub = NULL;
+        R.sub_up = 0;
     }
     if (status != REDIS_OK && !R.stopping)
         log_warn("redis: connection lost: %s", ac->errstr);
@@ -608,11 +554,8 @@ static void connect_all(void)
 {
     struct addr a;
 
-    if (R.stopping)
-        return;
-    for (int i = 0; i < RDS_NCONN; i++)
-        if (R.ac[i])
-            return; /* the old ones are still closing; their callback retries */
+    if (R.stopping || R.cmd || R.sub)
+        return; /* the old ones are still closing; their callback retries */
     parse_url(R.cfg, &a);
     if (!*R.cfg->redis_url) {
         /* The embedded server may have died: start it again, and own it. */
@@ -624,15 +567,13 @@ static void connect_all(void)
         if (child)
             R.child = child;
     }
-    for (int i = 0; i < RDS_NCONN; i++) {
-        if (!(R.ac[i] = open_async(&a))) {
-            while (i-- > 0) {
-                redisAsyncFree(R.ac[i]);
-                R.ac[i] = NULL;
-            }
-            schedule_retry();
-            return;
-        }
+    R.cmd = open_async(&a);
+    R.sub = R.cmd ? open_async(&a) : NULL;
+    if (!R.cmd || !R.sub) {
+        if (R.cmd)
+            redisAsyncFree(R.cmd);
+        R.cmd = NULL;
+        schedule_retry();
     }
 }
 
@@ -648,7 +589,7 @@ int rds_start(uv_loop_t *loop, const struct config *cfg,
     R.cfg = cfg;
     R.hooks = *hooks;
     R.backoff_ms = RDS_BACKOFF_MIN_MS;
-    R.failed_tail = &R.failed;
+    R.batch.script = -1;
     if (parse_url(cfg, &a) < 0) {
         log_err("redis_url '%s' is not redis://host:port or unix:///path",
                 cfg->redis_url);
@@ -666,12 +607,16 @@ void rds_stop(void)
 {
     flush_cb(&R.flush); /* from now on writes go straight to the poll */
     R.stopping = 1;
+    free(R.batch.buf);
+    R.batch.buf = NULL;
+    R.batch.len = R.batch.cap = 0;
     uv_timer_stop(&R.retry);
     uv_close((uv_handle_t *)&R.retry, NULL);
     uv_close((uv_handle_t *)&R.flush, NULL);
-    for (int i = 0; i < RDS_NCONN; i++)
-        if (R.ac[i])
-            redisAsyncDisconnect(R.ac[i]);
+    if (R.cmd)
+        redisAsyncDisconnect(R.cmd);
+    if (R.sub)
+        redisAsyncDisconnect(R.sub);
 }
 
 /* Called after the loop has drained, so the embedded server outlives every
@@ -687,266 +632,66 @@ int rds_ready(void)
     return R.ready;
 }
 
-/* --- ordering ----------------------------------------------------------
- *
- * Calls reach Redis in the order they are made, as seen by any one client:
- * a batched call goes on the lane its route picks (one conversation, one
- * lane, so one connection keeps its calls in order), every other command
- * on lane 0.  The calls are kept as runs (struct seg) of one kind, in call
- * order.  A run of commands is sent only once every batch sent before it on
- * another lane has its reply; a run of batched calls only once every
- * command before it has its reply.  Runs of one kind in a row go together,
- * so under a steady stream of messages nothing waits; a command among them
- * costs the messages after it one round trip.  The last run of batched
- * calls is sent once per loop turn (flush_cb), so each batch holds what the
- * turn brought. */
+/* hiredis calls back with (ac, reply, priv); ours take (reply, priv). */
+struct trampoline {
+    rds_cb cb;
+    void *priv;
+};
 
-static void seg_free(struct seg *g)
+static void trampoline(redisAsyncContext *ac, void *reply, void *priv)
 {
-    for (int l = 0; l < RDS_LANES; l++) {
-        free(g->lane[l].calls);
-        free(g->lane[l].buf);
-    }
-    while (g->cmds) {
-        struct cmdq *c = g->cmds;
-        g->cmds = c->next;
-        free(c->sent);
-        free(c);
-    }
-    free(g);
-}
-
-static struct seg *seg_new(int is_cmds)
-{
-    struct seg *g = calloc(1, sizeof *g);
-
-    if (!g)
-        return NULL;
-    g->is_cmds = is_cmds;
-    g->cmds_tail = &g->cmds;
-    for (int l = 0; l < RDS_LANES; l++)
-        g->lane[l].script = -1;
-    if (R.qtail)
-        R.qtail->next = g;
-    else
-        R.q = g;
-    R.qtail = g;
-    return g;
-}
-
-/* The run a new call of this kind joins. */
-static struct seg *seg_tail(int is_cmds)
-{
-    struct seg *g = R.qtail;
-
-    return g && !g->sent && g->is_cmds == is_cmds ? g : seg_new(is_cmds);
-}
-
-static void report_failed(struct sent *t)
-{
-    t->next = NULL;
-    *R.failed_tail = t;
-    R.failed_tail = &t->next;
-}
-
-/* The reply of one command or batch: each call gets its own share. */
-static void reply_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct sent *t = priv;
-    redisReply *reply = r;
-    int split = 0;
+    struct trampoline *t = priv;
 
     (void)ac;
-    if (t->seg) { /* answered: first, as the callbacks may pump */
-        t->seg->waiting--;
-        if (t->lane > 0)
-            t->seg->waiting_lanes--;
-    }
-    if (t->batched) {
-        split = reply && reply->type == REDIS_REPLY_ARRAY &&
-                reply->elements == (size_t)t->ncalls;
-        if (reply && !split && reply->type != REDIS_REPLY_ERROR) {
-            log_err("redis: a batched script gave %d calls a reply of type %d",
-                    t->ncalls, reply->type);
-            reply = NULL; /* each call fails as if Redis had gone */
-        }
-    }
-    for (int i = 0; i < t->ncalls; i++)
-        if (t->calls[i].cb)
-            t->calls[i].cb(split ? reply->element[i] : reply, t->calls[i].priv);
+    if (t->cb)
+        t->cb(reply, t->priv);
     free(t);
-    if (ac)
-        pump(0);
 }
 
-/* Hand one formatted command to hiredis on a lane, or report it failed. */
-static void seg_put(struct seg *g, int lane, struct sent *t, const char *cmd,
-                    size_t len)
+static struct trampoline *trampoline_new(rds_cb cb, void *priv)
 {
-    redisAsyncContext *ac = R.ac[lane];
+    struct trampoline *t;
 
-    t->seg = g;
-    t->lane = lane;
-    if (ac && R.up[lane] &&
-        redisAsyncFormattedCommand(ac, reply_cb, t, cmd, len) == REDIS_OK) {
-        g->waiting++;
-        if (lane > 0)
-            g->waiting_lanes++;
-        return;
-    }
-    t->seg = NULL;
-    report_failed(t);
-}
-
-static void batch_send(struct seg *g, int lane)
-{
-    struct batch *b = &g->lane[lane];
-    struct sent *t;
-    char head[RDS_BATCH_HEAD_MAX];
-    int hl;
-
-    if (b->ncalls == 0)
-        return;
-    t = malloc(sizeof *t + (size_t)b->ncalls * sizeof t->calls[0]);
-    if (!t) {
-        log_err("redis: a batch of %d calls was lost", b->ncalls);
-        return;
-    }
-    t->batched = 1;
-    t->ncalls = b->ncalls;
-    memcpy(t->calls, b->calls, (size_t)b->ncalls * sizeof t->calls[0]);
-    b->ncalls = 0;
-    /* A SHA1 in hex is 40 characters (script_loaded checked it). */
-    hl = snprintf(head, sizeof head,
-                  "*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%.40s\r\n$1\r\n0\r\n",
-                  b->argc + 3, R.sha[b->script]);
-    if (hl <= 0 || hl > RDS_BATCH_HEAD_MAX) {
-        t->seg = NULL;
-        report_failed(t);
-        return;
-    }
-    memcpy(b->buf + RDS_BATCH_HEAD_MAX - hl, head, (size_t)hl);
-    seg_put(g, lane, t, b->buf + RDS_BATCH_HEAD_MAX - hl,
-            b->len - RDS_BATCH_HEAD_MAX + (size_t)hl);
-}
-
-static void seg_send(struct seg *g)
-{
-    g->sent = 1;
-    if (!g->is_cmds) {
-        for (int l = 0; l < RDS_LANES; l++)
-            batch_send(g, l);
-        return;
-    }
-    while (g->cmds) {
-        struct cmdq *c = g->cmds;
-        g->cmds = c->next;
-        seg_put(g, 0, c->sent, c->cmd, c->len);
-        free(c);
-    }
-}
-
-/* Send every run whose turn has come, drop the answered ones, then report
- * what could not be sent.  flush: the last run of batched calls goes too. */
-static void pump(int flush)
-{
-    int cmds_before, lanes_before;
-
-    if (R.pumping) {
-        R.repump |= 1 | (flush << 1);
-        return;
-    }
-    R.pumping = 1;
-    do {
-        flush |= R.repump >> 1;
-        R.repump = 0;
-        while (R.q && R.q->sent && R.q->waiting == 0) {
-            struct seg *g = R.q;
-            if (!(R.q = g->next))
-                R.qtail = NULL;
-            seg_free(g);
-        }
-        cmds_before = lanes_before = 0;
-        for (struct seg *g = R.q; g; g = g->next) {
-            if (!g->sent) {
-                if (g->is_cmds ? lanes_before : cmds_before)
-                    break;
-                if (!g->is_cmds && g == R.qtail && !flush)
-                    break;
-                seg_send(g);
-            }
-            if (g->is_cmds)
-                cmds_before |= g->waiting > 0;
-            else
-                lanes_before |= g->waiting_lanes > 0;
-        }
-        while (R.failed) {
-            struct sent *t = R.failed;
-            if (!(R.failed = t->next))
-                R.failed_tail = &R.failed;
-            reply_cb(NULL, NULL, t); /* may call again: repump */
-        }
-    } while (R.repump);
-    R.pumping = 0;
-    /* Batched calls held back by a command: the next turn sends them. */
-    if (R.qtail && !R.qtail->sent && !R.qtail->is_cmds && !R.stopping)
-        uv_prepare_start(&R.flush, flush_cb);
-}
-
-/* --- commands --------------------------------------------------------- */
-
-static int cmd_queue(rds_cb cb, void *priv, char *cmd, int len)
-{
-    struct seg *g;
-    struct sent *t = NULL;
-    struct cmdq *c = NULL;
-
-    if (len <= 0 || !R.up[0] || !R.ac[0])
-        goto fail;
-    if (!(t = malloc(sizeof *t + sizeof t->calls[0])) ||
-        !(c = malloc(sizeof *c + (size_t)len)) || !(g = seg_tail(1)))
-        goto fail;
-    t->seg = NULL;
-    t->batched = 0;
-    t->ncalls = 1;
-    t->calls[0].cb = cb;
-    t->calls[0].priv = priv;
-    c->next = NULL;
-    c->sent = t;
-    c->len = (size_t)len;
-    memcpy(c->cmd, cmd, (size_t)len);
-    *g->cmds_tail = c;
-    g->cmds_tail = &c->next;
-    redisFreeCommand(cmd);
-    pump(0);
-    return 0;
-fail:
-    free(t);
-    free(c);
-    if (len > 0)
-        redisFreeCommand(cmd);
-    return -1;
+    if (!R.cmd_up || !R.cmd || !(t = malloc(sizeof *t)))
+        return NULL;
+    t->cb = cb;
+    t->priv = priv;
+    return t;
 }
 
 int rds_cmd(rds_cb cb, void *priv, int argc, const char **argv,
             const size_t *lens)
 {
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    struct trampoline *t;
 
-    return cmd_queue(cb, priv, cmd, len);
+    batch_send(); /* what was called before goes before */
+    if (!(t = trampoline_new(cb, priv)))
+        return -1;
+    if (redisAsyncCommandArgv(R.cmd, trampoline, t, argc, argv, lens) !=
+        REDIS_OK) {
+        free(t);
+        return -1;
+    }
+    return 0;
 }
 
 int rds_cmdf(rds_cb cb, void *priv, const char *fmt, ...)
 {
-    char *cmd = NULL;
+    struct trampoline *t;
     va_list ap;
-    int len;
+    int r;
 
+    batch_send(); /* what was called before goes before */
+    if (!(t = trampoline_new(cb, priv)))
+        return -1;
     va_start(ap, fmt);
-    len = redisvFormatCommand(&cmd, fmt, ap);
+    r = redisvAsyncCommand(R.cmd, trampoline, t, fmt, ap);
     va_end(ap);
-    return cmd_queue(cb, priv, cmd, len);
+    if (r != REDIS_OK) {
+        free(t);
+        return -1;
+    }
+    return 0;
 }
 
 #define RDS_SCRIPT_MAX_ARGS 32
@@ -982,10 +727,66 @@ int rds_script(const char *name, rds_cb cb, void *priv, int argc,
     return rds_cmd(cb, priv, argc + 3, av, al);
 }
 
-/* --- batched script calls --------------------------------------------- */
+/* --- batched script calls ------------------------------------------- */
 
-/* Append one RESP bulk string to a batch's buffer. */
-static int batch_put(struct batch *b, const char *s, size_t len)
+static void batch_reply_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct batch_reply *br = priv;
+    redisReply *reply = r;
+    int split = reply && reply->type == REDIS_REPLY_ARRAY &&
+                reply->elements == (size_t)br->ncalls;
+
+    (void)ac;
+    if (reply && !split && reply->type != REDIS_REPLY_ERROR) {
+        log_err("redis: a batched script gave %d calls a reply of type %d",
+                br->ncalls, reply->type);
+        reply = NULL; /* each call fails as if Redis had gone */
+    }
+    for (int i = 0; i < br->ncalls; i++)
+        if (br->calls[i].cb)
+            br->calls[i].cb(split ? reply->element[i] : reply,
+                            br->calls[i].priv);
+    free(br);
+}
+
+/* Hand the waiting batch to hiredis, or fail its calls if it cannot go. */
+static void batch_send(void)
+{
+    struct batch_reply *br;
+    char head[RDS_BATCH_HEAD_MAX];
+    int n = R.batch.ncalls, hl, sent = 0;
+
+    if (n == 0)
+        return;
+    /* Detached first: a failing call's callback may call again. */
+    br = malloc(sizeof *br + (size_t)n * sizeof br->calls[0]);
+    if (br) {
+        br->ncalls = n;
+        memcpy(br->calls, R.batch.calls, (size_t)n * sizeof br->calls[0]);
+    }
+    R.batch.ncalls = 0;
+    /* A SHA1 in hex is 40 characters (script_loaded checked it). */
+    hl = snprintf(head, sizeof head,
+                  "*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%.40s\r\n$1\r\n0\r\n",
+                  R.batch.argc + 3, R.sha[R.batch.script]);
+    if (br && hl > 0 && hl <= RDS_BATCH_HEAD_MAX && R.cmd && R.cmd_up) {
+        char *cmd = R.batch.buf + RDS_BATCH_HEAD_MAX - hl;
+        memcpy(cmd, head, (size_t)hl);
+        sent = redisAsyncFormattedCommand(R.cmd, batch_reply_cb, br, cmd,
+                                          R.batch.len - RDS_BATCH_HEAD_MAX +
+                                              (size_t)hl) == REDIS_OK;
+    }
+    R.batch.script = -1;
+    R.batch.argc = 0;
+    R.batch.len = RDS_BATCH_HEAD_MAX;
+    if (!sent && br)
+        batch_reply_cb(NULL, NULL, br);
+    else if (!sent) /* no memory even to tell them one by one */
+        log_err("redis: a batch of %d calls was lost", n);
+}
+
+/* Append one RESP bulk string to the batch's buffer. */
+static int batch_put(const char *s, size_t len)
 {
     char head[32];
     int hl = snprintf(head, sizeof head, "$%zu\r\n", len);
@@ -993,76 +794,52 @@ static int batch_put(struct batch *b, const char *s, size_t len)
 
     if (hl <= 0 || (size_t)hl >= sizeof head)
         return -1;
-    if (b->cap < b->len + need) {
-        size_t cap = b->cap ? b->cap : RDS_BATCH_BUF_MIN;
+    if (R.batch.cap < R.batch.len + need) {
+        size_t cap = R.batch.cap ? R.batch.cap : RDS_BATCH_BUF_MIN;
         char *nb;
-        while (cap < b->len + need)
+        while (cap < R.batch.len + need)
             cap *= 2;
-        if (!(nb = realloc(b->buf, cap)))
+        if (!(nb = realloc(R.batch.buf, cap)))
             return -1;
-        b->buf = nb;
-        b->cap = cap;
+        R.batch.buf = nb;
+        R.batch.cap = cap;
     }
-    memcpy(b->buf + b->len, head, (size_t)hl);
-    memcpy(b->buf + b->len + hl, s, len);
-    memcpy(b->buf + b->len + hl + len, "\r\n", 2);
-    b->len += need;
+    memcpy(R.batch.buf + R.batch.len, head, (size_t)hl);
+    memcpy(R.batch.buf + R.batch.len + hl, s, len);
+    memcpy(R.batch.buf + R.batch.len + hl + len, "\r\n", 2);
+    R.batch.len += need;
     return 0;
 }
 
-static int route_lane(const char *route)
+int rds_script_batched(const char *name, rds_cb cb, void *priv, int argc,
+                       const char **argv, const size_t *lens)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-
-    for (const unsigned char *p = (const unsigned char *)route; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return (int)(h % RDS_LANES);
-}
-
-int rds_script_batched(const char *name, const char *route, rds_cb cb,
-                       void *priv, int argc, const char **argv,
-                       const size_t *lens)
-{
-    int i, lane = route_lane(route);
-    struct seg *g;
-    struct batch *b;
     size_t mark;
+    int i;
 
     if (!R.ready || argc < 1 || argc > RDS_SCRIPT_MAX_ARGS ||
-        (i = script_index(name)) < 0 || !(g = seg_tail(0)))
+        (i = script_index(name)) < 0)
         return -1;
-    b = &g->lane[lane];
-    if (b->ncalls > 0 && (b->script != i || b->ncalls == RDS_BATCH_MAX_CALLS ||
-                          b->len - RDS_BATCH_HEAD_MAX >= RDS_BATCH_MAX_BYTES)) {
-        /* Full: this run is closed, the call starts the next. */
-        if (!(g = seg_new(0)))
-            return -1;
-        b = &g->lane[lane];
-    }
-    if (b->ncalls == b->calls_cap) {
-        int cap = b->calls_cap ? b->calls_cap * 2 : 16;
-        struct batch_call *nc = realloc(b->calls, (size_t)cap * sizeof *nc);
-        if (!nc)
-            return -1;
-        b->calls = nc;
-        b->calls_cap = cap;
-    }
-    if (b->len < RDS_BATCH_HEAD_MAX)
-        b->len = RDS_BATCH_HEAD_MAX;
-    mark = b->len;
+    if (R.batch.ncalls > 0 &&
+        (R.batch.script != i || R.batch.ncalls == RDS_BATCH_MAX_CALLS ||
+         R.batch.len - RDS_BATCH_HEAD_MAX >= RDS_BATCH_MAX_BYTES))
+        batch_send();
+    if (R.batch.len < RDS_BATCH_HEAD_MAX)
+        R.batch.len = RDS_BATCH_HEAD_MAX;
+    mark = R.batch.len;
     for (int k = 0; k < argc; k++) {
-        if (batch_put(b, argv[k], lens ? lens[k] : strlen(argv[k])) < 0) {
-            b->len = mark; /* this call's arguments only */
+        if (batch_put(argv[k], lens ? lens[k] : strlen(argv[k])) < 0) {
+            R.batch.len = mark; /* this call's arguments only */
             return -1;
         }
     }
-    b->script = i;
-    b->argc += argc;
-    b->calls[b->ncalls].cb = cb;
-    b->calls[b->ncalls].priv = priv;
-    b->ncalls++;
+    R.batch.script = i;
+    R.batch.argc += argc;
+    R.batch.calls[R.batch.ncalls].cb = cb;
+    R.batch.calls[R.batch.ncalls].priv = priv;
+    R.batch.ncalls++;
     if (R.stopping)
-        pump(1); /* the flush handle is closed */
+        batch_send(); /* the flush handle is closed */
     else
         uv_prepare_start(&R.flush, flush_cb);
     return 0;

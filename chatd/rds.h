@@ -1,13 +1,12 @@
 /*
- * rds.h - chatd's link to Redis: hiredis async connections on the shared
- * libuv loop: a few for commands (lanes, see rds.c) and one subscribed to
- * the event channel.
+ * rds.h - chatd's link to Redis: two hiredis async connections (commands,
+ * and one subscribed to the event channel) on the shared libuv loop.
  *
  * Owns: the connections, reconnecting with backoff, the Lua scripts' SHAs,
  * and the embedded redis-server when no redis_url is configured.
  * Promises: every callback is called exactly once, with reply NULL when
- * Redis failed or went away; rds_ready() is true only when every
- * connection is up, the scripts are loaded and the event channel is
+ * Redis failed or went away; rds_ready() is true only when both
+ * connections are up, the scripts are loaded and the event channel is
  * subscribed; on_ready fires after every (re)connection so callers can
  * resynchronise.  Called by session.c, auth.c, http.c and main.c.
  */
@@ -51,18 +50,16 @@ int rds_cmdf(rds_cb cb, void *priv, const char *fmt, ...);
 int rds_script(const char *name, rds_cb cb, void *priv, int argc,
                const char **argv, const size_t *lens);
 /* EVALSHA a script that takes its calls in batches: the calls made in one
- * loop turn with routes on one lane go to Redis as one EVALSHA whose ARGV
- * is every call's ARGV in order, and the script returns one reply per
- * call, in order (each one an array, or an error for that call alone).  cb
- * gets its own call's reply; when the whole batch fails, each cb gets that
- * error reply, or NULL.  Every call of a script must pass the same argc.
- * route (a conversation id) picks the connection: calls with one route
- * keep their order.  Calls and commands reach Redis in the order they were
- * made (rds.c, "ordering").  Returns -1 (and does not call cb) when not
+ * loop turn go to Redis as one EVALSHA whose ARGV is every call's ARGV in
+ * order, and the script returns one reply per call, in order (each one an
+ * array, or an error for that call alone).  cb gets its own call's reply;
+ * when the whole batch fails, each cb gets that error reply, or NULL.
+ * Every call of a script must pass the same argc.  Commands sent by any
+ * other function after this one are sent after the batch, so order on the
+ * connection is as called.  Returns -1 (and does not call cb) when not
  * ready. */
-int rds_script_batched(const char *name, const char *route, rds_cb cb,
-                       void *priv, int argc, const char **argv,
-                       const size_t *lens);
+int rds_script_batched(const char *name, rds_cb cb, void *priv, int argc,
+                       const char **argv, const size_t *lens);
 /* PUBLISH on the event channel. */
 int rds_publish(const char *payload, size_t len);
 
