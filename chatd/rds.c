@@ -786,14 +786,33 @@ static void batch_send(void)
 }
 
 /* Append one RESP bulk string to the batch's buffer. */
+#define RDS_SIZE_DIGITS_MAX 20 /* decimal digits of the largest size_t */
+
+/* "$<len>\r\n" into head, without printf: it runs for every argument of
+ * every message.  Returns its length. */
+static size_t bulk_head(char head[RDS_SIZE_DIGITS_MAX + 3], size_t len)
+{
+    char digits[RDS_SIZE_DIGITS_MAX];
+    size_t n = 0, hl = 0;
+
+    do {
+        digits[n++] = (char)('0' + len % 10);
+        len /= 10;
+    } while (len && n < sizeof digits);
+    head[hl++] = '$';
+    while (n)
+        head[hl++] = digits[--n];
+    head[hl++] = '\r';
+    head[hl++] = '\n';
+    return hl;
+}
+
 static int batch_put(const char *s, size_t len)
 {
-    char head[32];
-    int hl = snprintf(head, sizeof head, "$%zu\r\n", len);
-    size_t need = (size_t)hl + len + 2;
+    char head[RDS_SIZE_DIGITS_MAX + 3];
+    size_t hl = bulk_head(head, len);
+    size_t need = hl + len + 2;
 
-    if (hl <= 0 || (size_t)hl >= sizeof head)
-        return -1;
     if (R.batch.cap < R.batch.len + need) {
         size_t cap = R.batch.cap ? R.batch.cap : RDS_BATCH_BUF_MIN;
         char *nb;
@@ -804,7 +823,7 @@ static int batch_put(const char *s, size_t len)
         R.batch.buf = nb;
         R.batch.cap = cap;
     }
-    memcpy(R.batch.buf + R.batch.len, head, (size_t)hl);
+    memcpy(R.batch.buf + R.batch.len, head, hl);
     memcpy(R.batch.buf + R.batch.len + hl, s, len);
     memcpy(R.batch.buf + R.batch.len + hl + len, "\r\n", 2);
     R.batch.len += need;
