@@ -26,6 +26,27 @@
 #define RDS_SYNC_TIMEOUT_MS 2000
 #define RDS_DEFAULT_PORT    6379
 #define RDS_HOST_MAX        (CONFIG_STR_MAX + 16)
+/* A batched script call (rds_script_batched) holds at most this many calls
+ * and, past this many bytes of ARGV, takes no further call: the script
+ * runs atomically, so a batch is also how long other clients wait.  128
+ * messages are about 45 KiB and 2 ms of Redis' time. */
+#define RDS_BATCH_MAX_CALLS 128
+#define RDS_BATCH_MAX_BYTES (64 * 1024)
+/* Room kept before the batch's ARGV for its "*<n> EVALSHA <sha> 0" header,
+ * written there when it is sent, so the command is never copied whole. */
+#define RDS_BATCH_HEAD_MAX 128
+#define RDS_BATCH_BUF_MIN  (16 * 1024) /* the batch buffer's first size */
+
+struct batch_call {
+    rds_cb cb;
+    void *priv;
+};
+
+/* The calls of one sent batch, until its reply. */
+struct batch_reply {
+    int ncalls;
+    struct batch_call calls[];
+};
 
 static struct {
     uv_loop_t *loop;
@@ -39,7 +60,17 @@ static struct {
     uv_prepare_t flush; /* writes queued commands once per loop turn */
     int backoff_ms;
     pid_t child; /* embedded redis-server we started, or 0 */
+    struct {
+        int script; /* lua_scripts index; -1 when no call is waiting */
+        int argc;   /* ARGV entries so far */
+        int ncalls;
+        struct batch_call calls[RDS_BATCH_MAX_CALLS];
+        char *buf; /* RDS_BATCH_HEAD_MAX bytes, then the ARGV as RESP */
+        size_t len, cap;
+    } batch;
 } R;
+
+static void batch_send(void);
 
 /* --- addresses and the embedded server ------------------------------- */
 
@@ -314,6 +345,7 @@ static void flush_one(redisAsyncContext *ac)
 
 static void flush_cb(uv_prepare_t *h)
 {
+    batch_send(); /* may start h again: stopped after */
     uv_prepare_stop(h);
     flush_one(R.cmd);
     flush_one(R.sub);
@@ -367,6 +399,7 @@ static void lost(void)
 
     R.ready = R.was_ready = 0;
     R.subscribed = 0;
+    batch_send(); /* before the disconnect, so its replies come first */
     /* Only connected contexts are disconnected here.  hiredis 0.14 frees a
      * context still connecting without calling our disconnect callback,
      * which would leave a dangling pointer that blocks every retry; such a
@@ -400,7 +433,7 @@ static void script_loaded(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     if (!reply)
         return;
-    if (reply->type != REDIS_REPLY_STRING || reply->len >= RDS_SHA_LEN) {
+    if (reply->type != REDIS_REPLY_STRING || reply->len != RDS_SHA_LEN - 1) {
         log_err("redis: SCRIPT LOAD %s failed: %s", lua_scripts[i].name,
                 reply->type == REDIS_REPLY_ERROR ? reply->str : "?");
         return; /* never ready: the scripts are the routing rules */
@@ -425,7 +458,17 @@ static void sub_message(redisAsyncContext *ac, void *r, void *priv)
     } else if (strcmp(reply->element[0]->str, "message") == 0 &&
                reply->element[2]->type == REDIS_REPLY_STRING &&
                R.hooks.on_event) {
-        R.hooks.on_event(reply->element[2]->str, reply->element[2]->len);
+        const char *p = reply->element[2]->str;
+        const char *end = p + reply->element[2]->len;
+
+        while (p < end) {
+            const char *sep = memchr(p, RDS_EVENT_SEP, (size_t)(end - p));
+            const char *stop = sep ? sep : end;
+
+            if (stop > p)
+                R.hooks.on_event(p, (size_t)(stop - p));
+            p = stop + 1;
+        }
     }
 }
 
@@ -546,6 +589,7 @@ int rds_start(uv_loop_t *loop, const struct config *cfg,
     R.cfg = cfg;
     R.hooks = *hooks;
     R.backoff_ms = RDS_BACKOFF_MIN_MS;
+    R.batch.script = -1;
     if (parse_url(cfg, &a) < 0) {
         log_err("redis_url '%s' is not redis://host:port or unix:///path",
                 cfg->redis_url);
@@ -563,6 +607,9 @@ void rds_stop(void)
 {
     flush_cb(&R.flush); /* from now on writes go straight to the poll */
     R.stopping = 1;
+    free(R.batch.buf);
+    R.batch.buf = NULL;
+    R.batch.len = R.batch.cap = 0;
     uv_timer_stop(&R.retry);
     uv_close((uv_handle_t *)&R.retry, NULL);
     uv_close((uv_handle_t *)&R.flush, NULL);
@@ -615,9 +662,10 @@ static struct trampoline *trampoline_new(rds_cb cb, void *priv)
 int rds_cmd(rds_cb cb, void *priv, int argc, const char **argv,
             const size_t *lens)
 {
-    struct trampoline *t = trampoline_new(cb, priv);
+    struct trampoline *t;
 
-    if (!t)
+    batch_send(); /* what was called before goes before */
+    if (!(t = trampoline_new(cb, priv)))
         return -1;
     if (redisAsyncCommandArgv(R.cmd, trampoline, t, argc, argv, lens) !=
         REDIS_OK) {
@@ -629,11 +677,12 @@ int rds_cmd(rds_cb cb, void *priv, int argc, const char **argv,
 
 int rds_cmdf(rds_cb cb, void *priv, const char *fmt, ...)
 {
-    struct trampoline *t = trampoline_new(cb, priv);
+    struct trampoline *t;
     va_list ap;
     int r;
 
-    if (!t)
+    batch_send(); /* what was called before goes before */
+    if (!(t = trampoline_new(cb, priv)))
         return -1;
     va_start(ap, fmt);
     r = redisvAsyncCommand(R.cmd, trampoline, t, fmt, ap);
@@ -647,6 +696,15 @@ int rds_cmdf(rds_cb cb, void *priv, const char *fmt, ...)
 
 #define RDS_SCRIPT_MAX_ARGS 32
 
+static int script_index(const char *name)
+{
+    for (int i = 0; i < lua_nscripts; i++)
+        if (strcmp(lua_scripts[i].name, name) == 0)
+            return i;
+    log_err("no Lua script named %s", name);
+    return -1;
+}
+
 int rds_script(const char *name, rds_cb cb, void *priv, int argc,
                const char **argv, const size_t *lens)
 {
@@ -654,15 +712,8 @@ int rds_script(const char *name, rds_cb cb, void *priv, int argc,
     size_t al[RDS_SCRIPT_MAX_ARGS + 3];
     int i;
 
-    if (!R.ready || argc > RDS_SCRIPT_MAX_ARGS)
+    if (!R.ready || argc > RDS_SCRIPT_MAX_ARGS || (i = script_index(name)) < 0)
         return -1;
-    for (i = 0; i < lua_nscripts; i++)
-        if (strcmp(lua_scripts[i].name, name) == 0)
-            break;
-    if (i == lua_nscripts) {
-        log_err("no Lua script named %s", name);
-        return -1;
-    }
     av[0] = "EVALSHA";
     al[0] = 7;
     av[1] = R.sha[i];
@@ -674,6 +725,143 @@ int rds_script(const char *name, rds_cb cb, void *priv, int argc,
         al[k + 3] = lens ? lens[k] : strlen(argv[k]);
     }
     return rds_cmd(cb, priv, argc + 3, av, al);
+}
+
+/* --- batched script calls ------------------------------------------- */
+
+static void batch_reply_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct batch_reply *br = priv;
+    redisReply *reply = r;
+    int split = reply && reply->type == REDIS_REPLY_ARRAY &&
+                reply->elements == (size_t)br->ncalls;
+
+    (void)ac;
+    if (reply && !split && reply->type != REDIS_REPLY_ERROR) {
+        log_err("redis: a batched script gave %d calls a reply of type %d",
+                br->ncalls, reply->type);
+        reply = NULL; /* each call fails as if Redis had gone */
+    }
+    for (int i = 0; i < br->ncalls; i++)
+        if (br->calls[i].cb)
+            br->calls[i].cb(split ? reply->element[i] : reply,
+                            br->calls[i].priv);
+    free(br);
+}
+
+/* Hand the waiting batch to hiredis, or fail its calls if it cannot go. */
+static void batch_send(void)
+{
+    struct batch_reply *br;
+    char head[RDS_BATCH_HEAD_MAX];
+    int n = R.batch.ncalls, hl, sent = 0;
+
+    if (n == 0)
+        return;
+    /* Detached first: a failing call's callback may call again. */
+    br = malloc(sizeof *br + (size_t)n * sizeof br->calls[0]);
+    if (br) {
+        br->ncalls = n;
+        memcpy(br->calls, R.batch.calls, (size_t)n * sizeof br->calls[0]);
+    }
+    R.batch.ncalls = 0;
+    /* A SHA1 in hex is 40 characters (script_loaded checked it). */
+    hl = snprintf(head, sizeof head,
+                  "*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%.40s\r\n$1\r\n0\r\n",
+                  R.batch.argc + 3, R.sha[R.batch.script]);
+    if (br && hl > 0 && hl <= RDS_BATCH_HEAD_MAX && R.cmd && R.cmd_up) {
+        char *cmd = R.batch.buf + RDS_BATCH_HEAD_MAX - hl;
+        memcpy(cmd, head, (size_t)hl);
+        sent = redisAsyncFormattedCommand(R.cmd, batch_reply_cb, br, cmd,
+                                          R.batch.len - RDS_BATCH_HEAD_MAX +
+                                              (size_t)hl) == REDIS_OK;
+    }
+    R.batch.script = -1;
+    R.batch.argc = 0;
+    R.batch.len = RDS_BATCH_HEAD_MAX;
+    if (!sent && br)
+        batch_reply_cb(NULL, NULL, br);
+    else if (!sent) /* no memory even to tell them one by one */
+        log_err("redis: a batch of %d calls was lost", n);
+}
+
+/* Append one RESP bulk string to the batch's buffer. */
+#define RDS_SIZE_DIGITS_MAX 20 /* decimal digits of the largest size_t */
+
+/* "$<len>\r\n" into head, without printf: it runs for every argument of
+ * every message.  Returns its length. */
+static size_t bulk_head(char head[RDS_SIZE_DIGITS_MAX + 3], size_t len)
+{
+    char digits[RDS_SIZE_DIGITS_MAX];
+    size_t n = 0, hl = 0;
+
+    do {
+        digits[n++] = (char)('0' + len % 10);
+        len /= 10;
+    } while (len && n < sizeof digits);
+    head[hl++] = '$';
+    while (n)
+        head[hl++] = digits[--n];
+    head[hl++] = '\r';
+    head[hl++] = '\n';
+    return hl;
+}
+
+static int batch_put(const char *s, size_t len)
+{
+    char head[RDS_SIZE_DIGITS_MAX + 3];
+    size_t hl = bulk_head(head, len);
+    size_t need = hl + len + 2;
+
+    if (R.batch.cap < R.batch.len + need) {
+        size_t cap = R.batch.cap ? R.batch.cap : RDS_BATCH_BUF_MIN;
+        char *nb;
+        while (cap < R.batch.len + need)
+            cap *= 2;
+        if (!(nb = realloc(R.batch.buf, cap)))
+            return -1;
+        R.batch.buf = nb;
+        R.batch.cap = cap;
+    }
+    memcpy(R.batch.buf + R.batch.len, head, hl);
+    memcpy(R.batch.buf + R.batch.len + hl, s, len);
+    memcpy(R.batch.buf + R.batch.len + hl + len, "\r\n", 2);
+    R.batch.len += need;
+    return 0;
+}
+
+int rds_script_batched(const char *name, rds_cb cb, void *priv, int argc,
+                       const char **argv, const size_t *lens)
+{
+    size_t mark;
+    int i;
+
+    if (!R.ready || argc < 1 || argc > RDS_SCRIPT_MAX_ARGS ||
+        (i = script_index(name)) < 0)
+        return -1;
+    if (R.batch.ncalls > 0 &&
+        (R.batch.script != i || R.batch.ncalls == RDS_BATCH_MAX_CALLS ||
+         R.batch.len - RDS_BATCH_HEAD_MAX >= RDS_BATCH_MAX_BYTES))
+        batch_send();
+    if (R.batch.len < RDS_BATCH_HEAD_MAX)
+        R.batch.len = RDS_BATCH_HEAD_MAX;
+    mark = R.batch.len;
+    for (int k = 0; k < argc; k++) {
+        if (batch_put(argv[k], lens ? lens[k] : strlen(argv[k])) < 0) {
+            R.batch.len = mark; /* this call's arguments only */
+            return -1;
+        }
+    }
+    R.batch.script = i;
+    R.batch.argc += argc;
+    R.batch.calls[R.batch.ncalls].cb = cb;
+    R.batch.calls[R.batch.ncalls].priv = priv;
+    R.batch.ncalls++;
+    if (R.stopping)
+        batch_send(); /* the flush handle is closed */
+    else
+        uv_prepare_start(&R.flush, flush_cb);
+    return 0;
 }
 
 int rds_publish(const char *payload, size_t len)

@@ -23,6 +23,11 @@
 
 typedef void (*rds_cb)(redisReply *reply, void *priv);
 
+/* Scripts may publish several events in one message, one a line: no event
+ * holds a newline (JSON escapes them; see wire.h for msg events), and
+ * on_event gets them one at a time. */
+#define RDS_EVENT_SEP '\n'
+
 struct rds_hooks {
     void (*on_ready)(void);
     void (*on_lost)(void);
@@ -44,6 +49,17 @@ int rds_cmdf(rds_cb cb, void *priv, const char *fmt, ...);
 /* EVALSHA a script with no KEYS and the given ARGV. */
 int rds_script(const char *name, rds_cb cb, void *priv, int argc,
                const char **argv, const size_t *lens);
+/* EVALSHA a script that takes its calls in batches: the calls made in one
+ * loop turn go to Redis as one EVALSHA whose ARGV is every call's ARGV in
+ * order, and the script returns one reply per call, in order (each one an
+ * array, or an error for that call alone).  cb gets its own call's reply;
+ * when the whole batch fails, each cb gets that error reply, or NULL.
+ * Every call of a script must pass the same argc.  Commands sent by any
+ * other function after this one are sent after the batch, so order on the
+ * connection is as called.  Returns -1 (and does not call cb) when not
+ * ready. */
+int rds_script_batched(const char *name, rds_cb cb, void *priv, int argc,
+                       const char **argv, const size_t *lens);
 /* PUBLISH on the event channel. */
 int rds_publish(const char *payload, size_t len);
 

@@ -223,7 +223,7 @@ static void append_store(struct append_req *rq, struct lconv *lc)
     argv[5] = tri;
     argv[6] = sev;
     argv[7] = rq->c->ep == EP_STAFF ? rq->c->name : "";
-    if (rds_script("append", append_done, rq, 8, argv, NULL) < 0)
+    if (rds_script_batched("append", append_done, rq, 8, argv, NULL) < 0)
         goto fail;
     free(ct);
     return;

@@ -1,29 +1,52 @@
--- append: a message from the parent or the conversation's adviser.
--- ARGV: now, conv, from (parent|adviser), cid, sealed text, triage json,
---       message severity, caller (adviser name, '' for the parent)
--- Returns {seq, duplicate, conversation severity}.
-local now, conv, from, cid = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
-local sev, caller = tonumber(ARGV[7]), ARGV[8]
-local key = 'conv:' .. conv
-local st = redis.call('HMGET', key, 'state', 'sev', 'adviser', 'queued_at')
-if from == 'parent' then
-  if st[1] ~= 'queued' and st[1] ~= 'chatting' then
-    return redis.error_reply('not_allowed')
+-- append: messages from parents or their conversation's adviser, in the
+-- order given.  chatd sends every message of a loop turn in one call
+-- (rds.c): the per-call cost of a script is paid once, the metrics are
+-- counted once and the msg events go out in one PUBLISH.
+-- ARGV: 8 per message: now, conv, from (parent|adviser), cid, sealed text,
+--       triage json, message severity, caller (adviser name, '' for the
+--       parent)
+-- Returns one reply per message, in order: {seq, duplicate, conversation
+-- severity}, or the error not_allowed for that message alone.
+local ARGS_PER_MSG = 8
+local out, pub, counts = {}, {}, {}
+for i = 1, #ARGV - ARGS_PER_MSG + 1, ARGS_PER_MSG do
+  local conv, from, cid = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local tri, caller = ARGV[i + 5], ARGV[i + 7]
+  local key = 'conv:' .. conv
+  local st = redis.call('HMGET', key, 'state', 'sev', 'adviser', 'queued_at')
+  local open
+  if from == 'parent' then
+    open = st[1] == 'queued' or st[1] == 'chatting'
+  else
+    open = st[1] == 'chatting' and st[3] == caller
   end
-elseif st[1] ~= 'chatting' or st[3] ~= caller then
-  return redis.error_reply('not_allowed')
-end
-local seq, dup = append(conv, from, cid, now, ARGV[5], ARGV[6])
-local csev = tonumber(st[2]) or 0
-if dup == 0 then count_message(from, ARGV[6]) end
--- Severity latches at the highest seen; a waiting parent moves up at once.
-if dup == 0 and from == 'parent' and sev > csev then
-  alert_if_high(conv, csev, sev, ARGV[6], now)
-  csev = sev
-  redis.call('HSET', key, 'sev', sev)
-  if st[1] == 'queued' then
-    redis.call('ZADD', 'queue', 'XX', score(sev, tonumber(st[4]) or now), conv)
-    queue_changed()
+  if not open then
+    out[#out + 1] = {err = 'not_allowed'}
+  else
+    local seq, dup = append(conv, from, cid, ARGV[i], ARGV[i + 4], tri, pub)
+    local csev, sev = tonumber(st[2]) or 0, tonumber(ARGV[i + 6])
+    if dup == 0 then count_message(from, tri, counts) end
+    -- Severity latches at the highest seen; a waiting parent moves up at
+    -- once.
+    if dup == 0 and from == 'parent' and sev > csev then
+      local now = tonumber(ARGV[i])
+      -- The events so far go first, so every event keeps its order.
+      if #pub > 0 then
+        redis.call('PUBLISH', EV, table.concat(pub, '\n'))
+        pub = {}
+      end
+      alert_if_high(conv, csev, sev, tri, now)
+      csev = sev
+      redis.call('HSET', key, 'sev', sev)
+      if st[1] == 'queued' then
+        redis.call('ZADD', 'queue', 'XX', score(sev, tonumber(st[4]) or now),
+                   conv)
+        queue_changed()
+      end
+    end
+    out[#out + 1] = {seq, dup, csev}
   end
 end
-return {seq, dup, csev}
+count_flush(counts)
+if #pub > 0 then redis.call('PUBLISH', EV, table.concat(pub, '\n')) end
+return out

@@ -31,7 +31,8 @@
 --   usess:<name>      set of a user's session digests; loginfail:<name> the
 --                     name's failed-login ceiling (login_lockout_s window)
 -- Events go to one channel as JSON (but `msg`, see append); every chatd
--- filters what is local.
+-- filters what is local.  One PUBLISH may carry several events, one a line
+-- (append.lua publishes a batch's msg events together; rds.c splits them).
 local EV = 'chatd:ev'
 local SEV_BAND = 10000000000000 -- 1e13 ms: severity outranks any wait
 
@@ -54,21 +55,34 @@ local function score(sev, t)
 end
 
 -- Append one entry to a conversation; returns seq, duplicate (0/1).
-local function append(conv, from, cid, now, ct, tri)
+-- now may be the caller's ARGV string (no number formatting then).  With
+-- pub (a table), the msg event is added to it for the caller to publish
+-- with the others of its batch (one PUBLISH, lines joined by '\n': no
+-- field of a msg event can hold a newline, see rds.c); without, it is
+-- published here.
+local function append(conv, from, cid, now, ct, tri, pub)
   local key = 'conv:' .. conv
-  if cid ~= '' then
-    local dup = redis.call('HGET', key .. ':ids', from .. ':' .. cid)
-    if dup then return tonumber(dup), 1 end
-  end
   local seq = redis.call('HINCRBY', key, 'seq', 1)
-  redis.call('XADD', key .. ':log', '0-' .. seq, 'f', from, 'ts', now,
+  local s = string.format('%d', seq) -- formatted once, used three times
+  -- The dedupe entry is claimed first: a resend finds it taken and gives
+  -- the counter back, so seq stays without gaps.
+  if cid ~= '' and
+     redis.call('HSETNX', key .. ':ids', from .. ':' .. cid, s) == 0 then
+    redis.call('HINCRBY', key, 'seq', -1)
+    return tonumber(redis.call('HGET', key .. ':ids', from .. ':' .. cid)), 1
+  end
+  redis.call('XADD', key .. ':log', '0-' .. s, 'f', from, 'ts', now,
              'ct', ct, 'id', cid, 'tri', tri)
-  if cid ~= '' then redis.call('HSET', key .. ':ids', from .. ':' .. cid, seq) end
   -- Not JSON: every chatd reads this one per message, so its fields are
   -- plain and the client id (any printable ASCII) length-prefixed; the
   -- triage JSON is the rest (chatd/wire.h).
-  redis.call('PUBLISH', EV, table.concat({'m', conv, seq, from, now, ct,
-                                          #cid, cid .. '|' .. tri}, '|'))
+  local ev = table.concat({'m', conv, s, from, now, ct, #cid, cid .. '|' .. tri},
+                          '|')
+  if pub then
+    pub[#pub + 1] = ev
+  else
+    redis.call('PUBLISH', EV, ev)
+  end
   return seq, 0
 end
 
@@ -112,19 +126,33 @@ local function wait_hist(name, ms)
   redis.call('HINCRBY', 'metrics', name .. '_count', 1)
 end
 
--- Counters for every stored parent or adviser message.
-local function count_message(from, tri)
-  redis.call('HINCRBY', 'metrics', 'messages:' .. from, 1)
+-- Counters for every stored parent or adviser message.  With counts (a
+-- table), they are added up there for the caller to write once per batch
+-- (count_flush); without, written here.
+local function count_add(counts, field)
+  if counts then
+    counts[field] = (counts[field] or 0) + 1
+  else
+    redis.call('HINCRBY', 'metrics', field, 1)
+  end
+end
+
+local function count_message(from, tri, counts)
+  count_add(counts, 'messages:' .. from)
   -- Most messages name no category: no need to decode (chatd writes the
   -- triage JSON compact, so an empty list is exactly this).
   if from == 'parent' and tri ~= '' and
      not tri:find('"categories":[]', 1, true) then
     local ok, t = pcall(cjson.decode, tri)
     if ok and type(t) == 'table' and type(t.categories) == 'table' then
-      for _, c in ipairs(t.categories) do
-        redis.call('HINCRBY', 'metrics', 'triage:' .. c, 1)
-      end
+      for _, c in ipairs(t.categories) do count_add(counts, 'triage:' .. c) end
     end
+  end
+end
+
+local function count_flush(counts)
+  for field, n in pairs(counts) do
+    redis.call('HINCRBY', 'metrics', field, n)
   end
 end
 
