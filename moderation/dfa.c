@@ -1946,6 +1946,35 @@ static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
     return 0;
 }
 
+/* Reports of the second run of a pair held back until the first run
+ * ends (a component's reports are kept in word-start order).  When they
+ * fill it, the second run waits for the first. */
+#define SCAN_PEND 16 /* reports */
+
+struct scan_pend {
+    uint32_t base, pos;
+    int w;
+};
+
+/* One run from a word start: its next step, or 1 when it has stopped
+ * (the byte at *pos has no transition); -1 when res is full. */
+static inline int scan_step(const struct tr_scan *sc, struct tr_scanres *res,
+                            const unsigned char *s, uint32_t *cur, size_t *pos,
+                            uint32_t wi)
+{
+    uint32_t base = *cur >> 2;
+    unsigned k = sc->cls[s[*pos]]; /* at the end: the class of 0 */
+    if ((*cur & sc->repmask[k]) &&
+        scan_report(sc, res, base, sc->word[k], (uint32_t)*pos, wi) < 0)
+        return -1;
+    uint32_t e = sc->slot[base + k];
+    if (SLOT_CHECK(e) != (base & 0xffu))
+        return 1;
+    *cur = SLOT_NEXT(e);
+    ++*pos;
+    return 0;
+}
+
 int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
                 const char *text, size_t end, const uint32_t *starts,
                 size_t nstarts, uint64_t *budget)
@@ -1964,6 +1993,8 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
     const unsigned char *cls = sc->cls, *repmask = sc->repmask;
     const uint32_t *slot = sc->slot;
     uint64_t left = *budget;
+    /* runs go in pairs, stepped in turn: each step is a load that depends
+     * on the one before, and two chains hide each other's latency */
     for (size_t wi = 0; wi < nstarts; wi++) {
         size_t pos = starts[wi];
         uint32_t cur = sc->start[pos == 0];
@@ -1971,6 +2002,12 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
             *budget = 0;
             return -2; /* the message's steps are spent */
         }
+        /* the pair's second run: 0 running, 1 waiting, 2 stopped */
+        int two = wi + 1 < nstarts, bstate = two ? 0 : 2;
+        size_t bpos = two ? starts[wi + 1] : 0;
+        uint32_t bcur = sc->start[bpos == 0];
+        struct scan_pend pend[SCAN_PEND];
+        unsigned npend = 0;
         for (;;) {
             uint32_t base = cur >> 2;
             unsigned k = cls[s[pos]]; /* at the end: the class of 0 */
@@ -1983,6 +2020,25 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
                 break;
             cur = SLOT_NEXT(e);
             pos++;
+            if (bstate == 0) {
+                uint32_t bb = bcur >> 2;
+                unsigned bk = cls[s[bpos]];
+                if (bcur & repmask[bk]) {
+                    if (npend == SCAN_PEND) {
+                        bstate = 1; /* reports at bpos not yet taken */
+                        continue;
+                    }
+                    pend[npend++] =
+                        (struct scan_pend){bb, (uint32_t)bpos, sc->word[bk]};
+                }
+                uint32_t be = slot[bb + bk];
+                if (SLOT_CHECK(be) != (bb & 0xffu)) {
+                    bstate = 2;
+                    continue;
+                }
+                bcur = SLOT_NEXT(be);
+                bpos++;
+            }
         }
         res->dead[wi] = (uint32_t)pos;
         /* charged per run: one run overdraws by at most its length */
@@ -1990,6 +2046,30 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
         left = steps < left ? left - steps : 0;
         if (pos - starts[wi] > reach)
             reach = pos - starts[wi];
+        if (!two)
+            continue;
+        wi++;
+        if (left == 0) {
+            *budget = 0;
+            return -2;
+        }
+        for (unsigned i = 0; i < npend; i++)
+            if (scan_report(sc, res, pend[i].base, pend[i].w, pend[i].pos,
+                            (uint32_t)wi) < 0)
+                return -1;
+        if (bstate != 2)
+            for (;;) {
+                int rc = scan_step(sc, res, s, &bcur, &bpos, (uint32_t)wi);
+                if (rc < 0)
+                    return -1;
+                if (rc)
+                    break;
+            }
+        res->dead[wi] = (uint32_t)bpos;
+        steps = bpos - starts[wi] + 1;
+        left = steps < left ? left - steps : 0;
+        if (bpos - starts[wi] > reach)
+            reach = bpos - starts[wi];
     }
     res->reach = (uint32_t)reach;
     *budget = left;
