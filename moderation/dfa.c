@@ -2114,34 +2114,41 @@ int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
     const unsigned char *s = (const unsigned char *)text;
     const uint64_t *bits = res->bits + (size_t)comp * res->nw;
     /* a run that reached the cut may have matched there or past it: for
-     * those the cut text decides; the others matched before the cut */
-    size_t best = i1;
-    uint64_t cut[TR_SCAN_WORDS] = {0};
-    /* a run of d alive at the cut began at most d->depth bytes before */
-    size_t reach = res->reach < d->depth ? res->reach : d->depth;
+     * those the cut text decides; the others matched before the cut.  A
+     * run of d alive at the cut began at most d->depth bytes before, so
+     * only the word starts [lo, i1) can have reached it */
+    size_t reach = res->reach < d->depth ? res->reach : d->depth, lo = i1;
     if (to < len)
-        for (size_t i = i1; i-- > i0 && starts[i] + reach >= to;)
-            if (res->dead[i] >= to) {
-                cut[i >> 6] |= (uint64_t)1 << (i & 63);
-                int rc = regex_run(d, s, starts[i], to, budget);
-                if (rc < 0)
-                    return -1;
-                if (rc)
-                    best = i;
-            }
-    for (size_t w = i0 >> 6; w < res->nw && w * 64 < i1; w++) {
-        uint64_t m = bits[w] & ~cut[w];
+        while (lo > i0 && starts[lo - 1] + reach >= to)
+            lo--;
+    /* the leftmost match is wanted: one before lo is the run's own answer,
+     * and then no run from lo on need be asked of the cut text */
+    for (size_t w = i0 >> 6; w < res->nw && w * 64 < lo; w++) {
+        uint64_t m = bits[w];
         if (w == i0 >> 6)
             m &= ~(uint64_t)0 << (i0 & 63);
         if (m) {
             size_t i = w * 64 + (size_t)__builtin_ctzll(m);
-            if (i < best)
-                best = i;
+            if (i < lo) {
+                *at = starts[i];
+                return 1;
+            }
             break;
         }
     }
-    if (best >= i1)
-        return 0;
-    *at = starts[best];
-    return 1;
+    for (size_t i = lo; i < i1; i++) {
+        int rc;
+        if (res->dead[i] >= to) {
+            rc = regex_run(d, s, starts[i], to, budget);
+            if (rc < 0)
+                return -1;
+        } else {
+            rc = (int)(bits[i >> 6] >> (i & 63) & 1);
+        }
+        if (rc) {
+            *at = starts[i];
+            return 1;
+        }
+    }
+    return 0;
 }
