@@ -1514,6 +1514,16 @@ struct tr_sstate {
     uint16_t nrep[2];
 };
 
+/* The reports of the states that have any, by base: an open-addressed
+ * table a few times smaller than one entry per slot, so that a report
+ * costs one look in a table that stays in cache, not two. */
+struct tr_sreport {
+    uint32_t base; /* 0: empty (no state has base 0) */
+    uint32_t rep[2];
+    uint16_t nrep[2];
+};
+#define SREPORT_LOAD 2 /* table entries per reporting state, at least */
+
 struct tr_scan {
     unsigned char cls[256];
     unsigned char word[256];
@@ -1521,8 +1531,9 @@ struct tr_scan {
     unsigned ncls;
     uint32_t *slot;
     size_t nslot;
-    uint32_t *sid; /* base -> state, for the reports */
-    struct tr_sstate *st;
+    struct tr_sstate *st;    /* while building */
+    struct tr_sreport *rtab; /* power-of-two entries */
+    uint32_t rmask;
     struct tr_srep *rep;
     const struct tr_dfa **dfa; /* the components (not owned) */
     unsigned char *trie;       /* per component: 1 trie, 0 regex */
@@ -1530,12 +1541,18 @@ struct tr_scan {
     uint32_t start[2]; /* after a non-word byte, at 0: base << 2 | flags */
 };
 
+static uint32_t sreport_hash(uint32_t base)
+{
+    uint32_t h = base * 0x9E3779B1u;
+    return h ^ h >> 16;
+}
+
 void tr_scan_free(struct tr_scan *sc)
 {
     if (!sc)
         return;
     free(sc->slot);
-    free(sc->sid);
+    free(sc->rtab);
     free(sc->st);
     free(sc->rep);
     free(sc->dfa);
@@ -1852,14 +1869,29 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
     sc->nslot = top;
     if (top >= SCAN_MAX_BASE || ncls >= 256)
         goto fail;
-    sc->sid = calloc(top, sizeof *sc->sid);
     uint32_t *slot = calloc(top, sizeof *slot);
-    if (!sc->sid || !slot)
+    if (!slot)
         goto fail;
     free(sc->slot);
     sc->slot = slot;
+    size_t nrst = 0, rsize = 16;
+    for (uint32_t q = 1; q < b.n; q++)
+        nrst += sc->st[q].nrep[0] || sc->st[q].nrep[1];
+    while (rsize < SREPORT_LOAD * nrst)
+        rsize *= 2;
+    sc->rtab = calloc(rsize, sizeof *sc->rtab);
+    if (!sc->rtab)
+        goto fail;
+    sc->rmask = (uint32_t)(rsize - 1);
     for (uint32_t q = 1; q < b.n; q++) {
-        sc->sid[sbase[q]] = q;
+        const struct tr_sstate *st = &sc->st[q];
+        if (st->nrep[0] || st->nrep[1]) {
+            uint32_t h = sreport_hash(sbase[q]) & sc->rmask;
+            while (sc->rtab[h].base)
+                h = (h + 1) & sc->rmask;
+            sc->rtab[h] = (struct tr_sreport){
+                sbase[q], {st->rep[0], st->rep[1]}, {st->nrep[0], st->nrep[1]}};
+        }
         size_t nt;
         const struct trans *t = trans_of(&b, q, &nt);
         for (size_t k = 0; k < nt; k++) {
@@ -1888,6 +1920,8 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
         sc->start[bos] = sbase[s0[bos]] << 2 |
                          (sc->st[s0[bos]].nrep[0] ? 1u : 0) |
                          (sc->st[s0[bos]].nrep[1] ? 2u : 0);
+    free(sc->st); /* the reports are in rtab now */
+    sc->st = NULL;
     sc->rep = reps;
     reps = NULL;
     free(items);
@@ -1909,7 +1943,8 @@ fail:
 
 size_t tr_scan_size(const struct tr_scan *sc)
 {
-    return sc ? sizeof *sc + sc->nslot * (sizeof *sc->slot + sizeof *sc->sid)
+    return sc ? sizeof *sc + sc->nslot * sizeof *sc->slot +
+                    ((size_t)sc->rmask + 1) * sizeof *sc->rtab
               : 0;
 }
 
@@ -1917,7 +1952,13 @@ size_t tr_scan_size(const struct tr_scan *sc)
 static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
                        uint32_t base, int w, uint32_t pos, uint32_t wi)
 {
-    const struct tr_sstate *st = &sc->st[sc->sid[base]];
+    uint32_t h = sreport_hash(base) & sc->rmask;
+    while (sc->rtab[h].base != base) {
+        if (!sc->rtab[h].base)
+            return 0; /* cannot happen: only states with reports ask */
+        h = (h + 1) & sc->rmask;
+    }
+    const struct tr_sreport *st = &sc->rtab[h];
     const struct tr_srep *r = sc->rep + st->rep[w];
     uint64_t bit = (uint64_t)1 << (wi & 63);
     uint64_t *bits = res->bits + (wi >> 6);
