@@ -1514,6 +1514,16 @@ struct tr_sstate {
     uint16_t nrep[2];
 };
 
+/* The reports of the states that have any, by base: an open-addressed
+ * table a few times smaller than one entry per slot, so that a report
+ * costs one look in a table that stays in cache, not two. */
+struct tr_sreport {
+    uint32_t base; /* 0: empty (no state has base 0) */
+    uint32_t rep[2];
+    uint16_t nrep[2];
+};
+#define SREPORT_LOAD 2 /* table entries per reporting state, at least */
+
 struct tr_scan {
     unsigned char cls[256];
     unsigned char word[256];
@@ -1521,8 +1531,9 @@ struct tr_scan {
     unsigned ncls;
     uint32_t *slot;
     size_t nslot;
-    uint32_t *sid; /* base -> state, for the reports */
-    struct tr_sstate *st;
+    struct tr_sstate *st;    /* while building */
+    struct tr_sreport *rtab; /* power-of-two entries */
+    uint32_t rmask;
     struct tr_srep *rep;
     const struct tr_dfa **dfa; /* the components (not owned) */
     unsigned char *trie;       /* per component: 1 trie, 0 regex */
@@ -1530,12 +1541,18 @@ struct tr_scan {
     uint32_t start[2]; /* after a non-word byte, at 0: base << 2 | flags */
 };
 
+static uint32_t sreport_hash(uint32_t base)
+{
+    uint32_t h = base * 0x9E3779B1u;
+    return h ^ h >> 16;
+}
+
 void tr_scan_free(struct tr_scan *sc)
 {
     if (!sc)
         return;
     free(sc->slot);
-    free(sc->sid);
+    free(sc->rtab);
     free(sc->st);
     free(sc->rep);
     free(sc->dfa);
@@ -1852,14 +1869,29 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
     sc->nslot = top;
     if (top >= SCAN_MAX_BASE || ncls >= 256)
         goto fail;
-    sc->sid = calloc(top, sizeof *sc->sid);
     uint32_t *slot = calloc(top, sizeof *slot);
-    if (!sc->sid || !slot)
+    if (!slot)
         goto fail;
     free(sc->slot);
     sc->slot = slot;
+    size_t nrst = 0, rsize = 16;
+    for (uint32_t q = 1; q < b.n; q++)
+        nrst += sc->st[q].nrep[0] || sc->st[q].nrep[1];
+    while (rsize < SREPORT_LOAD * nrst)
+        rsize *= 2;
+    sc->rtab = calloc(rsize, sizeof *sc->rtab);
+    if (!sc->rtab)
+        goto fail;
+    sc->rmask = (uint32_t)(rsize - 1);
     for (uint32_t q = 1; q < b.n; q++) {
-        sc->sid[sbase[q]] = q;
+        const struct tr_sstate *st = &sc->st[q];
+        if (st->nrep[0] || st->nrep[1]) {
+            uint32_t h = sreport_hash(sbase[q]) & sc->rmask;
+            while (sc->rtab[h].base)
+                h = (h + 1) & sc->rmask;
+            sc->rtab[h] = (struct tr_sreport){
+                sbase[q], {st->rep[0], st->rep[1]}, {st->nrep[0], st->nrep[1]}};
+        }
         size_t nt;
         const struct trans *t = trans_of(&b, q, &nt);
         for (size_t k = 0; k < nt; k++) {
@@ -1888,6 +1920,8 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
         sc->start[bos] = sbase[s0[bos]] << 2 |
                          (sc->st[s0[bos]].nrep[0] ? 1u : 0) |
                          (sc->st[s0[bos]].nrep[1] ? 2u : 0);
+    free(sc->st); /* the reports are in rtab now */
+    sc->st = NULL;
     sc->rep = reps;
     reps = NULL;
     free(items);
@@ -1909,7 +1943,8 @@ fail:
 
 size_t tr_scan_size(const struct tr_scan *sc)
 {
-    return sc ? sizeof *sc + sc->nslot * (sizeof *sc->slot + sizeof *sc->sid)
+    return sc ? sizeof *sc + sc->nslot * sizeof *sc->slot +
+                    ((size_t)sc->rmask + 1) * sizeof *sc->rtab
               : 0;
 }
 
@@ -1917,7 +1952,13 @@ size_t tr_scan_size(const struct tr_scan *sc)
 static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
                        uint32_t base, int w, uint32_t pos, uint32_t wi)
 {
-    const struct tr_sstate *st = &sc->st[sc->sid[base]];
+    uint32_t h = sreport_hash(base) & sc->rmask;
+    while (sc->rtab[h].base != base) {
+        if (!sc->rtab[h].base)
+            return 0; /* cannot happen: only states with reports ask */
+        h = (h + 1) & sc->rmask;
+    }
+    const struct tr_sreport *st = &sc->rtab[h];
     const struct tr_srep *r = sc->rep + st->rep[w];
     uint64_t bit = (uint64_t)1 << (wi & 63);
     uint64_t *bits = res->bits + (wi >> 6);
@@ -1946,6 +1987,35 @@ static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
     return 0;
 }
 
+/* Reports of the second run of a pair held back until the first run
+ * ends (a component's reports are kept in word-start order).  When they
+ * fill it, the second run waits for the first. */
+#define SCAN_PEND 16 /* reports */
+
+struct scan_pend {
+    uint32_t base, pos;
+    int w;
+};
+
+/* One run from a word start: its next step, or 1 when it has stopped
+ * (the byte at *pos has no transition); -1 when res is full. */
+static inline int scan_step(const struct tr_scan *sc, struct tr_scanres *res,
+                            const unsigned char *s, uint32_t *cur, size_t *pos,
+                            uint32_t wi)
+{
+    uint32_t base = *cur >> 2;
+    unsigned k = sc->cls[s[*pos]]; /* at the end: the class of 0 */
+    if ((*cur & sc->repmask[k]) &&
+        scan_report(sc, res, base, sc->word[k], (uint32_t)*pos, wi) < 0)
+        return -1;
+    uint32_t e = sc->slot[base + k];
+    if (SLOT_CHECK(e) != (base & 0xffu))
+        return 1;
+    *cur = SLOT_NEXT(e);
+    ++*pos;
+    return 0;
+}
+
 int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
                 const char *text, size_t end, const uint32_t *starts,
                 size_t nstarts, uint64_t *budget)
@@ -1964,6 +2034,8 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
     const unsigned char *cls = sc->cls, *repmask = sc->repmask;
     const uint32_t *slot = sc->slot;
     uint64_t left = *budget;
+    /* runs go in pairs, stepped in turn: each step is a load that depends
+     * on the one before, and two chains hide each other's latency */
     for (size_t wi = 0; wi < nstarts; wi++) {
         size_t pos = starts[wi];
         uint32_t cur = sc->start[pos == 0];
@@ -1971,6 +2043,12 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
             *budget = 0;
             return -2; /* the message's steps are spent */
         }
+        /* the pair's second run: 0 running, 1 waiting, 2 stopped */
+        int two = wi + 1 < nstarts, bstate = two ? 0 : 2;
+        size_t bpos = two ? starts[wi + 1] : 0;
+        uint32_t bcur = sc->start[bpos == 0];
+        struct scan_pend pend[SCAN_PEND];
+        unsigned npend = 0;
         for (;;) {
             uint32_t base = cur >> 2;
             unsigned k = cls[s[pos]]; /* at the end: the class of 0 */
@@ -1983,6 +2061,25 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
                 break;
             cur = SLOT_NEXT(e);
             pos++;
+            if (bstate == 0) {
+                uint32_t bb = bcur >> 2;
+                unsigned bk = cls[s[bpos]];
+                if (bcur & repmask[bk]) {
+                    if (npend == SCAN_PEND) {
+                        bstate = 1; /* reports at bpos not yet taken */
+                        continue;
+                    }
+                    pend[npend++] =
+                        (struct scan_pend){bb, (uint32_t)bpos, sc->word[bk]};
+                }
+                uint32_t be = slot[bb + bk];
+                if (SLOT_CHECK(be) != (bb & 0xffu)) {
+                    bstate = 2;
+                    continue;
+                }
+                bcur = SLOT_NEXT(be);
+                bpos++;
+            }
         }
         res->dead[wi] = (uint32_t)pos;
         /* charged per run: one run overdraws by at most its length */
@@ -1990,6 +2087,30 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
         left = steps < left ? left - steps : 0;
         if (pos - starts[wi] > reach)
             reach = pos - starts[wi];
+        if (!two)
+            continue;
+        wi++;
+        if (left == 0) {
+            *budget = 0;
+            return -2;
+        }
+        for (unsigned i = 0; i < npend; i++)
+            if (scan_report(sc, res, pend[i].base, pend[i].w, pend[i].pos,
+                            (uint32_t)wi) < 0)
+                return -1;
+        if (bstate != 2)
+            for (;;) {
+                int rc = scan_step(sc, res, s, &bcur, &bpos, (uint32_t)wi);
+                if (rc < 0)
+                    return -1;
+                if (rc)
+                    break;
+            }
+        res->dead[wi] = (uint32_t)bpos;
+        steps = bpos - starts[wi] + 1;
+        left = steps < left ? left - steps : 0;
+        if (bpos - starts[wi] > reach)
+            reach = bpos - starts[wi];
     }
     res->reach = (uint32_t)reach;
     *budget = left;
@@ -2034,34 +2155,41 @@ int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
     const unsigned char *s = (const unsigned char *)text;
     const uint64_t *bits = res->bits + (size_t)comp * res->nw;
     /* a run that reached the cut may have matched there or past it: for
-     * those the cut text decides; the others matched before the cut */
-    size_t best = i1;
-    uint64_t cut[TR_SCAN_WORDS] = {0};
-    /* a run of d alive at the cut began at most d->depth bytes before */
-    size_t reach = res->reach < d->depth ? res->reach : d->depth;
+     * those the cut text decides; the others matched before the cut.  A
+     * run of d alive at the cut began at most d->depth bytes before, so
+     * only the word starts [lo, i1) can have reached it */
+    size_t reach = res->reach < d->depth ? res->reach : d->depth, lo = i1;
     if (to < len)
-        for (size_t i = i1; i-- > i0 && starts[i] + reach >= to;)
-            if (res->dead[i] >= to) {
-                cut[i >> 6] |= (uint64_t)1 << (i & 63);
-                int rc = regex_run(d, s, starts[i], to, budget);
-                if (rc < 0)
-                    return -1;
-                if (rc)
-                    best = i;
-            }
-    for (size_t w = i0 >> 6; w < res->nw && w * 64 < i1; w++) {
-        uint64_t m = bits[w] & ~cut[w];
+        while (lo > i0 && starts[lo - 1] + reach >= to)
+            lo--;
+    /* the leftmost match is wanted: one before lo is the run's own answer,
+     * and then no run from lo on need be asked of the cut text */
+    for (size_t w = i0 >> 6; w < res->nw && w * 64 < lo; w++) {
+        uint64_t m = bits[w];
         if (w == i0 >> 6)
             m &= ~(uint64_t)0 << (i0 & 63);
         if (m) {
             size_t i = w * 64 + (size_t)__builtin_ctzll(m);
-            if (i < best)
-                best = i;
+            if (i < lo) {
+                *at = starts[i];
+                return 1;
+            }
             break;
         }
     }
-    if (best >= i1)
-        return 0;
-    *at = starts[best];
-    return 1;
+    for (size_t i = lo; i < i1; i++) {
+        int rc;
+        if (res->dead[i] >= to) {
+            rc = regex_run(d, s, starts[i], to, budget);
+            if (rc < 0)
+                return -1;
+        } else {
+            rc = (int)(bits[i >> 6] >> (i & 63) & 1);
+        }
+        if (rc) {
+            *at = starts[i];
+            return 1;
+        }
+    }
+    return 0;
 }
