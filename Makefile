@@ -105,11 +105,16 @@ screenshots: deps
 	@{ [ -d node_modules ] && [ ! package-lock.json -nt node_modules ]; } || npm ci --no-audit --no-fund
 	@CHATD_BIN=$(BIN)/chatd node tests/browser/screenshots.js
 
+# Every C file of ours; `make check-format` fails on any that is not as
+# .clang-format says.
+FORMAT_SRC := $(wildcard chatd/*.[ch] moderation/*.[ch] tests/unit/*.[ch] \
+              tests/triage/*.[ch] tests/fuzz/*.[ch] bench/*.c)
+
 format:
-	clang-format -i chatd/*.[ch] moderation/*.[ch] tests/unit/*.[ch]
+	clang-format -i $(FORMAT_SRC)
 
 check-format:
-	clang-format --dry-run --Werror chatd/*.[ch] moderation/*.[ch] tests/unit/*.[ch]
+	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build bin

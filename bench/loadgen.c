@@ -44,14 +44,14 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-#define MAX_EVENTS   1024
-#define RBUF_MIN     4096
-#define MAX_PENDING  256   /* connections handshaking at once */
-#define TEXT_BYTES   100   /* a message's text, about */
-#define WS_KEY       "dGhlIHNhbXBsZSBub25jZQ=="
-#define COOKIE_MAX   200
-#define CONV_MAX     64
-#define MAX_CONVS    8
+#define MAX_EVENTS  1024
+#define RBUF_MIN    4096
+#define MAX_PENDING 256 /* connections handshaking at once */
+#define TEXT_BYTES  100 /* a message's text, about */
+#define WS_KEY      "dGhlIHNhbXBsZSBub25jZQ=="
+#define COOKIE_MAX  200
+#define CONV_MAX    64
+#define MAX_CONVS   8
 
 enum mode { M_IDLE, M_RELAY, M_LATENCY, M_PAIRING, M_ECHO };
 enum role { R_PARENT, R_ADVISER, R_ECHO };
@@ -239,7 +239,8 @@ static long long cpu_ticks(int pid)
     return (long long)(ut + st);
 }
 
-/* --- sockets and buffers ---------------------------------------------------- */
+/* --- sockets and buffers ----------------------------------------------------
+ */
 
 static void set_events(struct conn *c, int out)
 {
@@ -430,9 +431,9 @@ static void conn_open(struct conn *c, enum st next)
     pending++;
     if (next == S_LOGIN) {
         char body[160], req[512];
-        int bl = snprintf(body, sizeof body,
-                          "{\"name\":\"%s\",\"password\":\"%s\"}", c->name,
-                          O.password);
+        int bl =
+            snprintf(body, sizeof body, "{\"name\":\"%s\",\"password\":\"%s\"}",
+                     c->name, O.password);
         int rl = snprintf(req, sizeof req,
                           "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                           "Content-Type: application/json\r\n"
@@ -448,7 +449,8 @@ static void conn_open(struct conn *c, enum st next)
             req, sizeof req,
             "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY "\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: helpline.v1\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: "
+            "helpline.v1\r\n"
             "Origin: http://127.0.0.1:%d\r\n%s%s%s\r\n",
             path, conn_port(c), conn_port(c),
             c->cookie[0] ? "Cookie: chatd_session=" : "", c->cookie,
@@ -576,8 +578,9 @@ static void on_adviser_frame(struct conn *c, const char *s, size_t n)
     char conv[CONV_MAX];
 
     if (type_is(s, n, "welcome")) {
-        ws_text(c, "{\"type\":\"availability\",\"available\":true,"
-                   "\"capacity\":%d}",
+        ws_text(c,
+                "{\"type\":\"availability\",\"available\":true,"
+                "\"capacity\":%d}",
                 O.capacity);
     } else if (type_is(s, n, "availability")) {
         if (!c->avail_ok) {
@@ -845,7 +848,8 @@ static void save_cookies(void)
     fclose(f);
 }
 
-/* --- the loop ---------------------------------------------------------------- */
+/* --- the loop ----------------------------------------------------------------
+ */
 
 static volatile sig_atomic_t stop;
 static void on_sig(int s)
@@ -929,8 +933,8 @@ static int idle_ready(void)
 static int chat_ready(void)
 {
     return next_to_open >= open_range_hi && pending == 0 &&
-           n_chatting >= O.parents - (int)closed_unexpected -
-                             (int)connect_fail &&
+           n_chatting >=
+               O.parents - (int)closed_unexpected - (int)connect_fail &&
            (O.mode == M_PAIRING || n_assigned >= n_chatting);
 }
 
@@ -958,7 +962,8 @@ static void tick_pace(int64_t now)
         }
         tries = 0;
         /* stamp the scheduled time: lag in sending counts as latency */
-        parent_send_msg(c, pace_t0 + (int64_t)((double)pace_sent * 1e9 / O.rate));
+        parent_send_msg(c,
+                        pace_t0 + (int64_t)((double)pace_sent * 1e9 / O.rate));
         pace_sent++;
         flush(c);
     }
@@ -1086,16 +1091,19 @@ static double tv_s(struct timeval tv)
 
 static void cpu_print(const struct cpu *a, const struct cpu *b)
 {
-    double secs = (double)(b->t - a->t) / 1e9, hz = (double)sysconf(_SC_CLK_TCK);
+    double secs = (double)(b->t - a->t) / 1e9,
+           hz = (double)sysconf(_SC_CLK_TCK);
     double self = tv_s(b->self.ru_utime) + tv_s(b->self.ru_stime) -
                   tv_s(a->self.ru_utime) - tv_s(a->self.ru_stime);
     if (a->chatd >= 0 && b->chatd >= 0)
-        printf(",\"chatd_cpu\":%.3f", (double)(b->chatd - a->chatd) / hz / secs);
+        printf(",\"chatd_cpu\":%.3f",
+               (double)(b->chatd - a->chatd) / hz / secs);
     if (a->chatd2 >= 0 && b->chatd2 >= 0)
         printf(",\"chatd2_cpu\":%.3f",
                (double)(b->chatd2 - a->chatd2) / hz / secs);
     if (a->redis >= 0 && b->redis >= 0)
-        printf(",\"redis_cpu\":%.3f", (double)(b->redis - a->redis) / hz / secs);
+        printf(",\"redis_cpu\":%.3f",
+               (double)(b->redis - a->redis) / hz / secs);
     printf(",\"loadgen_cpu\":%.3f", self / secs);
 }
 
@@ -1126,9 +1134,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nconns; i++) {
         conns[i].fd = -1;
         conns[i].idx = i;
-        conns[i].role = i < O.parents
-                            ? (O.mode == M_ECHO ? R_ECHO : R_PARENT)
-                            : R_ADVISER;
+        conns[i].role =
+            i < O.parents ? (O.mode == M_ECHO ? R_ECHO : R_PARENT) : R_ADVISER;
         if (conns[i].role == R_ADVISER)
             snprintf(conns[i].name, sizeof conns[i].name, "%s%d", O.prefix,
                      i - O.parents + 1);
@@ -1227,10 +1234,10 @@ int main(int argc, char **argv)
             cpu_print(&c0, &c1);
         }
     }
-    printf(",\"errors\":%llu,\"closed_unexpected\":%llu,\"connect_failed\":%llu",
-           (unsigned long long)errors_seen,
-           (unsigned long long)closed_unexpected,
-           (unsigned long long)connect_fail);
+    printf(
+        ",\"errors\":%llu,\"closed_unexpected\":%llu,\"connect_failed\":%llu",
+        (unsigned long long)errors_seen, (unsigned long long)closed_unexpected,
+        (unsigned long long)connect_fail);
     if (first_error[0]) {
         /* JSON-safe: drop quotes and control characters */
         for (char *p = first_error; *p; p++)

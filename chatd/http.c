@@ -24,11 +24,13 @@
 #define HTTP_PATH_MAX 256  /* bytes of URL path we route */
 #define HTTP_BODY_MAX 4096 /* bytes of a POST body (login) */
 #define HTTP_HDR_MAX  2048 /* bytes of response headers we build */
-#define WS_RX_CHUNK   256 /* lws receive buffer per connection: chat frames are 100-600 bytes, longer ones are reassembled */
+#define WS_RX_CHUNK                                                            \
+    256 /* lws receive buffer per connection: chat frames are 100-600 bytes,   \
+           longer ones are reassembled */
 /* Bytes lws sends in one go.  Left at 0 it is WS_RX_CHUNK, and lws would
  * cut each batched write into 1 KiB sends, buffering the rest. */
-#define WS_TX_PACKET  (CLIENT_WRITE_BATCH_BYTES + 16)
-#define LOGIN_WINDOW_S 900 /* login_failures_per_address counts over this */
+#define WS_TX_PACKET       (CLIENT_WRITE_BATCH_BYTES + 16)
+#define LOGIN_WINDOW_S     900 /* login_failures_per_address counts over this */
 #define LOGIN_WINDOW_BURST ((double)CFG->login_failures_per_address)
 #define LOGIN_WINDOW_RATE  (LOGIN_WINDOW_BURST / LOGIN_WINDOW_S)
 #define LOGIN_LOCKOUT_MS   ((uint64_t)CFG->login_lockout_s * 1000)

@@ -25,8 +25,9 @@
 
 #include <stddef.h>
 
-#define POOL_SLOTS 65536 /* objects of one kind in a pool; more are malloc'd   \
-                          */
+#define POOL_SLOTS                                                             \
+    65536 /* objects of one kind in a pool; more are malloc'd                  \
+           */
 
 enum pool_kind {
     POOL_CLIENT,

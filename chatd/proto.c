@@ -12,19 +12,23 @@
 const char *const wrapup_outcomes[] = {"advice",   "signposted",   "escalated",
                                        "referred", "disconnected", NULL};
 
-const char *const decisions[] = {"no_further_action",
-                                 "signposted",
-                                 "referred_childrens_social_care",
-                                 "referred_police",
-                                 "emergency_services",
-                                 NULL};
+const char *const decisions[] = {
+    "no_further_action", "signposted",         "referred_childrens_social_care",
+    "referred_police",   "emergency_services", NULL};
 
 /* A topic is one of these ids, never free text: a parent's own words
  * would otherwise sit unsealed in Redis (found by the privacy sweep). */
-const char *const topics[] = {"behaviour",  "school",          "send",
-                              "bullying",   "separation",      "mental_health",
-                              "finance_housing", "substance_misuse",
-                              "young_carer", "bereavement",    "other",
+const char *const topics[] = {"behaviour",
+                              "school",
+                              "send",
+                              "bullying",
+                              "separation",
+                              "mental_health",
+                              "finance_housing",
+                              "substance_misuse",
+                              "young_carer",
+                              "bereavement",
+                              "other",
                               NULL};
 
 struct type_entry {
@@ -314,8 +318,8 @@ static int parse_fields(enum endpoint ep, json_t *o, struct frame *f,
         int ok = 0;
         if (get_conversation(o, f, err) < 0 ||
             get_str(o, "outcome", 1, 0, &f->outcome, NULL, err) < 0 ||
-            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL,
-                    err) < 0 ||
+            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL, err) <
+                0 ||
             get_str(o, "no_decision_reason", 0, PROTO_MAX_NOTE_CHARS,
                     &f->reason, NULL, err) < 0)
             return -1;
@@ -348,8 +352,8 @@ static int parse_fields(enum endpoint ep, json_t *o, struct frame *f,
         const char *sev;
         if (get_conversation(o, f, err) < 0 ||
             get_str(o, "severity", 1, 0, &sev, NULL, err) < 0 ||
-            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL,
-                    err) < 0)
+            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL, err) <
+                0)
             return -1;
         f->severity = strcmp(sev, "medium") == 0      ? 2
                       : strcmp(sev, "high") == 0      ? 3
@@ -389,10 +393,10 @@ static int parse_fields(enum endpoint ep, json_t *o, struct frame *f,
         int ok = 0;
         if (get_conversation(o, f, err) < 0 ||
             get_str(o, "decision", 1, 0, &f->decision, NULL, err) < 0 ||
-            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL,
-                    err) < 0 ||
-            get_str(o, "reference", 0, PROTO_MAX_REF_CHARS, &f->reference,
-                    NULL, err) < 0)
+            get_str(o, "note", 0, PROTO_MAX_NOTE_CHARS, &f->note, NULL, err) <
+                0 ||
+            get_str(o, "reference", 0, PROTO_MAX_REF_CHARS, &f->reference, NULL,
+                    err) < 0)
             return -1;
         for (int i = 0; decisions[i]; i++)
             ok |= strcmp(f->decision, decisions[i]) == 0;

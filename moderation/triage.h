@@ -65,7 +65,6 @@ int triage_severity_parse(const char *name);
 enum triage_severity triage_latch(enum triage_severity conversation,
                                   enum triage_severity message);
 
-
 /* `chatd triage [--rules DIR] [--explain]`: reads lines on stdin, prints
  * one JSON object per line.  Returns the process exit status. */
 int triage_cli(int argc, char **argv, const char *default_rules_dir);

@@ -61,7 +61,8 @@ static void check(const struct triage_rules *rules, const char *text,
 
 static const char message[] =
     "I can't cope, I've got all my tablets lined up for tonight and my son "
-    "is being bullied at school. He said he wants to k1ll himself \xf0\x9f\x92\x8a";
+    "is being bullied at school. He said he wants to k1ll himself "
+    "\xf0\x9f\x92\x8a";
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {

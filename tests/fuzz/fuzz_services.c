@@ -106,9 +106,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     }
     for (size_t t = 0; t < sizeof times / sizeof *times; t++)
         for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
-            size_t n = services_search(s, queries[q][0], queries[q][1],
-                                       queries[q][2], times[t], hits,
-                                       sizeof hits / sizeof *hits);
+            size_t n =
+                services_search(s, queries[q][0], queries[q][1], queries[q][2],
+                                times[t], hits, sizeof hits / sizeof *hits);
             check_hits(s, n, (int)(q & 1));
         }
     const char *cats[] = {"suicide", "self_harm", "domestic_abuse", "bogus"};

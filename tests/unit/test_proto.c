@@ -602,7 +602,7 @@ TEST(area_forms)
         char *js = dq("{'type':'start','area':''}", 26);
         int rc = proto_parse(PARENT, js, strlen(js), 0, &f, &e);
         CHECK(rc == -1 && unit_streq(e.code, "bad_request"),
-                  "start with area \"\" accepted as no area");
+              "start with area \"\" accepted as no area");
         if (rc == 0)
             frame_free(&f);
         free(js);
@@ -806,13 +806,13 @@ TEST(error_frame_is_always_sent)
     char *type = repeat("\xc3\xa9", 30);
     char *js = fmt("{\"type\":\"a%s\"}", type);
     CHECK(error_frame_sent(PARENT, js, strlen(js)),
-              "no error frame for an unknown non-ASCII type of 61 bytes");
+          "no error frame for an unknown non-ASCII type of 61 bytes");
     free(js);
     free(type);
     static const char cut[] =
         "{\"type\":\"msg\",\"text\":\"\xc3\xa9 \\u\xf0\x9f\x98\x80\"}";
     CHECK(error_frame_sent(PARENT, cut, sizeof cut - 1),
-              "no error frame for bad JSON cut inside a character");
+          "no error frame for bad JSON cut inside a character");
     /* These are fine today and must stay so. */
     static const char ff[] =
         "{\"type\":\"msg\",\"id\":\"m\",\"text\":\"\xff\"}";
