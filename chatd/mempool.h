@@ -25,9 +25,8 @@
 
 #include <stddef.h>
 
-#define POOL_SLOTS                                                             \
-    65536 /* objects of one kind in a pool; more are malloc'd                  \
-           */
+/* Objects of one kind in a pool; more are malloc'd. */
+#define POOL_SLOTS 65536
 
 enum pool_kind {
     POOL_CLIENT,
