@@ -34,6 +34,7 @@
  * Both use one compact layout (a double array): the next state on class k
  * of state q is slot[base(q) + k] when that slot's check is q.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,30 @@ struct build {
     size_t maxitems;
     int failed;
 };
+
+/* Room for need elements of elem bytes in the array at *pp (a pointer to
+ * the array pointer), whose capacity *cap doubles from first.  0, or -1
+ * with the array and *cap as they were.  The array pointer is read and
+ * written through memcpy, so any element type can use it. */
+static int grow(void *pp, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    void *old, *p;
+    size_t n = *cap ? *cap : first;
+
+    if (need <= *cap)
+        return 0;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / elem)
+            return -1;
+        n *= 2;
+    }
+    memcpy(&old, pp, sizeof old);
+    if (!(p = realloc(old, n * elem)))
+        return -1;
+    memcpy(pp, &p, sizeof p);
+    *cap = n;
+    return 0;
+}
 
 static uint64_t list_hash(const uint32_t *v, uint32_t n, unsigned kind)
 {
@@ -207,15 +232,9 @@ static uint32_t state_get(struct build *b, const uint32_t *v, uint32_t n,
 
 static int trans_add(struct build *b, uint32_t cls, uint32_t next)
 {
-    if (b->ntr == b->trcap) {
-        size_t cap = b->trcap ? b->trcap * 2 : 1024;
-        struct trans *t = realloc(b->tr, cap * sizeof *t);
-        if (!t) {
-            b->failed = 1;
-            return -1;
-        }
-        b->tr = t;
-        b->trcap = cap;
+    if (grow(&b->tr, &b->trcap, b->ntr + 1, sizeof *b->tr, 1024) < 0) {
+        b->failed = 1;
+        return -1;
     }
     b->tr[b->ntr++] = (struct trans){cls, next};
     return 0;
@@ -433,15 +452,9 @@ struct texpand {
 
 static int ev_add(struct texpand *x, uint32_t node, uint8_t what)
 {
-    if (x->nev == x->evcap) {
-        size_t cap = x->evcap ? x->evcap * 2 : 64;
-        struct event *e = realloc(x->ev, cap * sizeof *e);
-        if (!e) {
-            x->failed = 1;
-            return -1;
-        }
-        x->ev = e;
-        x->evcap = cap;
+    if (grow(&x->ev, &x->evcap, x->nev + 1, sizeof *x->ev, 64) < 0) {
+        x->failed = 1;
+        return -1;
     }
     x->ev[x->nev++] = (struct event){node, what};
     return 0;
@@ -1090,7 +1103,8 @@ static struct ast *parse_alt(struct rparse *r)
 
 struct nfa {
     struct nnode *v;
-    uint32_t n, cap;
+    uint32_t n;
+    size_t cap;
     int bad;
 };
 
@@ -1100,15 +1114,9 @@ static uint32_t nfa_new(struct nfa *f, uint8_t type, uint32_t out)
         f->bad = 1;
         return 0;
     }
-    if (f->n == f->cap) {
-        uint32_t cap = f->cap ? f->cap * 2 : 256;
-        struct nnode *v = realloc(f->v, cap * sizeof *v);
-        if (!v) {
-            f->bad = 1;
-            return 0;
-        }
-        f->v = v;
-        f->cap = cap;
+    if (grow(&f->v, &f->cap, (size_t)f->n + 1, sizeof *f->v, 256) < 0) {
+        f->bad = 1;
+        return 0;
     }
     f->v[f->n] = (struct nnode){.type = type, .out = out};
     return f->n++;
@@ -1686,16 +1694,10 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
                 uint16_t v = w ? cs->mword : cs->mnon;
                 if (v == TR_NO_PHRASE)
                     continue;
-                if (nreps == repcap) {
-                    size_t cap = repcap ? repcap * 2 : 1024;
-                    struct tr_srep *r = realloc(reps, cap * sizeof *r);
-                    if (!r) {
-                        free(roff);
-                        free(rn);
-                        goto fail;
-                    }
-                    reps = r;
-                    repcap = cap;
+                if (grow(&reps, &repcap, nreps + 1, sizeof *reps, 1024) < 0) {
+                    free(roff);
+                    free(rn);
+                    goto fail;
                 }
                 reps[nreps++] = (struct tr_srep){(uint16_t)it[j], v};
                 if (rn[2 * q + w] == UINT16_MAX) {
