@@ -52,6 +52,17 @@ void tr_norm_free(struct norm *n)
     memset(n, 0, sizeof *n);
 }
 
+/* The fused normaliser and the staged one it stands in for must agree on
+ * everything a rule can see: the text, its offsets and its tokens. */
+int tr_norm_equal(const struct norm *a, const struct norm *b)
+{
+    return a->len == b->len && a->ntok == b->ntok &&
+           memcmp(a->s, b->s, a->len) == 0 &&
+           memcmp(a->ostart, b->ostart, a->len * sizeof *a->ostart) == 0 &&
+           memcmp(a->oend, b->oend, a->len * sizeof *a->oend) == 0 &&
+           memcmp(a->tok, b->tok, a->ntok * sizeof *a->tok) == 0;
+}
+
 /* ---- lexicon ---------------------------------------------------------- */
 
 static uint64_t fnv(const char *w, size_t n)

@@ -262,6 +262,8 @@ int tr_normalise(const struct triage_rules *rules, struct triage_ctx *ctx,
                  const char *text, size_t len);
 int tr_norm_alloc(struct norm *n);
 void tr_norm_free(struct norm *n);
+/* 1 when a and b are the same normalised form (text, offsets, tokens). */
+int tr_norm_equal(const struct norm *a, const struct norm *b);
 const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
                                        const char *w, size_t n);
 /* A word's bit in rules->lexbloom: its first and last bytes and length. */

@@ -18,15 +18,6 @@
 static struct triage_rules *rules;
 static struct triage_ctx *ctx, *ref;
 
-static int forms_equal(const struct norm *a, const struct norm *b)
-{
-    return a->len == b->len && a->ntok == b->ntok &&
-           memcmp(a->s, b->s, a->len) == 0 &&
-           memcmp(a->ostart, b->ostart, a->len * sizeof *a->ostart) == 0 &&
-           memcmp(a->oend, b->oend, a->len * sizeof *a->oend) == 0 &&
-           memcmp(a->tok, b->tok, a->ntok * sizeof *a->tok) == 0;
-}
-
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
@@ -62,8 +53,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     if (rq != rc || memcmp(&q, &r, sizeof q) != 0 || nh != nq ||
         memcmp(h, hq, nh * sizeof *h) != 0)
         abort();
-    if (rc == 0 && (!forms_equal(&ctx->form[0], &ref->form[0]) ||
-                    !forms_equal(&ctx->form[1], &ref->form[1])))
+    if (rc == 0 && (!tr_norm_equal(&ctx->form[0], &ref->form[0]) ||
+                    !tr_norm_equal(&ctx->form[1], &ref->form[1])))
         abort();
     return 0;
 }

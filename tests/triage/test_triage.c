@@ -398,15 +398,6 @@ static void disguise(char *out, size_t *len, size_t cap, const char *w,
     }
 }
 
-static int forms_equal(const struct norm *a, const struct norm *b)
-{
-    return a->len == b->len && a->ntok == b->ntok &&
-           memcmp(a->s, b->s, a->len) == 0 &&
-           memcmp(a->ostart, b->ostart, a->len * sizeof *a->ostart) == 0 &&
-           memcmp(a->oend, b->oend, a->len * sizeof *a->oend) == 0 &&
-           memcmp(a->tok, b->tok, a->ntok * sizeof *a->tok) == 0;
-}
-
 struct snapshot {
     int rc;
     struct triage_result r;
@@ -485,8 +476,8 @@ static void test_reference(const char *corpus)
         int same = a.rc == b.rc && a.nhits == b.nhits &&
                    memcmp(&a.r, &b.r, sizeof a.r) == 0 &&
                    memcmp(a.hits, b.hits, a.nhits * sizeof *a.hits) == 0 &&
-                   (a.rc < 0 || (forms_equal(&C->form[0], &ref->form[0]) &&
-                                 forms_equal(&C->form[1], &ref->form[1])));
+                   (a.rc < 0 || (tr_norm_equal(&C->form[0], &ref->form[0]) &&
+                                 tr_norm_equal(&C->form[1], &ref->form[1])));
         if (!same && bad++ < 3)
             printf("  differs from the reference: \"%.*s\"\n", (int)len, text);
         n++;
