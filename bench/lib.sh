@@ -1,0 +1,115 @@
+# bench/lib.sh - what bench/run.sh and bench/ab.sh share: a private Redis
+# (as the integration tests run it), the chatd environment the load needs,
+# the adviser accounts, starting and stopping chatd, and the wipe between
+# scenarios.  Sourced from the project's top directory; defines functions
+# only.  bench_setup ACCOUNTS PASSWORD makes the temp dir $T, starts Redis
+# ($SOCK, $REDIS_PID), exports the chatd environment and creates the
+# adviser accounts bench1..benchN.  Every process started here is recorded
+# in PIDS and stopped on exit, by its pid.
+#
+# CHATD_BIN (default bin/chatd) is the chatd that start_chatd runs.
+
+say() { printf '== %s\n' "$*" >&2; }
+
+CHATD_BIN=${CHATD_BIN:-bin/chatd}
+PIDS=""
+
+cleanup() {
+    for p in $PIDS; do
+        kill "$p" 2>/dev/null || true
+    done
+    sleep 0.3
+    for p in $PIDS; do
+        kill -9 "$p" 2>/dev/null || true
+    done
+    [ -n "${T:-}" ] || return 0
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "bench: kept $T" >&2
+    else
+        rm -rf "${T:?}"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+rcli() { redis-cli -s "$SOCK" "$@"; }
+
+bench_setup() { # ACCOUNTS PASSWORD
+    T=$(mktemp -d /tmp/chatd-bench.XXXXXX)
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+
+    # Redis, as the integration tests run it.
+    mkdir -p "$T/redis" "$T/data"
+    SOCK="$T/redis/redis.sock"
+    (cd "$T/redis" && exec redis-server --port 0 --unixsocket "$SOCK" \
+        --unixsocketperm 700 --dir "$T/redis" --appendonly yes \
+        --appendfsync always --save '' >"$T/redis/redis.log" 2>&1) &
+    REDIS_PID=$!
+    PIDS="$PIDS $REDIS_PID"
+    i=0
+    until redis-cli -s "$SOCK" ping >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "bench: redis did not start" >&2; exit 1; }
+        sleep 0.1
+    done
+
+    # The load comes from a few loopback addresses, so the per-address and
+    # per-connection abuse limits are raised (docs/performance.md says why).
+    export CHATD_REDIS_URL="unix://$SOCK" CHATD_DATA_DIR="$T/data" \
+        CHATD_BIND=127.0.0.1 CHATD_LOG_LEVEL=warn CHATD_MAX_CAPACITY=8 \
+        CHATD_MAX_CONNECTIONS_PER_ADDRESS=100000 \
+        CHATD_CLIENT_FRAMES_PER_S=10000 CHATD_CLIENT_FRAMES_BURST=100000 \
+        CHATD_ADDRESS_FRAMES_PER_S=100000 CHATD_ADDRESS_FRAMES_BURST=1000000
+
+    say "creating $1 adviser accounts"
+    seq 1 "$1" | xargs -P 4 -I{} sh -c \
+        "printf '$2\n' | bin/chatd user add bench{} --role adviser" >/dev/null
+}
+
+rinfo() { rcli INFO persistence | sed -n "s/^$1:\\([0-9]*\\).*/\\1/p"; }
+
+# Everything but the accounts and their sessions goes between scenarios,
+# and the AOF is rewritten then, not in the next scenario's measured
+# seconds: the relay scenario leaves hundreds of MB of AOF, and Redis's
+# automatic rewrite (a fork, and a second writer on the disk) would
+# otherwise land at a time set by the previous scenario.  The latency
+# scenario reports whether one ran while it measured all the same.
+wipe() {
+    rcli EVAL "local n=0 for _,k in ipairs(redis.call('KEYS','*')) do
+      if not (k=='users' or k:find('^user:') or k:find('^sess:') or k:find('^usess:')) then
+        redis.call('DEL',k) n=n+1 end end return n" 0 >/dev/null
+    rcli BGREWRITEAOF >/dev/null 2>&1 || true
+    i=0
+    while [ "$(rinfo aof_rewrite_in_progress)$(rinfo aof_rewrite_scheduled)" != 00 ] &&
+        [ $i -lt 300 ]; do
+        sleep 0.1; i=$((i + 1))
+    done
+}
+
+# start_chatd NAME PORT: sets CHATD_PID
+start_chatd() {
+    (ulimit -n "$(ulimit -Hn)"; CHATD_PORT=$2 exec "$CHATD_BIN" >"$T/$1.log" 2>&1) &
+    CHATD_PID=$!
+    PIDS="$PIDS $CHATD_PID"
+    i=0
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/readyz")" = 200 ]; do
+        i=$((i + 1))
+        if [ $i -ge 100 ] || ! kill -0 "$CHATD_PID" 2>/dev/null; then
+            echo "bench: chatd $1 did not become ready" >&2
+            tail -20 "$T/$1.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -9 "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
