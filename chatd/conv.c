@@ -225,11 +225,11 @@ static int send_entry(const struct attach *a, const struct entry *e,
 {
     static char frame[MSG_FRAME_MAX];
     struct wbuf b;
-    size_t tlen;
+    const char *tri = wire_triage_shown(e->from, e->tri);
+    size_t tlen = tri ? strlen(tri) : 0;
 
     if (strcmp(e->from, "signpost") == 0)
         return -1; /* a service card: entry_json() builds it */
-    tlen = strlen(e->tri);
     wb_init(&b, frame, sizeof frame);
     wb_lit(&b, "{\"seq\":");
     wb_int(&b, (long long)e->seq);
@@ -245,10 +245,9 @@ static int send_entry(const struct attach *a, const struct entry *e,
         wb_str(&b, a->lc->id, strlen(a->lc->id));
         /* chatd wrote the triage JSON (wire_triage_json): it goes in as
          * it is, if it is at least an object. */
-        if (strcmp(e->from, "parent") == 0 && tlen >= 2 && e->tri[0] == '{' &&
-            e->tri[tlen - 1] == '}') {
+        if (tlen >= 2 && tri[0] == '{' && tri[tlen - 1] == '}') {
             wb_lit(&b, ",\"triage\":");
-            wb_raw(&b, e->tri, tlen);
+            wb_raw(&b, tri, tlen);
         }
     }
     if (strcmp(e->from, side(a)) == 0 && e->cid && *e->cid) {
@@ -276,9 +275,10 @@ static json_t *entry_json(const struct attach *a, const struct entry *e,
     if (with_type)
         json_object_set_new(o, "type", json_string("msg"));
     if (a->c->ep == EP_STAFF) {
+        const char *tri = wire_triage_shown(e->from, e->tri);
         json_object_set_new(o, "conversation", json_string(a->lc->id));
-        if (strcmp(e->from, "parent") == 0 && e->tri && *e->tri) {
-            json_t *t = json_loads(e->tri, 0, NULL);
+        if (tri) {
+            json_t *t = json_loads(tri, 0, NULL);
             if (t)
                 json_object_set_new(o, "triage", t);
         }

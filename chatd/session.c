@@ -203,7 +203,7 @@ static void append_store(struct append_req *rq, struct lconv *lc)
 
     if (strcmp(rq->from, "parent") == 0) {
         run_triage(rq->text, rq->len, &tr);
-        if (!wire_triage_json(tri, sizeof tri, rq->text, rq->len, &tr))
+        if (!wire_triage_stored(tri, sizeof tri, rq->text, rq->len, &tr))
             goto fail; /* cannot happen: TRIAGE_JSON_MAX holds the most */
     } else {
         tr.severity = TRIAGE_NONE;
@@ -417,7 +417,7 @@ static void parent_start(struct client *c, const struct frame *f)
         snprintf(ad, sizeof ad, "%s|parent|%s", sq->conv, OPENING_CID);
         if (!(ct = malloc(n)) ||
             seal(key, ad, (const uint8_t *)f->text, f->text_len, ct, n) < 0 ||
-            !wire_triage_json(tri, sizeof tri, f->text, f->text_len, &tr))
+            !wire_triage_stored(tri, sizeof tri, f->text, f->text_len, &tr))
             goto fail;
         has_tri = 1;
     }

@@ -121,6 +121,25 @@ size_t wire_triage_json(char *out, size_t cap, const char *text, size_t len,
     return b.failed ? 0 : b.len - 1;
 }
 
+int wire_triage_stored(char *out, size_t cap, const char *text, size_t len,
+                       const struct triage_result *tr)
+{
+    if (tr->severity == TRIAGE_NONE && !tr->ncategories && !tr->nspans) {
+        if (!cap)
+            return 0;
+        out[0] = '\0';
+        return 1;
+    }
+    return wire_triage_json(out, cap, text, len, tr) > 0;
+}
+
+const char *wire_triage_shown(const char *from, const char *tri)
+{
+    if (strcmp(from, "parent") != 0)
+        return NULL;
+    return tri && *tri ? tri : WIRE_TRIAGE_NONE;
+}
+
 int wire_triage_has_categories(const char *tri)
 {
     /* chatd writes the triage JSON compact (here, and jansson's

@@ -47,6 +47,18 @@ size_t wire_triage_json(char *out, size_t cap, const char *text, size_t len,
 /* Whether a triage JSON written above names any category. */
 int wire_triage_has_categories(const char *tri);
 
+/* What a parent's message stores as its triage: "" when triage found
+ * nothing (severity none, no category, no span), the JSON above
+ * otherwise.  Most messages find nothing, and the 46 bytes of that JSON
+ * were a tenth of what Redis stores and writes to its AOF per message
+ * (docs/performance.md).  Returns 0 if it does not fit in cap. */
+int wire_triage_stored(char *out, size_t cap, const char *text, size_t len,
+                       const struct triage_result *tr);
+/* The triage JSON advisers are shown for an entry from `from` that
+ * stored tri: tri, WIRE_TRIAGE_NONE for a parent's "", NULL for others. */
+#define WIRE_TRIAGE_NONE "{\"severity\":\"none\",\"categories\":[],\"spans\":[]}"
+const char *wire_triage_shown(const char *from, const char *tri);
+
 #define WIRE_FROM_MAX 16 /* bytes of an entry's `from`, with NUL */
 
 struct wire_msg {

@@ -3,6 +3,8 @@
 --   conv:<id>         hash: state queued|chatting|ended, sev 0-4, adviser,
 --                     key (wrapped), seq, created, queued_at, paired_at, ...
 --   conv:<id>:log     stream, entry id 0-<seq>: f, ts, ct (sealed), id, tri
+--                     (triage JSON; '' for a parent's message where triage
+--                     found nothing, see wire_triage_stored, and for others)
 --   conv:<id>:ids     hash "<from>:<client id>" -> seq (dedupe)
 --   queue             zset conv -> (4 - sev) * SEV_BAND + joined_ms
 --   advisers          zset of available advisers -> idle since (ms)

@@ -144,6 +144,29 @@ async def test_parent_msg_has_triage(svc):
     assert isinstance(t.get("spans"), list), t
 
 
+NONE = {"severity": "none", "categories": [], "spans": []}
+
+
+async def test_nothing_found_still_shows_triage(svc):
+    """A message where triage found nothing is stored without its triage
+    JSON (wire_triage_stored); the adviser still sees severity none, live,
+    in the history of a new assignment and after a reconnect."""
+    p, a, conv = await chat(svc, text="hello, is anyone there?", name="nia")
+    await p.send({"type": "msg", "id": "p-1", "text": "he is 9"})
+    m = await a.recv_type("msg")
+    assert m.get("seq") == 2 and m.get("triage") == NONE, \
+        "a message with nothing found should reach the adviser with triage none: %r" % m
+    log = svc.redis.cmd("XRANGE", "conv:%s:log" % conv, "-", "+")
+    tri = [dict(zip(kv[::2], kv[1::2])).get(b"tri") for _id, kv in log]
+    assert tri == [b"", b""], "nothing found should store no triage JSON: %r" % tri
+    await a.close()
+    a2 = await svc.chatd.adviser("nia")
+    asg = await a2.recv_type("assigned")
+    hist = asg.get("history") or []
+    assert [h.get("triage") for h in hist] == [NONE, NONE], \
+        "after a reconnect the history should show triage none: %r" % asg
+
+
 async def test_triage_spans_utf16(svc):
     """spans are [start,end) in UTF-16 code units of text."""
     p, a, conv = await chat(svc)

@@ -102,6 +102,39 @@ TEST(triage_json_reads_back)
           "too small a buffer: 0");
 }
 
+TEST(nothing_found_is_stored_empty_and_shown_as_none)
+{
+    struct triage_result tr;
+    char out[1024];
+    const char *text = "he is 9";
+
+    memset(&tr, 0, sizeof tr);
+    CHECK(wire_triage_stored(out, sizeof out, text, strlen(text), &tr) &&
+              out[0] == '\0',
+          "nothing found stores \"\": %s", out);
+    CHECK(strcmp(wire_triage_shown("parent", out), WIRE_TRIAGE_NONE) == 0,
+          "a parent's \"\" is shown as none");
+    CHECK(wire_triage_shown("adviser", out) == NULL,
+          "no triage for an adviser's message");
+    CHECK(wire_triage_json(out, sizeof out, text, strlen(text), &tr) &&
+              strcmp(out, WIRE_TRIAGE_NONE) == 0,
+          "WIRE_TRIAGE_NONE is what wire_triage_json writes for none");
+    tr.nspans = 1; /* a span alone is something found */
+    tr.spans[0].start = 0;
+    tr.spans[0].end = 2;
+    CHECK(wire_triage_stored(out, sizeof out, text, strlen(text), &tr) &&
+              strstr(out, "\"spans\":[[0,2]]"),
+          "a span is stored: %s", out);
+    CHECK(wire_triage_shown("parent", out) == out, "stored JSON shown as is");
+    tr.nspans = 0;
+    tr.severity = TRIAGE_LOW;
+    CHECK(wire_triage_stored(out, sizeof out, text, strlen(text), &tr) &&
+              strstr(out, "\"low\""),
+          "a severity is stored: %s", out);
+    CHECK(!wire_triage_stored(out, 16, text, strlen(text), &tr),
+          "too small a buffer: 0");
+}
+
 /* m points into the copy, so it outlives the call. */
 static int parse(const char *ev, struct wire_msg *m)
 {
@@ -161,6 +194,7 @@ int main(void)
     RUN(strings_escaped_as_jansson_does);
     RUN(writer_never_overflows);
     RUN(triage_json_reads_back);
+    RUN(nothing_found_is_stored_empty_and_shown_as_none);
     RUN(msg_event_parses);
     RUN(malformed_msg_events_refused);
     return unit_summary();
