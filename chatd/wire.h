@@ -56,7 +56,8 @@ int wire_triage_stored(char *out, size_t cap, const char *text, size_t len,
                        const struct triage_result *tr);
 /* The triage JSON advisers are shown for an entry from `from` that
  * stored tri: tri, WIRE_TRIAGE_NONE for a parent's "", NULL for others. */
-#define WIRE_TRIAGE_NONE "{\"severity\":\"none\",\"categories\":[],\"spans\":[]}"
+#define WIRE_TRIAGE_NONE                                                       \
+    "{\"severity\":\"none\",\"categories\":[],\"spans\":[]}"
 const char *wire_triage_shown(const char *from, const char *tri);
 
 #define WIRE_FROM_MAX 16 /* bytes of an entry's `from`, with NUL */
