@@ -41,10 +41,10 @@ local SEV_BAND = 10000000000000 -- 1e13 ms: severity outranks any wait
 -- A value longer than hash-max-listpack-value (64 bytes by default) makes
 -- Redis keep a hash as a hash table from the start.  Without it a
 -- conversation's dedupe hash is a listpack that HSETNX scans from the
--- front until hash-max-listpack-entries (Debian: 512): 3.9 us a call on
--- average in the relay bench against 0.6 as a table, every message paying
--- for every earlier one.  A table costs Redis about 58 more bytes a
--- message; RDB and AOF loading keep a hash with a long value a table.
+-- front until hash-max-listpack-entries (Debian: 512), every message
+-- paying for every earlier one: 4.4 us a call in the relay bench against
+-- 2.7 as a table.  A table costs Redis about 58 more bytes a message; RDB
+-- and AOF loading keep a hash with a long value a table.
 local IDS_TABLE_PAD = string.rep('-', 65)
 
 local function publish(t)
