@@ -2181,7 +2181,10 @@ int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
     }
     for (size_t i = lo; i < i1; i++) {
         int rc;
-        if (res->dead[i] >= to) {
+        /* the run of d from a byte it cannot begin with dies there, as
+         * it would on the cut text (a word start: after a non-word) */
+        if (res->dead[i] >= to &&
+            first_byte(d, starts[i] ? 0 : 2, s[starts[i]])) {
             rc = regex_run(d, s, starts[i], to, budget);
             if (rc < 0)
                 return -1;
