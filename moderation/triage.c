@@ -162,16 +162,16 @@ static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
     return tr_trie_find(t, f->s, to, from, ms, me, id ? id : &dummy, &wc);
 }
 
-/* Index of the token containing byte off. */
+/* Index of the token containing byte off: the last token starting at or
+ * before it, or 0.  Without a branch on the comparison (a conditional
+ * move): which way it goes is a coin toss, twice per cue. */
 static size_t tok_at(const struct norm *f, size_t off)
 {
-    size_t lo = 0, hi = f->ntok;
-    while (lo + 1 < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (f->tok[mid] <= off)
-            lo = mid;
-        else
-            hi = mid;
+    size_t lo = 0, n = f->ntok;
+    while (n > 1) {
+        size_t half = n / 2;
+        lo = f->tok[lo + half] <= off ? lo + half : lo;
+        n -= half;
     }
     return lo;
 }
