@@ -71,8 +71,11 @@ struct tr_dfa {
     int zerostart;        /* ... or at offset 0 */
     int empty;            /* a regex that may match nothing at the end */
     uint64_t first[3][4]; /* per start: bytes a match may begin with */
+    uint64_t firstany[4]; /* the three together */
     uint32_t depth;       /* the most bytes a run reads and lives: UINT32_MAX if
                              it can loop */
+    int sepaccept; /* a state entered by a non-word byte matches at the end
+                      (regexes; 1 for tries) */
 };
 
 static int is_word_byte(unsigned c)
@@ -280,6 +283,7 @@ static struct tr_dfa *pack(struct build *b, const unsigned char cls[256],
     memcpy(d->cls, cls, sizeof d->cls);
     memcpy(d->word, word, sizeof d->word);
     d->ncls = ncls;
+    d->sepaccept = 1;
     d->nst = b->n;
     d->st = calloc(b->n, sizeof *d->st);
     size_t cap = b->ntr + ncls + 64;
@@ -424,6 +428,21 @@ out:
     free(memo);
     free(on);
     free(stack);
+}
+
+/* Does a state that a non-word byte leads to match at the end of the
+ * text?  If none does, a run that has not matched before a cut just after
+ * a non-word byte does not match at the cut either (tr_scan_exists()). */
+static int sep_accepts(const struct tr_dfa *d)
+{
+    for (uint32_t q = 1; q < d->nst; q++)
+        for (unsigned k = 0; k < d->ncls; k++) {
+            const struct tr_dslot *sl = &d->slot[d->st[q].base + k];
+            if (!d->word[k] && sl->check == q &&
+                d->st[sl->next].mnon != TR_NO_PHRASE)
+                return 1;
+        }
+    return 0;
 }
 
 /* ---- a trie's search as a DFA ---------------------------------------- */
@@ -1391,6 +1410,8 @@ struct tr_dfa *tr_dfa_regex(const char *src)
                 d->first[k][c >> 6] |= (uint64_t)1 << (c & 63);
         }
     }
+    for (unsigned w = 0; w < 4; w++)
+        d->firstany[w] = d->first[0][w] | d->first[1][w] | d->first[2][w];
     d->empty = d->st[s0[0]].mnon != TR_NO_PHRASE ||
                d->st[s0[1]].mnon != TR_NO_PHRASE ||
                d->st[s0[2]].mnon != TR_NO_PHRASE;
@@ -1407,6 +1428,7 @@ struct tr_dfa *tr_dfa_regex(const char *src)
             ws = 0;
     d->wordstarts = ws;
     depth_find(d);
+    d->sepaccept = sep_accepts(d);
 out:
     ast_free(a);
     free(f.v);
@@ -1467,6 +1489,9 @@ int tr_dfa_exists(const struct tr_dfa *d, const char *text, size_t from,
         return 0;
     }
     for (size_t p = from; p < to; p++) {
+        /* most bytes begin no match after anything: one test for them */
+        if (!(d->firstany[s[p] >> 6] >> (s[p] & 63) & 1))
+            continue;
         unsigned kind = p == 0 ? 2 : d->word[d->cls[s[p - 1]]];
         if (first_byte(d, kind, s[p]) &&
             (rc = regex_run(d, s, p, to, budget))) {
@@ -2149,18 +2174,25 @@ int tr_scan_find(const struct tr_scanres *res, unsigned comp,
     return 0;
 }
 
+struct tr_dfa_sum tr_dfa_summary(const struct tr_dfa *d)
+{
+    return (struct tr_dfa_sum){d->depth, d->sepaccept};
+}
+
 int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
-                   const struct tr_dfa *d, const char *text, size_t len,
-                   size_t to, const uint32_t *starts, size_t i0, size_t i1,
-                   size_t *at, uint64_t *budget)
+                   const struct tr_dfa *d, const struct tr_dfa_sum *sum,
+                   const char *text, size_t len, size_t to,
+                   const uint32_t *starts, size_t i0, size_t i1, size_t *at,
+                   uint64_t *budget)
 {
     const unsigned char *s = (const unsigned char *)text;
     const uint64_t *bits = res->bits + (size_t)comp * res->nw;
     /* a run that reached the cut may have matched there or past it: for
      * those the cut text decides; the others matched before the cut.  A
-     * run of d alive at the cut began at most d->depth bytes before, so
-     * only the word starts [lo, i1) can have reached it */
-    size_t reach = res->reach < d->depth ? res->reach : d->depth, lo = i1;
+     * run of d alive at the cut began at most sum->depth bytes before, so
+     * only the word starts [lo, i1) can have reached it.  (sum is the
+     * caller's copy, so that d itself is read only for a re-run) */
+    size_t reach = res->reach < sum->depth ? res->reach : sum->depth, lo = i1;
     if (to < len)
         while (lo > i0 && starts[lo - 1] + reach >= to)
             lo--;
@@ -2179,14 +2211,21 @@ int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
             break;
         }
     }
+    /* a run that did not match on the whole text made the same steps on
+     * the cut text up to the cut, so only its state at the cut can still
+     * match; one a non-word byte led to cannot unless sum->sepaccept */
+    int sepcut = to > 0 && !is_word_byte(s[to - 1]) && !sum->sepaccept;
     for (size_t i = lo; i < i1; i++) {
-        int rc;
-        if (res->dead[i] >= to) {
+        int rc, bit = (int)(bits[i >> 6] >> (i & 63) & 1);
+        /* the run of d from a byte it cannot begin with dies there, as
+         * it would on the cut text (a word start: after a non-word) */
+        if (res->dead[i] >= to && (bit || !sepcut) &&
+            first_byte(d, starts[i] ? 0 : 2, s[starts[i]])) {
             rc = regex_run(d, s, starts[i], to, budget);
             if (rc < 0)
                 return -1;
         } else {
-            rc = (int)(bits[i >> 6] >> (i & 63) & 1);
+            rc = bit;
         }
         if (rc) {
             *at = starts[i];

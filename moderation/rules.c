@@ -1317,60 +1317,6 @@ static int phrases_trie(struct loader *L, struct vec *v, struct tr_trie **out)
     return 0;
 }
 
-/* The scan automaton: every trie with a DFA and every regex DFA whose
- * matches start at word starts, run as one from each word start (dfa.c).
- * Without it (too large) each runs alone; the answers are the same. */
-struct scan_list {
-    const struct tr_dfa *dfa[TR_SCAN_MAX_COMPS];
-    int trie[TR_SCAN_MAX_COMPS];
-    int *comp[TR_SCAN_MAX_COMPS];
-    unsigned n;
-};
-
-static void scan_add(struct scan_list *s, const struct tr_dfa *d, int trie,
-                     int *comp)
-{
-    if (!d || s->n == TR_SCAN_MAX_COMPS || (!trie && !tr_dfa_wordstarts(d)))
-        return;
-    s->dfa[s->n] = d;
-    s->trie[s->n] = trie;
-    s->comp[s->n++] = comp;
-}
-
-static void scan_build(struct triage_rules *r)
-{
-    struct scan_list *s = calloc(1, sizeof *s);
-    if (!s)
-        return;
-    for (unsigned i = 0; i < r->ncues; i++)
-        scan_add(s, r->cuetrie[i]->dfa, 1, &r->cuetrie[i]->scomp);
-    for (int k = 0; k < CTX_COUNT; k++)
-        if (r->context_trie[k])
-            scan_add(s, r->context_trie[k]->dfa, 1, &r->context_trie[k]->scomp);
-    if (r->stop_trie)
-        scan_add(s, r->stop_trie->dfa, 1, &r->stop_trie->scomp);
-    for (unsigned i = 0; i < r->nrules + r->ncategories; i++) {
-        struct tr_pattern *v[3];
-        unsigned nv[3] = {0, 0, 0};
-        if (i < r->nrules) {
-            struct tr_rule *ru = &r->rules[i];
-            v[0] = ru->require, nv[0] = ru->nrequire;
-            v[1] = ru->except, nv[1] = ru->nexcept;
-            v[2] = ru->escalate, nv[2] = ru->nescalate;
-        } else {
-            struct tr_category *c = &r->categories[i - r->nrules];
-            v[0] = c->escalate, nv[0] = c->nescalate;
-        }
-        for (int k = 0; k < 3; k++)
-            for (unsigned j = 0; j < nv[k]; j++)
-                scan_add(s, v[k][j].dfa, 0, &v[k][j].scomp);
-    }
-    r->scan = tr_scan_build(s->dfa, s->trie, s->n);
-    for (unsigned i = 0; r->scan && i < s->n; i++)
-        *s->comp[i] = (int)i;
-    free(s);
-}
-
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1466,7 +1412,12 @@ struct triage_rules *triage_load(const char *dir, char *err, size_t errlen)
             if (c->escalate[k].severity > ru->maxsev)
                 ru->maxsev = c->escalate[k].severity;
     }
-    scan_build(L->r);
+    L->file = "(rules)";
+    L->line = 0;
+    if (tr_plan_build(L->r) < 0) {
+        fail(L, "out of memory");
+        goto fail;
+    }
     struct triage_rules *r = L->r;
     L->r = NULL;
     goto out;
@@ -1533,7 +1484,7 @@ void triage_free(struct triage_rules *r)
     for (int k = 0; k < CTX_COUNT; k++)
         tr_trie_free(r->context_trie[k]);
     tr_trie_free(r->stop_trie);
-    tr_scan_free(r->scan);
+    tr_plan_free(r);
     pcre2_code_free(r->word);
     for (size_t i = 0; i < r->lexcap; i++) {
         free(r->lex[i].from);

@@ -14,8 +14,12 @@
  * trie of every cue phrase.  For each cue found, each rule using that cue
  * checks its require patterns (must match), its exceptions (an idiom
  * overlapping the cue, "bath bomb"), its escalators (means, plan, timing,
- * goodbyes raise it) and then the context in the six words before the cue
- * (NegEx: a trigger whose scope reaches the cue without a "but").
+ * goodbyes raise it) and then the context in the eight words before the
+ * cue (NegEx: a trigger whose scope reaches the cue without a "but").
+ * The rules of a cue and their checks are read from the evaluation plan
+ * (plan.c), and a check is answered from what the scan automaton recorded
+ * (dfa.c): most match nowhere in the message, which one look at its
+ * component's bits tells.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +98,12 @@ const struct triage_hit *triage_last_hits(const struct triage_ctx *ctx,
 
 /* ---- matching helpers ------------------------------------------------- */
 
+/* \w for a byte below 0x7f. */
+static int ascii_word(unsigned c)
+{
+    return (c | 0x20) - 'a' < 26u || c - '0' < 10u || c == '_';
+}
+
 /* 1 match (span in *ms, *me), 0 none, -1 error or limit. */
 static int find(struct triage_ctx *ctx, const pcre2_code *re,
                 const struct norm *f, size_t from, size_t to, size_t *ms,
@@ -152,16 +162,16 @@ static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
     return tr_trie_find(t, f->s, to, from, ms, me, id ? id : &dummy, &wc);
 }
 
-/* Index of the token containing byte off. */
+/* Index of the token containing byte off: the last token starting at or
+ * before it, or 0.  Without a branch on the comparison (a conditional
+ * move): which way it goes is a coin toss, twice per cue. */
 static size_t tok_at(const struct norm *f, size_t off)
 {
-    size_t lo = 0, hi = f->ntok;
-    while (lo + 1 < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (f->tok[mid] <= off)
-            lo = mid;
-        else
-            hi = mid;
+    size_t lo = 0, n = f->ntok;
+    while (n > 1) {
+        size_t half = n / 2;
+        lo = f->tok[lo + half] <= off ? lo + half : lo;
+        n -= half;
     }
     return lo;
 }
@@ -172,6 +182,16 @@ struct cue {
     size_t ms, me;
     size_t ta, tb;
 };
+
+/* The end of window() alone. */
+static size_t window_end(const struct norm *f, const struct cue *c,
+                         unsigned near)
+{
+    if (near == 0 || f->ntok == 0)
+        return f->len;
+    size_t b = c->tb + near + 1 < f->ntok ? c->tb + near + 1 : f->ntok;
+    return b < f->ntok ? f->tok[b] : f->len;
+}
 
 /* Byte window of near tokens either side of the cue; near 0 = all.  With
  * ws, also the word starts in it: ws[0, 2) = [first, last + 1). */
@@ -218,9 +238,12 @@ static int dfa_exists(struct triage_ctx *ctx, const struct tr_pattern *p,
                       const size_t ws[2], size_t *at)
 {
     const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
-    if (p->scomp >= 0 && res->ok)
-        return tr_scan_exists(res, (unsigned)p->scomp, p->dfa, f->s, f->len, to,
-                              f->wstart, ws[0], ws[1], at, &ctx->trie_budget);
+    if (p->scomp >= 0 && res->ok) {
+        struct tr_dfa_sum sum = tr_dfa_summary(p->dfa);
+        return tr_scan_exists(res, (unsigned)p->scomp, p->dfa, &sum, f->s,
+                              f->len, to, f->wstart, ws[0], ws[1], at,
+                              &ctx->trie_budget);
+    }
     return tr_dfa_exists(p->dfa, f->s, from, to, f->wstart, ws[0], ws[1], at,
                          &ctx->trie_budget);
 }
@@ -285,27 +308,14 @@ static int whole(const struct triage_rules *r, struct triage_ctx *ctx,
     return rc;
 }
 
-/* Does any match of re in the window (overlapping the cue when need_overlap)
- * exist?  1 yes, 0 no, -1 error.  With want_span, [*fs, *fe) is the match
- * PCRE2 gives. */
-static int any(const struct triage_rules *r, struct triage_ctx *ctx,
-               const struct tr_pattern *p, const struct norm *f,
-               const struct cue *c, int need_overlap, int want_span, size_t *fs,
-               size_t *fe)
+/* any() once it is known that p matches in the window, or not known:
+ * the match PCRE2 gives (overlapping the cue when need_overlap). */
+static int any_span(const struct triage_rules *r, struct triage_ctx *ctx,
+                    const struct tr_pattern *p, const struct norm *f,
+                    const struct cue *c, int need_overlap, size_t *fs,
+                    size_t *fe)
 {
     size_t from, to, ms = c->ms, me = c->me;
-    if (ctx->fast && p->dfa) {
-        int rc = exists(ctx, p, f, c);
-        if (rc <= 0 || (!want_span && !need_overlap))
-            return rc;
-    } else if (p->trie && !p->exact) {
-        /* the trie of its phrases says whether there is one; which one
-         * (an escalator's span, an overlap) is still the regex's to say */
-        window(f, c, p->near, &from, &to, NULL);
-        int rc = find_trie(r, ctx, p->trie, f, from, to, fs, fe, NULL);
-        if (rc <= 0 || (!want_span && !need_overlap))
-            return rc;
-    }
     if (p->near == 0) {
         /* near 0: the window is the whole text, so the first match in it
          * is the first iteration below, the same for every cue */
@@ -338,6 +348,83 @@ static int any(const struct triage_rules *r, struct triage_ctx *ctx,
     return 0;
 }
 
+/* Does any match of re in the window (overlapping the cue when need_overlap)
+ * exist?  1 yes, 0 no, -1 error.  With want_span, [*fs, *fe) is the match
+ * PCRE2 gives. */
+static int any(const struct triage_rules *r, struct triage_ctx *ctx,
+               const struct tr_pattern *p, const struct norm *f,
+               const struct cue *c, int need_overlap, int want_span, size_t *fs,
+               size_t *fe)
+{
+    if (ctx->fast && p->dfa) {
+        int rc = exists(ctx, p, f, c);
+        if (rc <= 0 || (!want_span && !need_overlap))
+            return rc;
+    } else if (p->trie && !p->exact) {
+        /* the trie of its phrases says whether there is one; which one
+         * (an escalator's span, an overlap) is still the regex's to say */
+        size_t from, to;
+        window(f, c, p->near, &from, &to, NULL);
+        int rc = find_trie(r, ctx, p->trie, f, from, to, fs, fe, NULL);
+        if (rc <= 0 || (!want_span && !need_overlap))
+            return rc;
+    }
+    return any_span(r, ctx, p, f, c, need_overlap, fs, fe);
+}
+
+/* any() of a check of the plan: what the scan found in the check's window,
+ * read with the plan's copies (its component, window and depth), so that
+ * neither the pattern nor its DFA is read unless the answer needs them. */
+static int op_any(const struct triage_rules *r, struct triage_ctx *ctx,
+                  const struct tr_op *op, const struct norm *f,
+                  const struct cue *c, int need_overlap, int want_span,
+                  size_t *fs, size_t *fe)
+{
+    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    if (!ctx->fast || op->scomp < 0 || !res->ok || op->memo)
+        return any(r, ctx, op->p, f, c, need_overlap, want_span, fs, fe);
+    if (!op->sum.sepaccept) {
+        /* most checks match nowhere in the message: then, as
+         * tr_scan_exists() would find, none matches in a window cut at
+         * the end or after a non-word byte (ASCII, as ctx->fast is) */
+        const uint64_t *bits = res->bits + (size_t)op->scomp * res->nw;
+        uint64_t any_bit = 0;
+        for (unsigned w = 0; w < res->nw; w++)
+            any_bit |= bits[w];
+        size_t end = window_end(f, c, op->near);
+        if (!any_bit &&
+            (end == f->len ||
+             (end > 0 && !ascii_word((unsigned char)f->s[end - 1]))))
+            return 0;
+    }
+    size_t from, to, ws[2], at;
+    window(f, c, op->near, &from, &to, ws);
+    int rc = tr_scan_exists(res, (unsigned)op->scomp, op->dfa, &op->sum, f->s,
+                            f->len, to, f->wstart, ws[0], ws[1], &at,
+                            &ctx->trie_budget);
+    if (rc <= 0 || (!want_span && !need_overlap))
+        return rc;
+    return any_span(r, ctx, op->p, f, c, need_overlap, fs, fe);
+}
+
+/* find_trie() of context trigger trie k (CTX_COUNT: the stop words), with
+ * the plan's copy of its component. */
+static int trig_find(const struct triage_rules *r, struct triage_ctx *ctx,
+                     int k, const struct norm *f, size_t from, size_t to,
+                     size_t *ms, size_t *me)
+{
+    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    int comp = r->plan.trig[k].comp;
+    if (ctx->fast && comp >= 0 && res->ok) {
+        uint32_t id;
+        return tr_scan_find(res, (unsigned)comp, r->plan.trig[k].dfa, f->s,
+                            f->len, from, to, f->wstart, ms, me, &id,
+                            &ctx->trie_budget);
+    }
+    return find_trie(r, ctx, k < CTX_COUNT ? r->context_trie[k] : r->stop_trie,
+                     f, from, to, ms, me, NULL);
+}
+
 /* Which context lowers a cue at ms: NegEx scope over the previous
  * CONTEXT_WINDOW tokens of the same clause, cut by a stop word.
  * Returns the context index, CTX_COUNT for none, -1 on error. */
@@ -356,14 +443,21 @@ static int context_of(const struct triage_rules *r, struct triage_ctx *ctx,
             ws = f->tok[k];
             break;
         }
+    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
     for (int k = 0; k < CTX_COUNT; k++) {
         if (!(mask & (1u << k)) || !r->context_trie[k])
+            continue;
+        /* the scan's first trigger of this kind is at or past the cue
+         * (or there is none): tr_scan_find() would find none before it */
+        int comp = r->plan.trig[k].comp;
+        uint32_t x = comp >= 0 ? res->head[comp] : 0;
+        if (ctx->fast && comp >= 0 && res->ok &&
+            (!x || f->wstart[res->e[x - 1].wi] >= ms))
             continue;
         size_t from = ws;
         while (from < ms) {
             size_t a, b;
-            int rc = find_trie(r, ctx, r->context_trie[k], f, from, ms, &a, &b,
-                               NULL);
+            int rc = trig_find(r, ctx, k, f, from, ms, &a, &b);
             if (rc < 0)
                 return -1;
             if (rc == 0)
@@ -371,7 +465,7 @@ static int context_of(const struct triage_rules *r, struct triage_ctx *ctx,
             if (!r->stop_trie)
                 return k;
             size_t sa, sb;
-            rc = find_trie(r, ctx, r->stop_trie, f, b, ms, &sa, &sb, NULL);
+            rc = trig_find(r, ctx, CTX_COUNT, f, b, ms, &sa, &sb);
             if (rc < 0)
                 return -1;
             if (rc == 0)
@@ -382,14 +476,14 @@ static int context_of(const struct triage_rules *r, struct triage_ctx *ctx,
     return CTX_COUNT;
 }
 
-static void hit_add(struct triage_ctx *ctx, const struct triage_rules *r,
-                    const struct tr_rule *ru, enum triage_severity base,
-                    enum triage_severity sev, const char *esc, const char *cx,
-                    uint32_t os, uint32_t oe, uint32_t es, uint32_t ee)
+static void hit_add(struct triage_ctx *ctx, const struct tr_prule *pr,
+                    enum triage_severity base, enum triage_severity sev,
+                    const char *esc, const char *cx, uint32_t os, uint32_t oe,
+                    uint32_t es, uint32_t ee)
 {
     for (unsigned i = 0; i < ctx->nhits; i++) {
         struct triage_hit *h = &ctx->hits[i];
-        if (h->rule == ru->name) {
+        if (h->rule == pr->name) {
             if (sev > h->severity) {
                 h->base = base, h->severity = sev, h->escalator = esc;
                 h->context = cx, h->start = os, h->end = oe;
@@ -401,8 +495,8 @@ static void hit_add(struct triage_ctx *ctx, const struct triage_rules *r,
     if (ctx->nhits >= MAX_HITS)
         return;
     ctx->hits[ctx->nhits++] = (struct triage_hit){
-        .rule = ru->name,
-        .category = r->categories[ru->category].name,
+        .rule = pr->name,
+        .category = pr->category,
         .base = base,
         .severity = sev,
         .escalator = esc,
@@ -414,41 +508,40 @@ static void hit_add(struct triage_ctx *ctx, const struct triage_rules *r,
     };
 }
 
+/* One rule on a cue, its checks read from the plan in the order of the
+ * rule file: requires, excepts, the rule's escalators, its category's. */
 static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
-                     const struct norm *f, const struct tr_rule *ru,
+                     const struct norm *f, const struct tr_prule *pr,
                      const struct cue *c)
 {
     size_t ms = c->ms, me = c->me;
     size_t a, b;
-    for (unsigned i = 0; i < ru->nrequire; i++) {
-        int rc = any(r, ctx, &ru->require[i], f, c, 0, 0, &a, &b);
+    const struct tr_op *op = r->plan.op + pr->op;
+    for (unsigned i = 0; i < pr->nrequire; i++, op++) {
+        int rc = op_any(r, ctx, op, f, c, 0, 0, &a, &b);
         if (rc <= 0)
             return rc;
     }
-    for (unsigned i = 0; i < ru->nexcept; i++) {
-        const struct tr_pattern *p = &ru->except[i];
-        int rc = any(r, ctx, p, f, c, p->near == 0, 0, &a, &b);
+    for (unsigned i = 0; i < pr->nexcept; i++, op++) {
+        int rc = op_any(r, ctx, op, f, c, op->near == 0, 0, &a, &b);
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
-    enum triage_severity sev = ru->severity;
+    enum triage_severity sev = (enum triage_severity)pr->severity;
     const char *esc = NULL;
     uint32_t es = 0, ee = 0;
-    const struct tr_category *cat = &r->categories[ru->category];
     for (int pass = 0; pass < 2; pass++) {
-        const struct tr_pattern *v = pass ? cat->escalate : ru->escalate;
-        unsigned n = pass ? cat->nescalate : ru->nescalate;
-        if (pass && ru->noescalate)
-            break;
+        const struct tr_op *v = pass ? r->plan.op + pr->catop : op;
+        unsigned n = pass ? pr->ncatop : pr->nescalate;
         for (unsigned i = 0; i < n; i++) {
             if (v[i].severity <= sev)
                 continue;
-            int rc = any(r, ctx, &v[i], f, c, 0, 1, &a, &b);
+            int rc = op_any(r, ctx, &v[i], f, c, 0, 1, &a, &b);
             if (rc < 0)
                 return -1;
             if (rc) {
-                sev = v[i].severity;
-                esc = v[i].label;
+                sev = (enum triage_severity)v[i].severity;
+                esc = v[i].p->label;
                 es = f->ostart[a];
                 ee = f->oend[b - 1];
             }
@@ -460,13 +553,13 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
     struct tr_ctxmemo *cm = &ctx->ctxmemo;
     int k;
     if (cm->gen == ctx->gen && cm->f == f && cm->ms == ms &&
-        cm->mask == ru->ctx_mask) {
+        cm->mask == pr->ctx_mask) {
         k = cm->k;
     } else {
-        k = context_of(r, ctx, f, c, ru->ctx_mask);
+        k = context_of(r, ctx, f, c, pr->ctx_mask);
         if (k < 0)
             return -1;
-        *cm = (struct tr_ctxmemo){ctx->gen, f, ms, ru->ctx_mask, k};
+        *cm = (struct tr_ctxmemo){ctx->gen, f, ms, pr->ctx_mask, k};
     }
     const char *cx = NULL;
     if (k < CTX_COUNT) {
@@ -474,30 +567,51 @@ static int rule_eval(const struct triage_rules *r, struct triage_ctx *ctx,
         if (sev > TRIAGE_LOW)
             sev = (enum triage_severity)(sev - 1); /* one step, no more */
     }
-    hit_add(ctx, r, ru, base, sev, esc, cx, f->ostart[ms], f->oend[me - 1], es,
+    hit_add(ctx, pr, base, sev, esc, cx, f->ostart[ms], f->oend[me - 1], es,
             ee);
     return 0;
 }
 
 /* A rule already hit at the highest severity it can reach: another hit
  * cannot change it (hit_add keeps the first of equal severity). */
-static int rule_done(const struct triage_ctx *ctx, const struct tr_rule *ru)
+static int rule_done(const struct triage_ctx *ctx, const struct tr_prule *pr)
 {
     for (unsigned i = 0; i < ctx->nhits; i++)
-        if (ctx->hits[i].rule == ru->name)
-            return ctx->hits[i].severity >= ru->maxsev;
+        if (ctx->hits[i].rule == pr->name)
+            return ctx->hits[i].severity >= pr->maxsev;
     return 0;
 }
 
+static int rules_eval(const struct triage_rules *r, struct triage_ctx *ctx,
+                      const struct norm *f, const uint16_t *v, unsigned n,
+                      const struct cue *c)
+{
+    for (unsigned i = 0; i < n; i++) {
+        const struct tr_prule *pr = &r->plan.prule[v[i]];
+        if (rule_done(ctx, pr))
+            continue;
+        if (rule_eval(r, ctx, f, pr, c) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A report of phrase id: its rules, then those of each phrase it implies
+ * (a hit on "kill myself tonight" is also one on "kill myself"), from the
+ * plan's list of them when it has one. */
 static int phrase_eval(const struct triage_rules *r, struct triage_ctx *ctx,
                        const struct norm *f, uint32_t id, const struct cue *c)
 {
+    const struct tr_plan *pl = &r->plan;
+    if (pl->off)
+        return rules_eval(r, ctx, f, pl->rule + pl->off[id],
+                          pl->off[id + 1] - pl->off[id], c);
     const struct tr_phrase *ph = &r->phrases[id];
-    for (unsigned i = 0; i < ph->nrules; i++) {
-        const struct tr_rule *ru = &r->rules[ph->rules[i]];
-        if (rule_done(ctx, ru))
-            continue;
-        if (rule_eval(r, ctx, f, ru, c) < 0)
+    if (rules_eval(r, ctx, f, ph->rules, ph->nrules, c) < 0)
+        return -1;
+    for (unsigned i = 0; i < ph->nimplied; i++) {
+        const struct tr_phrase *q = &r->phrases[ph->implied[i]];
+        if (rules_eval(r, ctx, f, q->rules, q->nrules, c) < 0)
             return -1;
     }
     return 0;
@@ -535,9 +649,6 @@ static int scan(const struct triage_rules *r, struct triage_ctx *ctx,
         struct cue c = {ms, me, tok_at(f, ms), tok_at(f, me - 1)};
         if (phrase_eval(r, ctx, f, id, &c) < 0)
             return -1;
-        for (unsigned i = 0; i < r->phrases[id].nimplied; i++)
-            if (phrase_eval(r, ctx, f, r->phrases[id].implied[i], &c) < 0)
-                return -1;
         /* next word, not the match end: cues may overlap */
         size_t t = c.ta;
         from = t + 1 < f->ntok ? f->tok[t + 1] : f->len;
@@ -558,7 +669,7 @@ static int ascii_word_starts(struct norm *f)
         unsigned c = s[p];
         if (c >= 0x7f)
             return -1;
-        int w = (c | 0x20) - 'a' < 26u || c - '0' < 10u || c == '_';
+        int w = ascii_word(c);
         if (w && !prev)
             f->wstart[n++] = (uint32_t)p;
         prev = w;

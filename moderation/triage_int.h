@@ -172,6 +172,53 @@ struct tr_wclass {
                          message; NULL: TRIE_STEP_LIMIT for each call */
 };
 
+/* What tr_scan_exists() asks of a regex DFA before it runs it, copied out
+ * (tr_dfa_summary()) so that the DFA is read only when it must run. */
+struct tr_dfa_sum {
+    uint32_t depth; /* the most bytes a run reads and lives; UINT32_MAX: no
+                       bound */
+    int sepaccept;  /* a state a non-word byte leads to matches at the end */
+};
+
+/* The evaluation plan (plan.c): what evaluating a cue reads, copied out
+ * of the rules, patterns and tries into four small arrays. */
+#define TR_PLAN_MAX_ENTRIES (1u << 20) /* rule indices in the phrase lists */
+
+/* One require, except or escalate check. */
+struct tr_op {
+    const struct tr_pattern *p; /* the rest (label, regex, id) */
+    const struct tr_dfa *dfa;   /* p->dfa */
+    struct tr_dfa_sum sum;      /* tr_dfa_summary(dfa); {0, 1} without */
+    int scomp;                  /* p->scomp */
+    uint16_t near;              /* p->near (at most 100, rules.c) */
+    uint8_t severity;           /* p->severity */
+    uint8_t memo;               /* near 0 and id below MEMO_PATTERNS */
+};
+
+/* One rule. */
+struct tr_prule {
+    const char *name;     /* tr_rule.name: a hit's identity */
+    const char *category; /* its category's name */
+    uint32_t op;          /* its checks: op[op, +nrequire) require, then
+                             nexcept excepts, then nescalate escalators */
+    uint32_t catop;       /* its category's escalators op[catop, +ncatop) */
+    uint32_t nrequire, nexcept, nescalate, ncatop; /* ncatop 0: noescalate */
+    unsigned ctx_mask;
+    uint8_t severity, maxsev;
+};
+
+struct tr_plan {
+    uint32_t *off; /* nphrases + 1, or NULL: phrase i's rules are
+                      rule[off[i], off[i + 1]) */
+    uint16_t *rule;
+    struct tr_prule *prule; /* per rule */
+    struct tr_op *op;       /* npatterns */
+    struct {                /* context triggers ([CTX_COUNT]: stop words) */
+        int comp;           /* the trie's component if it has a DFA, or -1 */
+        const struct tr_dfa *dfa;
+    } trig[CTX_COUNT + 1];
+};
+
 struct triage_rules {
     pcre2_code *cues[MAX_CUE_REGEX]; /* cue tries; (*MARK:n) = phrase n */
     struct tr_trie *cuetrie[MAX_CUE_REGEX]; /* the same tries, in C */
@@ -194,6 +241,7 @@ struct triage_rules {
     size_t lexmax;        /* bytes of the longest replacement */
     unsigned npatterns;   /* require, except and escalate regexes */
     struct tr_scan *scan; /* every DFA that starts at word starts, as one */
+    struct tr_plan plan;
 };
 
 /* One normalised form of a message. */
@@ -337,11 +385,18 @@ int tr_scan_find(const struct tr_scanres *res, unsigned comp,
                  size_t to, const uint32_t *starts, size_t *ms, size_t *me,
                  uint32_t *id, uint64_t *budget);
 int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
-                   const struct tr_dfa *d, const char *s, size_t len, size_t to,
-                   const uint32_t *starts, size_t i0, size_t i1, size_t *at,
-                   uint64_t *budget);
+                   const struct tr_dfa *d, const struct tr_dfa_sum *sum,
+                   const char *s, size_t len, size_t to, const uint32_t *starts,
+                   size_t i0, size_t i1, size_t *at, uint64_t *budget);
 /* 1 if every match of the regex DFA d starts at a word start. */
 int tr_dfa_wordstarts(const struct tr_dfa *d);
+/* What tr_scan_exists() needs of a regex DFA d besides its tables. */
+struct tr_dfa_sum tr_dfa_summary(const struct tr_dfa *d);
+
+/* plan.c: the scan automaton and the evaluation plan of a loaded rule
+ * set (0, or -1 out of memory), and their release. */
+int tr_plan_build(struct triage_rules *r);
+void tr_plan_free(struct triage_rules *r);
 
 /* triage.c: for tests and --explain. */
 void triage_ctx_set_match_limit(struct triage_ctx *ctx, uint32_t limit);
