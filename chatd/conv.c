@@ -45,12 +45,17 @@ static unsigned ticks, hb_every, retention_every;
 
 /* --- the table -------------------------------------------------------- */
 
-static unsigned bucket(const char *id)
+static unsigned fnv1a(const char *s)
 {
     unsigned h = 2166136261u;
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 16777619u;
-    return h % LCONV_BUCKETS;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static unsigned bucket(const char *id)
+{
+    return fnv1a(id) % LCONV_BUCKETS;
 }
 
 static struct lconv *lconv_find(const char *id)
@@ -1199,9 +1204,15 @@ static int live_parent(const struct attach *a)
            a->told == TOLD_NONE;
 }
 
-static void heartbeat(void)
+/* Refresh seen:p and seen:s for the clients whose conversation id (a
+ * parent's) or name (staff) hashes to this tick's slice of hb_every.  All
+ * at once, 15,000 waiting parents made one ZADD that held Redis for about
+ * 14 ms (and wrote 600 KB of AOF), with every message behind it; a slice
+ * a tick keeps each client refreshed once a heartbeat period, in a
+ * hb_every-th of the time. */
+static void heartbeat(unsigned slice)
 {
-    size_t n = 0, cap = 0, pn, sn;
+    size_t cap = 0, pn, sn;
     const char **argv = NULL;
     char now[24];
 
@@ -1216,7 +1227,8 @@ static void heartbeat(void)
     argv[1] = "seen:p";
     pn = 2;
     for (struct client *c = clients; c; c = c->next)
-        if (c->ep == EP_PARENT && c->atts && live_parent(c->atts)) {
+        if (c->ep == EP_PARENT && c->atts && live_parent(c->atts) &&
+            fnv1a(c->atts->lc->id) % hb_every == slice) {
             argv[pn++] = now;
             argv[pn++] = c->atts->lc->id;
         }
@@ -1225,13 +1237,13 @@ static void heartbeat(void)
     argv[1] = "seen:s";
     sn = 2;
     for (struct client *c = clients; c; c = c->next)
-        if (c->ep == EP_STAFF && c->authed) {
+        if (c->ep == EP_STAFF && c->authed &&
+            fnv1a(c->name) % hb_every == slice) {
             argv[sn++] = now;
             argv[sn++] = c->name;
         }
     if (sn > 2)
         rds_cmd(NULL, NULL, (int)sn, argv, NULL);
-    (void)n;
     free(argv);
 }
 
@@ -1257,10 +1269,9 @@ static void tick_cb(uv_timer_t *t)
     (void)t;
     if (!rds_ready())
         return;
-    if (++ticks % hb_every == 0) {
-        heartbeat();
+    heartbeat(++ticks % hb_every);
+    if (ticks % hb_every == 0)
         session_check_staff();
-    }
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     snprintf(grace, sizeof grace, "%lld", (long long)CFG->grace_s * 1000);
     snprintf(gone, sizeof gone, "%lld",

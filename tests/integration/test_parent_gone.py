@@ -2,10 +2,12 @@
 offline): past grace_s the adviser is told they are away, and back if they
 return; past parent_timeout_s the chat ends as disconnected."""
 
+import asyncio
+
 import pytest
 import pytest_asyncio
 
-from harness import Service
+from harness import GRACE_S, GRACE_SLACK_S, Service
 
 pytestmark = pytest.mark.asyncio
 
@@ -34,3 +36,23 @@ async def test_away_back_then_disconnected(svc_t):
     await a.recv_type("parent_away", timeout=6)
     ended = await a.recv_type("ended", timeout=10)
     assert ended["by"] == "system" and ended.get("reason") == "disconnected", ended
+
+
+async def test_quiet_but_connected_are_never_away(svc_t):
+    """Heartbeats refresh a slice of the clients each sweep (conv.c
+    heartbeat()); every quiet but connected parent and adviser must still
+    be refreshed within grace_s, or the sweep would call them away."""
+    advisers = [await svc_t.chatd.adviser("q%d" % i, capacity=3) for i in range(3)]
+    parents = []
+    for i in range(8):
+        parents.append(await svc_t.chatd.parent_start(text="hello %d" % i))
+    for p in parents:
+        await p.recv_type("connected")
+    quiet = GRACE_S * 3 + GRACE_SLACK_S
+    results = await asyncio.gather(
+        *[a.collect(quiet, ("parent_away", "ended", "transferred")) for a in advisers],
+        *[p.collect(0.1, ("ended",)) for p in parents])
+    assert not any(results), "quiet but connected clients were swept: %r" % results
+    await parents[0].send({"type": "msg", "id": "after", "text": "still here"})
+    ack = await parents[0].recv_type("ack")
+    assert ack.get("id") == "after", ack
