@@ -1537,25 +1537,25 @@ struct tr_srep {
  * byte of the owning state's base.  The byte is check enough: two states
  * whose slots meet have bases fewer than ncls (< 256) apart, so equal low
  * bytes mean the same state.  A slot no state owns gets a byte that none
- * of the (at most ncls) states that can look at it has. */
+ * of the (at most ncls) states that can look at it has.
+ *
+ * A state with reports also owns the slot at its base itself, class 0's
+ * (the end of the text, on which no state goes on): where its reports
+ * start in rep << 8, with a check byte as a free slot's.  A report then
+ * reads a slot near the ones the run reads, and its reports, kept in the
+ * order of the states' bases, not a hash table of every reporting state:
+ * a look in that table missed the L1 cache on nearly every report. */
 #define SLOT_CHECK(e) ((e)&0xffu)
 #define SLOT_NEXT(e)  ((e) >> 8) /* next base << 2 | flags */
+#define SLOT_REPS(e)  ((e) >> 8) /* a report slot: its reports in rep */
 #define SCAN_MAX_BASE (1u << 22)
+#define SCAN_MAX_REPS (1u << 24) /* entries of rep: SLOT_REPS's 24 bits */
+#define SLOT_REPORTS  2          /* used[2 * slot] while packing */
 
 struct tr_sstate {
     uint32_t rep[2]; /* its reports before a non-word, word byte: first */
     uint16_t nrep[2];
 };
-
-/* The reports of the states that have any, by base: an open-addressed
- * table a few times smaller than one entry per slot, so that a report
- * costs one look in a table that stays in cache, not two. */
-struct tr_sreport {
-    uint32_t base; /* 0: empty (no state has base 0) */
-    uint32_t rep[2];
-    uint16_t nrep[2];
-};
-#define SREPORT_LOAD 2 /* table entries per reporting state, at least */
 
 struct tr_scan {
     unsigned char cls[256];
@@ -1564,28 +1564,23 @@ struct tr_scan {
     unsigned ncls;
     uint32_t *slot;
     size_t nslot;
-    struct tr_sstate *st;    /* while building */
-    struct tr_sreport *rtab; /* power-of-two entries */
-    uint32_t rmask;
+    struct tr_sstate *st; /* while building */
+    /* per reporting state: two heads, {regex reports, trie reports}
+     * before a non-word and a word byte, then those reports in that
+     * order (comp, and val the phrase for a trie) */
     struct tr_srep *rep;
+    size_t nrep;
     const struct tr_dfa **dfa; /* the components (not owned) */
     unsigned char *trie;       /* per component: 1 trie, 0 regex */
     unsigned ncomp;
     uint32_t start[2]; /* after a non-word byte, at 0: base << 2 | flags */
 };
 
-static uint32_t sreport_hash(uint32_t base)
-{
-    uint32_t h = base * 0x9E3779B1u;
-    return h ^ h >> 16;
-}
-
 void tr_scan_free(struct tr_scan *sc)
 {
     if (!sc)
         return;
     free(sc->slot);
-    free(sc->rtab);
     free(sc->st);
     free(sc->rep);
     free(sc->dfa);
@@ -1597,6 +1592,61 @@ static uint32_t dfa_step(const struct tr_dfa *d, uint32_t q, unsigned k)
 {
     const struct tr_dslot *sl = &d->slot[d->st[q].base + k];
     return sl->check == q ? sl->next : DFA_DEAD;
+}
+
+/* sc->rep from the build's reports (reps, by sc->st) and each reporting
+ * state's report slot; the slots are packed.  0, or -1 (out of memory, or
+ * more reports than a slot can point into). */
+static int scan_reports(struct tr_scan *sc, const struct build *b,
+                        const uint32_t *sbase, const struct tr_srep *reps,
+                        size_t nreps)
+{
+    size_t n = 0;
+    uint32_t *at = calloc(sc->nslot, sizeof *at); /* base -> state + 1 */
+    if (!at)
+        return -1;
+    for (uint32_t q = 1; q < b->n; q++)
+        if (sc->st[q].nrep[0] || sc->st[q].nrep[1]) {
+            at[sbase[q]] = q + 1;
+            n += 2 + (size_t)sc->st[q].nrep[0] + sc->st[q].nrep[1];
+        }
+    if (n >= SCAN_MAX_REPS || !(sc->rep = malloc((n + 1) * sizeof *sc->rep))) {
+        free(at);
+        return -1;
+    }
+    sc->nrep = n;
+    n = 0;
+    /* in the order of the bases: states packed near each other have
+     * their reports near each other */
+    for (size_t j = 0; j < sc->nslot; j++) {
+        if (!at[j])
+            continue;
+        const struct tr_sstate *st = &sc->st[at[j] - 1];
+        struct tr_srep *h = sc->rep + n;
+        sc->slot[j] |= (uint32_t)n << 8;
+        n += 2;
+        for (int w = 0; w < 2; w++) {
+            const struct tr_srep *r = reps + st->rep[w];
+            unsigned nre = 0;
+            if (st->rep[w] + (size_t)st->nrep[w] > nreps)
+                goto fail; /* cannot happen */
+            for (int trie = 0; trie < 2; trie++)
+                for (unsigned i = 0; i < st->nrep[w]; i++)
+                    if ((sc->trie[r[i].comp] != 0) == trie) {
+                        sc->rep[n++] = r[i];
+                        nre += !trie;
+                    }
+            h[w] =
+                (struct tr_srep){(uint16_t)nre, (uint16_t)(st->nrep[w] - nre)};
+        }
+    }
+    free(at);
+    return 0;
+fail:
+    free(at);
+    free(sc->rep);
+    sc->rep = NULL;
+    return -1;
 }
 
 struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
@@ -1837,6 +1887,7 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
         uint32_t q = order[oi];
         size_t nt;
         const struct trans *t = trans_of(&b, q, &nt);
+        int reports = sc->st[q].nrep[0] || sc->st[q].nrep[1];
         size_t base, f = 0;
         for (;;) {
             if (nt) {
@@ -1871,11 +1922,13 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
                 continue;
             }
             size_t k = 0;
-            if (base != 0 && !used[2 * base + 1])
+            int ok = base != 0 && !used[2 * base + 1] &&
+                     !(reports && used[2 * base]);
+            if (ok)
                 for (k = 0; k < nt; k++)
                     if (used[2 * (base + t[k].cls)])
                         break;
-            if (base != 0 && !used[2 * base + 1] && k == nt)
+            if (ok && k == nt)
                 break;
             if (nt)
                 f++;
@@ -1884,6 +1937,10 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
         }
         sbase[q] = (uint32_t)base;
         used[2 * base + 1] = 1;
+        if (reports) {
+            used[2 * base] = SLOT_REPORTS;
+            up[base] = (uint32_t)(base + 1);
+        }
         for (size_t k = 0; k < nt; k++) {
             used[2 * (base + t[k].cls)] = 1;
             up[base + t[k].cls] = (uint32_t)(base + t[k].cls + 1);
@@ -1901,24 +1958,7 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
         goto fail;
     free(sc->slot);
     sc->slot = slot;
-    size_t nrst = 0, rsize = 16;
-    for (uint32_t q = 1; q < b.n; q++)
-        nrst += sc->st[q].nrep[0] || sc->st[q].nrep[1];
-    while (rsize < SREPORT_LOAD * nrst)
-        rsize *= 2;
-    sc->rtab = calloc(rsize, sizeof *sc->rtab);
-    if (!sc->rtab)
-        goto fail;
-    sc->rmask = (uint32_t)(rsize - 1);
     for (uint32_t q = 1; q < b.n; q++) {
-        const struct tr_sstate *st = &sc->st[q];
-        if (st->nrep[0] || st->nrep[1]) {
-            uint32_t h = sreport_hash(sbase[q]) & sc->rmask;
-            while (sc->rtab[h].base)
-                h = (h + 1) & sc->rmask;
-            sc->rtab[h] = (struct tr_sreport){
-                sbase[q], {st->rep[0], st->rep[1]}, {st->nrep[0], st->nrep[1]}};
-        }
         size_t nt;
         const struct trans *t = trans_of(&b, q, &nt);
         for (size_t k = 0; k < nt; k++) {
@@ -1928,9 +1968,10 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
                 (sc->st[to].nrep[1] ? 2u : 0) << 8 | (sbase[q] & 0xffu);
         }
     }
-    /* free slots: a check byte no state that may look there has */
+    /* free slots and report slots: a check byte no state that may look
+     * there has */
     for (size_t j = 0; j < top; j++) {
-        if (used[2 * j])
+        if (used[2 * j] == 1)
             continue;
         uint64_t taken[4] = {0, 0, 0, 0};
         for (size_t k = 0; k < ncls && k <= j; k++)
@@ -1943,14 +1984,15 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
             c++;
         slot[j] = c;
     }
+    if (scan_reports(sc, &b, sbase, reps, nreps) < 0)
+        goto fail;
     for (int bos = 0; bos < 2; bos++)
         sc->start[bos] = sbase[s0[bos]] << 2 |
                          (sc->st[s0[bos]].nrep[0] ? 1u : 0) |
                          (sc->st[s0[bos]].nrep[1] ? 2u : 0);
-    free(sc->st); /* the reports are in rtab now */
+    free(sc->st); /* the reports are in rep and the slots now */
     sc->st = NULL;
-    sc->rep = reps;
-    reps = NULL;
+    free(reps);
     free(items);
     free(used);
     free(sbase);
@@ -1971,7 +2013,7 @@ fail:
 size_t tr_scan_size(const struct tr_scan *sc)
 {
     return sc ? sizeof *sc + sc->nslot * sizeof *sc->slot +
-                    ((size_t)sc->rmask + 1) * sizeof *sc->rtab
+                    sc->nrep * sizeof *sc->rep
               : 0;
 }
 
@@ -1979,22 +2021,16 @@ size_t tr_scan_size(const struct tr_scan *sc)
 static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
                        uint32_t base, int w, uint32_t pos, uint32_t wi)
 {
-    uint32_t h = sreport_hash(base) & sc->rmask;
-    while (sc->rtab[h].base != base) {
-        if (!sc->rtab[h].base)
-            return 0; /* cannot happen: only states with reports ask */
-        h = (h + 1) & sc->rmask;
-    }
-    const struct tr_sreport *st = &sc->rtab[h];
-    const struct tr_srep *r = sc->rep + st->rep[w];
+    const struct tr_srep *h = sc->rep + SLOT_REPS(sc->slot[base]);
+    const struct tr_srep *r = h + 2 + (w ? h[0].comp + h[0].val : 0);
+    unsigned nregex = h[w].comp, ntrie = h[w].val;
     uint64_t bit = (uint64_t)1 << (wi & 63);
     uint64_t *bits = res->bits + (wi >> 6);
-    for (unsigned i = 0; i < st->nrep[w]; i++) {
+    for (unsigned i = 0; i < nregex; i++) /* that it matches from here */
+        bits[r[i].comp * res->nw] |= bit;
+    r += nregex;
+    for (unsigned i = 0; i < ntrie; i++) {
         unsigned c = r[i].comp;
-        if (!sc->trie[c]) { /* a regex: that it matches from here */
-            bits[c * res->nw] |= bit;
-            continue;
-        }
         uint32_t t = res->tail[c];
         if (t && res->e[t - 1].wi == wi) { /* a trie's later report wins */
             res->e[t - 1].end = pos;
