@@ -23,13 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LCONV_BUCKETS    4096 /* hash buckets for local conversations */
-#define FILL_BATCH       512  /* stream entries per catch-up read */
-#define QUEUE_REFRESH_MS 50   /* coalesce queue changes this long */
-#define HEARTBEAT_MAX_MS 5000 /* heartbeats at least this often */
-#define RETENTION_BATCH  200  /* conversations deleted per sweep, at most */
-#define SEV_BAND         10000000000000.0               /* as lib.lua */
-#define MSG_TEXT_MAX     (PROTO_MAX_TEXT_CHARS * 4 + 1) /* UTF-8 bytes */
+#define LCONV_BUCKETS     4096 /* hash buckets for local conversations */
+#define FILL_BATCH        512  /* stream entries per catch-up read */
+#define QUEUE_REFRESH_MS  50   /* coalesce queue changes this long */
+#define HEARTBEAT_MAX_MS  5000 /* heartbeats at least this often */
+#define HEARTBEAT_TICK_MS 100  /* a slice of the clients this often */
+#define RETENTION_BATCH   200  /* conversations deleted per sweep, at most */
+#define SEV_BAND          10000000000000.0               /* as lib.lua */
+#define MSG_TEXT_MAX      (PROTO_MAX_TEXT_CHARS * 4 + 1) /* UTF-8 bytes */
 /* A msg frame: text escaped (6 bytes per byte at worst), triage, ids. */
 #define MSG_FRAME_MAX  (MSG_TEXT_MAX * 6 + 8192)
 #define ACK_FRAME_MAX  (PROTO_MAX_ID_BYTES * 6 + ID_STR_LEN + 128)
@@ -37,25 +38,20 @@
 
 static struct lconv *table[LCONV_BUCKETS];
 static const struct config *CFG;
-static uv_timer_t queue_timer, tick_timer;
+static uv_timer_t queue_timer, tick_timer, hb_timer;
 static int q_advisers, q_waiting;
 static long long q_avg_ms;
 static char *last_queue_frame; /* for staff who connect later */
-static unsigned ticks, hb_every, retention_every;
+static unsigned ticks, hb_every, retention_every, hb_slices, hb_tick;
 
 /* --- the table -------------------------------------------------------- */
 
-static unsigned fnv1a(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 static unsigned bucket(const char *id)
 {
-    return fnv1a(id) % LCONV_BUCKETS;
+    unsigned h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % LCONV_BUCKETS;
 }
 
 static struct lconv *lconv_find(const char *id)
@@ -1204,12 +1200,20 @@ static int live_parent(const struct attach *a)
            a->told == TOLD_NONE;
 }
 
-/* Refresh seen:p and seen:s for the clients whose conversation id (a
- * parent's) or name (staff) hashes to this tick's slice of hb_every.  All
- * at once, 15,000 waiting parents made one ZADD that held Redis for about
- * 14 ms (and wrote 600 KB of AOF), with every message behind it; a slice
- * a tick keeps each client refreshed once a heartbeat period, in a
- * hb_every-th of the time. */
+/* Which heartbeat slice a client is in: by its address, which stays put
+ * while it is connected (pooled clients lie side by side, so the
+ * multiplier spreads neighbours over the slices). */
+static unsigned hb_slice(const struct client *c)
+{
+    return (unsigned)((((uintptr_t)c >> 4) * 2654435761u) & 0xffffffffu) %
+           hb_slices;
+}
+
+/* Refresh seen:p and seen:s for one slice of the clients.  All at once,
+ * 15,000 waiting parents made one ZADD that held Redis for about 14 ms
+ * (and wrote 600 KB of AOF) every heartbeat period, with every message
+ * behind it.  hb_slices slices, one each HEARTBEAT_TICK_MS, keep every
+ * client refreshed once a period in ZADDs of a few hundred members. */
 static void heartbeat(unsigned slice)
 {
     size_t cap = 0, pn, sn;
@@ -1228,7 +1232,7 @@ static void heartbeat(unsigned slice)
     pn = 2;
     for (struct client *c = clients; c; c = c->next)
         if (c->ep == EP_PARENT && c->atts && live_parent(c->atts) &&
-            fnv1a(c->atts->lc->id) % hb_every == slice) {
+            hb_slice(c) == slice) {
             argv[pn++] = now;
             argv[pn++] = c->atts->lc->id;
         }
@@ -1237,8 +1241,7 @@ static void heartbeat(unsigned slice)
     argv[1] = "seen:s";
     sn = 2;
     for (struct client *c = clients; c; c = c->next)
-        if (c->ep == EP_STAFF && c->authed &&
-            fnv1a(c->name) % hb_every == slice) {
+        if (c->ep == EP_STAFF && c->authed && hb_slice(c) == slice) {
             argv[sn++] = now;
             argv[sn++] = c->name;
         }
@@ -1260,6 +1263,13 @@ void conv_seen(struct client *c)
         rds_cmdf(NULL, NULL, "ZADD seen:s %s %s", now, c->name);
 }
 
+static void hb_cb(uv_timer_t *t)
+{
+    (void)t;
+    if (rds_ready())
+        heartbeat(hb_tick++ % hb_slices);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     char now[24], grace[24];
@@ -1269,8 +1279,7 @@ static void tick_cb(uv_timer_t *t)
     (void)t;
     if (!rds_ready())
         return;
-    heartbeat(++ticks % hb_every);
-    if (ticks % hb_every == 0)
+    if (++ticks % hb_every == 0)
         session_check_staff();
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     snprintf(grace, sizeof grace, "%lld", (long long)CFG->grace_s * 1000);
@@ -1294,18 +1303,23 @@ int conv_init(uv_loop_t *loop, const struct config *cfg)
     CFG = cfg;
     uv_timer_init(loop, &queue_timer);
     uv_timer_init(loop, &tick_timer);
+    uv_timer_init(loop, &hb_timer);
     hb_ms = cfg->grace_s * 1000 / 4;
     if (hb_ms > HEARTBEAT_MAX_MS)
         hb_ms = HEARTBEAT_MAX_MS;
     hb_every = (unsigned)(hb_ms / cfg->sweep_interval_ms);
     if (hb_every < 1)
         hb_every = 1;
+    hb_slices = (unsigned)(hb_ms / HEARTBEAT_TICK_MS);
+    if (hb_slices < 1)
+        hb_slices = 1;
     retention_every = (unsigned)((long long)cfg->retention_sweep_s * 1000 /
                                  cfg->sweep_interval_ms);
     if (retention_every < 1)
         retention_every = 1;
     uv_timer_start(&tick_timer, tick_cb, (uint64_t)cfg->sweep_interval_ms,
                    (uint64_t)cfg->sweep_interval_ms);
+    uv_timer_start(&hb_timer, hb_cb, HEARTBEAT_TICK_MS, HEARTBEAT_TICK_MS);
     return 0;
 }
 
@@ -1313,8 +1327,10 @@ void conv_shutdown(void)
 {
     uv_timer_stop(&queue_timer);
     uv_timer_stop(&tick_timer);
+    uv_timer_stop(&hb_timer);
     uv_close((uv_handle_t *)&queue_timer, NULL);
     uv_close((uv_handle_t *)&tick_timer, NULL);
+    uv_close((uv_handle_t *)&hb_timer, NULL);
     free(last_queue_frame);
     last_queue_frame = NULL;
 }
