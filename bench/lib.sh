@@ -113,3 +113,62 @@ stop_pid() {
     wait "$1" 2>/dev/null || true
 }
 
+
+# run_peak OUT PORT RATE SECS PARENTS ADVISERS WAITING: the latency load
+# (PARENTS chatting with ADVISERS, RATE messages/s in total, SECS measured)
+# while WAITING more parents wait in the queue, as at a national peak.
+# The chats are paired first, so the crowd queues behind them; the
+# crowd's connection burst falls in the latency run's warm-up
+# (PEAK_WARMUP_S), and OUT gets waiting_ready_s: when every one of them
+# was queued and the AOF rewritten after them, from the crowd's start (it
+# must be below the warm-up), and aof_rewrites_during: rewrites from then
+# to the end.
+PEAK_WARMUP_S=${PEAK_WARMUP_S:-25}
+run_peak() {
+    lg=build/bench/loadgen
+    "$lg" --mode latency --port "$2" --parents "$5" --advisers "$6" \
+        --capacity 8 --window 64 --rate "$3" --duration "$4" \
+        --warmup "$PEAK_WARMUP_S" --pid "$CHATD_PID" --cookies "$T/cookies" \
+        --redis-pid "$REDIS_PID" --password "$PW" >"$T/peak-lat.json" \
+        2>"$T/peak-lat.err" &
+    lat_pid=$!
+    PIDS="$PIDS $lat_pid"
+    i=0
+    until grep -q 'chatting)' "$T/peak-lat.err" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -ge 600 ] || ! kill -0 "$lat_pid" 2>/dev/null; then
+            echo "bench: the peak's chats did not start" >&2
+            cat "$T/peak-lat.err" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    t0=$(date +%s.%N)
+    rm -f "$T/peak-idle.json"
+    "$lg" --mode idle --port "$2" --parents "$7" --prefix wait \
+        --hold $((PEAK_WARMUP_S + $4 + 30)) --timeout 120 \
+        >"$T/peak-idle.json" 2>"$T/peak-idle.err" &
+    idle_pid=$!
+    PIDS="$PIDS $idle_pid"
+    until [ -s "$T/peak-idle.json" ] || ! kill -0 "$idle_pid" 2>/dev/null; do
+        sleep 0.1
+    done
+    # The crowd's arrival grows the AOF past Redis's automatic rewrite
+    # size; rewrite it now rather than at a moment of Redis's choosing
+    # inside the measured seconds (see wipe).
+    rcli BGREWRITEAOF >/dev/null 2>&1 || true
+    i=0
+    while [ "$(rinfo aof_rewrite_in_progress)$(rinfo aof_rewrite_scheduled)" != 00 ] &&
+        [ $i -lt 300 ]; do
+        sleep 0.1; i=$((i + 1))
+    done
+    ready=$(echo "$(date +%s.%N) - $t0" | bc)
+    rw0=$(rinfo aof_rewrites)
+    wait "$lat_pid" || { echo "bench: the peak's latency run failed" >&2; exit 1; }
+    rw1=$(rinfo aof_rewrites)
+    stop_pid "$idle_pid"
+    jq -c --slurpfile idle "$T/peak-idle.json" --argjson ready "$ready" \
+        --argjson rw $((rw1 - rw0)) \
+        '. + {waiting: $idle[0].idle_connections, waiting_ready_s: $ready,
+              aof_rewrites_during: $rw}' "$T/peak-lat.json" >"$1"
+}

@@ -10,6 +10,8 @@
  *
  * Modes (--mode):
  *   idle     N parents: hello, start "hi", wait for queued; hold them
+ *            (--hold S: keep them S seconds more after printing, as the
+ *            waiting crowd under another loadgen's latency run)
  *   relay    P parents chatting with A advisers; parents send as fast as a
  *            window of unacknowledged messages allows; msgs/s at advisers
  *   latency  the same pairs, paced at --rate msgs/s in total; p50/p99
@@ -95,7 +97,7 @@ static struct {
     enum mode mode;
     int port, adv_port;
     int parents, advisers, capacity, window, nsrc;
-    double duration, warmup, rate, spread_ms, timeout;
+    double duration, warmup, rate, spread_ms, timeout, hold;
     int reply_every;
     const char *prefix, *password, *cookies;
     int pid; /* chatd, for RSS/CPU */
@@ -980,7 +982,7 @@ static void usage(void)
             "  [--spread-ms MS] [--srcs K] [--prefix NAME] [--password PW]\n"
             "  [--cookies FILE] [--pid CHATD_PID] [--pid2 PID] "
             "[--redis-pid PID]\n"
-            "  [--reply-every N] [--timeout S]\n");
+            "  [--reply-every N] [--timeout S] [--hold S]\n");
     exit(2);
 }
 
@@ -1042,6 +1044,8 @@ static void parse_args(int argc, char **argv)
             O.reply_every = atoi(v);
         else if (!strcmp(a, "--timeout"))
             O.timeout = atof(v);
+        else if (!strcmp(a, "--hold"))
+            O.hold = atof(v);
         else
             usage();
     }
@@ -1049,7 +1053,7 @@ static void parse_args(int argc, char **argv)
         O.advisers < 0 || O.advisers > 10000 || O.capacity < 1 ||
         O.capacity > 8 || O.window < 1 || O.window > 1000 || O.nsrc < 1 ||
         O.nsrc > 250 || O.duration <= 0 || O.duration > 600 || O.rate <= 0 ||
-        O.timeout <= 0 || O.timeout > 1800)
+        O.timeout <= 0 || O.timeout > 1800 || O.hold < 0 || O.hold > 1800)
         usage();
 }
 
@@ -1247,6 +1251,8 @@ int main(int argc, char **argv)
     }
     printf("}\n");
     fflush(stdout);
+    if (O.mode == M_IDLE && O.hold > 0)
+        run_until(NULL, O.hold, 50, NULL);
     close_all();
     return 0;
 }
