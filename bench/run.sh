@@ -3,7 +3,8 @@
 # chatd, then bench/results.json and a table.  Called by `make bench`.
 #
 # Environment (all optional):
-#   BENCH_IDLE=15000        parents held in the idle scenario
+#   BENCH_IDLE=15000        parents held in the idle scenario, and waiting
+#                           in the peak one
 #   BENCH_RELAY_PARENTS=256 BENCH_RELAY_ADVISERS=32 BENCH_WINDOW=4
 #   BENCH_SECONDS=10        measured seconds per throughput scenario
 #   BENCH_PROFILE=1         perf record chatd under the relay load (0: skip)
@@ -122,6 +123,13 @@ say "disk floor: fdatasync probe at $LAT_RATE msgs/s, $AOF_PER_MSG AOF bytes eac
 "$FSYNC" "$T/redis" "$SECS" $LAT_RATE "$AOF_PER_MSG" >"$T/fsync.json"
 cat "$T/fsync.json" >&2
 
+# --- the same latency load with 15,000 more parents waiting (a national peak) -----
+start_chatd chatd1 "$P1"
+say "scenario peak: latency at $LAT_RATE msgs/s while $IDLE more parents wait"
+run_peak "$T/peak.json" "$P1" $LAT_RATE "$SECS" "$RP" "$RA" "$IDLE"
+cat "$T/peak.json" >&2
+stop_pid "$CHATD_PID"; wipe
+
 # --- pairing: 100 advisers (capacity 5), 500 parents over 1 s -------------------------
 start_chatd chatd1 "$P1"
 run_lg pairing --mode pairing --port "$P1" --parents $PAIR_PARENTS \
@@ -159,19 +167,20 @@ jq -n \
     --slurpfile idle "$T/idle.json" --slurpfile relay "$T/relay.json" \
     --slurpfile lat "$T/latency.json" --slurpfile pair "$T/pairing.json" \
     --slurpfile echo "$T/echo.json" --slurpfile two "$T/two.json" \
-    --slurpfile fsync "$T/fsync.json" \
+    --slurpfile fsync "$T/fsync.json" --slurpfile peak "$T/peak.json" \
     --argjson triage "$TRIAGE" --arg cmd "$CMD" \
     --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     --arg host "$(uname -srm); $(nproc) cores; $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)" \
     --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" '
     ($idle[0]) as $i | ($relay[0]) as $r | ($lat[0]) as $l | ($pair[0]) as $p |
-    ($echo[0]) as $e | ($two[0]) as $t | ($fsync[0]) as $f |
+    ($echo[0]) as $e | ($two[0]) as $t | ($fsync[0]) as $f | ($peak[0]) as $k |
     {
       idle_connections: $i.idle_connections,
       rss_per_idle_connection_bytes: $i.rss_per_idle_connection_bytes,
       relay_msgs_per_s: $r.msgs_per_s,
       p50_ms_at_5k_msgs_per_s: $l.p50_ms,
       p99_ms_at_5k_msgs_per_s: $l.p99_ms,
+      p99_ms_at_5k_msgs_per_s_15k_waiting: $k.p99_ms,
       echo_msgs_per_s: $e.msgs_per_s,
       echo_ratio: (if $e.msgs_per_s > 0 then (($r.msgs_per_s / $e.msgs_per_s) * 1000 | round) / 1000 else null end),
       pairing_p99_ms: $p.pairing_p99_ms,
@@ -179,7 +188,7 @@ jq -n \
       two_process_relay_msgs_per_s: $t.msgs_per_s,
       disk_floor_p99_ms_at_5k_msgs_per_s: $f.msg_p99_ms,
       command: $cmd, date: $date, machine: $host, commit: $commit,
-      scenarios: {idle: $i, relay: $r, latency: $l, disk_floor: $f,
+      scenarios: {idle: $i, relay: $r, latency: $l, disk_floor: $f, peak: $k,
                   pairing: $p, echo: $e, two_process: $t}
     }' >"$RESULTS"
 
@@ -191,6 +200,7 @@ jq -r '
   row("relay_msgs_per_s"; ">= 30000"),
   row("p50_ms_at_5k_msgs_per_s"; "-"),
   row("p99_ms_at_5k_msgs_per_s"; "<= 5"),
+  row("p99_ms_at_5k_msgs_per_s_15k_waiting"; "-"),
   row("echo_msgs_per_s"; "-"),
   row("echo_ratio"; ">= 0.5"),
   row("pairing_p99_ms"; "<= 10"),
