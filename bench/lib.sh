@@ -76,16 +76,20 @@ rinfo() { rcli INFO persistence | sed -n "s/^$1:\\([0-9]*\\).*/\\1/p"; }
 # automatic rewrite (a fork, and a second writer on the disk) would
 # otherwise land at a time set by the previous scenario.  The latency
 # scenario reports whether one ran while it measured all the same.
-wipe() {
-    rcli EVAL "local n=0 for _,k in ipairs(redis.call('KEYS','*')) do
-      if not (k=='users' or k:find('^user:') or k:find('^sess:') or k:find('^usess:')) then
-        redis.call('DEL',k) n=n+1 end end return n" 0 >/dev/null
+rewrite_aof() {
     rcli BGREWRITEAOF >/dev/null 2>&1 || true
     i=0
     while [ "$(rinfo aof_rewrite_in_progress)$(rinfo aof_rewrite_scheduled)" != 00 ] &&
         [ $i -lt 300 ]; do
         sleep 0.1; i=$((i + 1))
     done
+}
+
+wipe() {
+    rcli EVAL "local n=0 for _,k in ipairs(redis.call('KEYS','*')) do
+      if not (k=='users' or k:find('^user:') or k:find('^sess:') or k:find('^usess:')) then
+        redis.call('DEL',k) n=n+1 end end return n" 0 >/dev/null
+    rewrite_aof
 }
 
 # start_chatd NAME PORT: sets CHATD_PID
@@ -156,12 +160,7 @@ run_peak() {
     # The crowd's arrival grows the AOF past Redis's automatic rewrite
     # size; rewrite it now rather than at a moment of Redis's choosing
     # inside the measured seconds (see wipe).
-    rcli BGREWRITEAOF >/dev/null 2>&1 || true
-    i=0
-    while [ "$(rinfo aof_rewrite_in_progress)$(rinfo aof_rewrite_scheduled)" != 00 ] &&
-        [ $i -lt 300 ]; do
-        sleep 0.1; i=$((i + 1))
-    done
+    rewrite_aof
     ready=$(echo "$(date +%s.%N) - $t0" | bc)
     rw0=$(rinfo aof_rewrites)
     wait "$lat_pid" || { echo "bench: the peak's latency run failed" >&2; exit 1; }
