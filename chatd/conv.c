@@ -18,6 +18,7 @@
 #include "triage.h"
 #include "wire.h"
 
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ static int q_advisers, q_waiting;
 static long long q_avg_ms;
 static char *last_queue_frame; /* for staff who connect later */
 static unsigned ticks, hb_every, retention_every, hb_slices, hb_tick;
+#define HB_ALL UINT_MAX /* heartbeat(): every slice at once */
 
 /* --- the table -------------------------------------------------------- */
 
@@ -1181,8 +1183,11 @@ out:
     json_decref(ev);
 }
 
+static void heartbeat(unsigned slice);
+
 void conv_resync_all(void)
 {
+    heartbeat(HB_ALL);
     for (struct client *c = clients; c; c = c->next) {
         if (c->ep == EP_STAFF && c->authed)
             conv_staff_sync(c);
@@ -1209,7 +1214,10 @@ static unsigned hb_slice(const struct client *c)
            hb_slices;
 }
 
-/* Refresh seen:p and seen:s for one slice of the clients.  All at once,
+/* Refresh seen:p and seen:s for one slice of the clients (or HB_ALL, after
+ * Redis comes back: none could be refreshed while it was away, and the
+ * sweep must not find them stale before their slices come round).  All
+ * at once,
  * 15,000 waiting parents made one ZADD that held Redis for about 14 ms
  * (and wrote 600 KB of AOF) every heartbeat period, with every message
  * behind it.  hb_slices slices, one each HEARTBEAT_TICK_MS, keep every
@@ -1222,7 +1230,7 @@ static void heartbeat(unsigned slice)
 
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     for (struct client *c = clients; c; c = c->next)
-        if (hb_slice(c) == slice)
+        if (slice == HB_ALL || hb_slice(c) == slice)
             cap += 2; /* the slice's, not every client's: a tenth of a
                        * second apart, this stays small */
     if (!cap)
@@ -1234,7 +1242,7 @@ static void heartbeat(unsigned slice)
     pn = 2;
     for (struct client *c = clients; c; c = c->next)
         if (c->ep == EP_PARENT && c->atts && live_parent(c->atts) &&
-            hb_slice(c) == slice) {
+            (slice == HB_ALL || hb_slice(c) == slice)) {
             argv[pn++] = now;
             argv[pn++] = c->atts->lc->id;
         }
@@ -1243,7 +1251,8 @@ static void heartbeat(unsigned slice)
     argv[1] = "seen:s";
     sn = 2;
     for (struct client *c = clients; c; c = c->next)
-        if (c->ep == EP_STAFF && c->authed && hb_slice(c) == slice) {
+        if (c->ep == EP_STAFF && c->authed &&
+            (slice == HB_ALL || hb_slice(c) == slice)) {
             argv[sn++] = now;
             argv[sn++] = c->name;
         }
