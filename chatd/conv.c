@@ -1205,23 +1205,24 @@ static int live_parent(const struct attach *a)
            a->told == TOLD_NONE;
 }
 
-/* Which heartbeat slice a client is in: by its address, which stays put
- * while it is connected (pooled clients lie side by side, so the
+/* Whether a client is in a heartbeat slice: by its address, which stays
+ * put while it is connected (pooled clients lie side by side, so the
  * multiplier spreads neighbours over the slices). */
-static unsigned hb_slice(const struct client *c)
+static int in_slice(const struct client *c, unsigned slice)
 {
-    return (unsigned)((((uintptr_t)c >> 4) * 2654435761u) & 0xffffffffu) %
-           hb_slices;
+    uint32_t h = (uint32_t)((uintptr_t)c >> 4) * 2654435761u;
+
+    return slice == HB_ALL || h % hb_slices == slice;
 }
 
-/* Refresh seen:p and seen:s for one slice of the clients (or HB_ALL, after
- * Redis comes back: none could be refreshed while it was away, and the
- * sweep must not find them stale before their slices come round).  All
- * at once,
+/* Refresh seen:p and seen:s for one slice of the clients.  All at once,
  * 15,000 waiting parents made one ZADD that held Redis for about 14 ms
  * (and wrote 600 KB of AOF) every heartbeat period, with every message
  * behind it.  hb_slices slices, one each HEARTBEAT_TICK_MS, keep every
- * client refreshed once a period in ZADDs of a few hundred members. */
+ * client refreshed once a period in ZADDs of a few hundred members.
+ * HB_ALL, when Redis comes back: no one could be refreshed while it was
+ * away, and the sweep must not find them stale before their slices come
+ * round. */
 static void heartbeat(unsigned slice)
 {
     size_t cap = 0, pn, sn;
@@ -1230,7 +1231,7 @@ static void heartbeat(unsigned slice)
 
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms());
     for (struct client *c = clients; c; c = c->next)
-        if (slice == HB_ALL || hb_slice(c) == slice)
+        if (in_slice(c, slice))
             cap += 2; /* the slice's, not every client's: a tenth of a
                        * second apart, this stays small */
     if (!cap)
@@ -1242,7 +1243,7 @@ static void heartbeat(unsigned slice)
     pn = 2;
     for (struct client *c = clients; c; c = c->next)
         if (c->ep == EP_PARENT && c->atts && live_parent(c->atts) &&
-            (slice == HB_ALL || hb_slice(c) == slice)) {
+            in_slice(c, slice)) {
             argv[pn++] = now;
             argv[pn++] = c->atts->lc->id;
         }
@@ -1251,8 +1252,7 @@ static void heartbeat(unsigned slice)
     argv[1] = "seen:s";
     sn = 2;
     for (struct client *c = clients; c; c = c->next)
-        if (c->ep == EP_STAFF && c->authed &&
-            (slice == HB_ALL || hb_slice(c) == slice)) {
+        if (c->ep == EP_STAFF && c->authed && in_slice(c, slice)) {
             argv[sn++] = now;
             argv[sn++] = c->name;
         }
