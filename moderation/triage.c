@@ -98,6 +98,14 @@ const struct triage_hit *triage_last_hits(const struct triage_ctx *ctx,
 
 /* ---- matching helpers ------------------------------------------------- */
 
+/* What the scan automaton recorded for form f (the text, or its second
+ * form). */
+static const struct tr_scanres *scan_of(const struct triage_ctx *ctx,
+                                        const struct norm *f)
+{
+    return &ctx->scan[f == &ctx->form[1]];
+}
+
 /* \w for a byte below 0x7f. */
 static int ascii_word(unsigned c)
 {
@@ -145,7 +153,7 @@ static int find_trie(const struct triage_rules *r, struct triage_ctx *ctx,
 {
     uint32_t dummy;
     if (ctx->fast && t->dfa) {
-        const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+        const struct tr_scanres *res = scan_of(ctx, f);
         if (t->scomp >= 0 && res->ok)
             return tr_scan_find(res, (unsigned)t->scomp, t->dfa, f->s, f->len,
                                 from, to, f->wstart, ms, me, id ? id : &dummy,
@@ -237,7 +245,7 @@ static int dfa_exists(struct triage_ctx *ctx, const struct tr_pattern *p,
                       const struct norm *f, size_t from, size_t to,
                       const size_t ws[2], size_t *at)
 {
-    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    const struct tr_scanres *res = scan_of(ctx, f);
     if (p->scomp >= 0 && res->ok) {
         struct tr_dfa_sum sum = tr_dfa_summary(p->dfa);
         return tr_scan_exists(res, (unsigned)p->scomp, p->dfa, &sum, f->s,
@@ -380,7 +388,7 @@ static int op_any(const struct triage_rules *r, struct triage_ctx *ctx,
                   const struct cue *c, int need_overlap, int want_span,
                   size_t *fs, size_t *fe)
 {
-    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    const struct tr_scanres *res = scan_of(ctx, f);
     if (!ctx->fast || op->scomp < 0 || !res->ok || op->memo)
         return any(r, ctx, op->p, f, c, need_overlap, want_span, fs, fe);
     if (!op->sum.sepaccept) {
@@ -413,7 +421,7 @@ static int trig_find(const struct triage_rules *r, struct triage_ctx *ctx,
                      int k, const struct norm *f, size_t from, size_t to,
                      size_t *ms, size_t *me)
 {
-    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    const struct tr_scanres *res = scan_of(ctx, f);
     int comp = r->plan.trig[k].comp;
     if (ctx->fast && comp >= 0 && res->ok) {
         uint32_t id;
@@ -443,7 +451,7 @@ static int context_of(const struct triage_rules *r, struct triage_ctx *ctx,
             ws = f->tok[k];
             break;
         }
-    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    const struct tr_scanres *res = scan_of(ctx, f);
     for (int k = 0; k < CTX_COUNT; k++) {
         if (!(mask & (1u << k)) || !r->context_trie[k])
             continue;
@@ -620,7 +628,7 @@ static int phrase_eval(const struct triage_rules *r, struct triage_ctx *ctx,
 static int scan(const struct triage_rules *r, struct triage_ctx *ctx,
                 const struct norm *f, const struct tr_trie *cues)
 {
-    const struct tr_scanres *res = &ctx->scan[f == &ctx->form[1]];
+    const struct tr_scanres *res = scan_of(ctx, f);
     /* the scan automaton's reports of this trie are its matches from
      * each word start, in order: what find_trie() gives from each */
     int listed = ctx->fast && cues->dfa && cues->scomp >= 0 && res->ok;
