@@ -55,7 +55,7 @@ def cmd(args):
 with open(t + '/setup.resp', 'wb') as w:
     for c in range(256):
         w.write(cmd(['HSET', 'conv:c%03d' % c, 'state', 'chatting', 'sev', '0',
-                     'adviser', 'a1', 'seq', '0', 'queued_at', '1',
+                     'adviser', 'a1', 'queued_at', '1',
                      'created', '1', 'paired_at', '1', 'topic', '',
                      'area', '', 'key', 'k' * 96]))
 ct = base64.b64encode(os.urandom(141)).decode()  # 188 bytes, as seal() gives

@@ -734,23 +734,23 @@ static void sync_done(redisReply *reply, void *priv);
 
 void conv_sync(struct attach *a)
 {
-    char key[ID_STR_LEN + 8];
     struct sync_req *sr = calloc(1, sizeof *sr);
-    const char *argv[] = {
-        "HMGET",     key,         "state",         "adviser",
-        "ended_by",  "reason",    "seq",           "key",
-        "sev",       "topic",     "area",          "return_ct",
-        "returning", "prev_conv", "transfer_from", "transfer_note"};
+    /* In enum order: sync.lua answers seq from the log, the rest from
+     * conv:<id>. */
+    const char *argv[] = {a->lc->id,   "state",         "adviser",
+                          "ended_by",  "reason",        "seq",
+                          "key",       "sev",           "topic",
+                          "area",      "return_ct",     "returning",
+                          "prev_conv", "transfer_from", "transfer_note"};
 
     if (!sr)
         return;
-    snprintf(key, sizeof key, "conv:%s", a->lc->id);
     sr->c = a->c;
     sr->lc = a->lc;
     client_hold(a->c);
     a->lc->refs++;
-    if (rds_cmd(sync_done, sr, (int)(sizeof argv / sizeof argv[0]), argv,
-                NULL) < 0)
+    if (rds_script("sync", sync_done, sr, (int)(sizeof argv / sizeof argv[0]),
+                   argv, NULL) < 0)
         sync_done(NULL, sr);
 }
 

@@ -7,7 +7,7 @@ local key = 'conv:' .. conv
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('exists') end
 redis.call('HSET', key, 'state', 'queued', 'sev', sev, 'created', now,
            'queued_at', now, 'topic', ARGV[4], 'area', ARGV[5],
-           'key', ARGV[6], 'seq', 0)
+           'key', ARGV[6])
 redis.call('SET', 'resume:' .. ARGV[7], conv, 'EX', ARGV[8])
 -- A returning parent: wait a while for the same adviser (continuity).
 if (ARGV[12] or '') ~= '' then
