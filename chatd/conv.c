@@ -184,22 +184,43 @@ struct entry {
     uint64_t seq;
     const char *from;
     long long ts;
-    const char *ct;
+    const uint8_t *ct; /* sealed, raw bytes */
     size_t ct_len;
     const char *cid;
     const char *tri;
 };
 
+/* What an entry's text is sealed bound to: "<conv>|<from>|<cid>". */
+#define ENTRY_AD_MAX (ID_STR_LEN + WIRE_FROM_MAX + PROTO_MAX_ID_BYTES + 3)
+
+static void entry_ad(char ad[ENTRY_AD_MAX], const char *conv, const char *from,
+                     const char *cid)
+{
+    snprintf(ad, ENTRY_AD_MAX, "%s|%s|%s", conv, from, cid);
+}
+
+size_t conv_seal_entry(const uint8_t key[CRYPTO_KEY_BYTES], const char *conv,
+                       const char *from, const char *cid, const char *text,
+                       size_t len, uint8_t *out, size_t cap)
+{
+    char ad[ENTRY_AD_MAX];
+
+    entry_ad(ad, conv, from, cid);
+    if (seal_raw(key, ad, (const uint8_t *)text, len, out, cap) < 0)
+        return 0;
+    return len + SEAL_OVERHEAD;
+}
+
 /* Decrypt an entry's text into buf; "" if it cannot be opened. */
 static const char *entry_text(struct lconv *lc, const struct entry *e,
                               char *buf, size_t buflen)
 {
-    char ad[ID_STR_LEN + 16 + PROTO_MAX_ID_BYTES + 4];
+    char ad[ENTRY_AD_MAX];
     size_t n;
 
-    snprintf(ad, sizeof ad, "%s|%s|%s", lc->id, e->from, e->cid);
-    if (!lc->have_key ||
-        unseal(lc->key, ad, e->ct, e->ct_len, (uint8_t *)buf, buflen, &n) < 0) {
+    entry_ad(ad, lc->id, e->from, e->cid);
+    if (!lc->have_key || unseal_raw(lc->key, ad, e->ct, e->ct_len,
+                                    (uint8_t *)buf, buflen, &n) < 0) {
         log_err("conversation %s: seq %llu cannot be decrypted", lc->id,
                 (unsigned long long)e->seq);
         buf[0] = '\0';
@@ -426,7 +447,7 @@ static int parse_entry(redisReply *item, struct entry *e)
     e->from = "system";
     e->cid = "";
     e->tri = "";
-    e->ct = "";
+    e->ct = (const uint8_t *)"";
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         const char *k = fields->element[i]->str;
         redisReply *v = fields->element[i + 1];
@@ -437,7 +458,7 @@ static int parse_entry(redisReply *item, struct entry *e)
         else if (strcmp(k, "ts") == 0)
             e->ts = strtoll(v->str, NULL, 10);
         else if (strcmp(k, "ct") == 0) {
-            e->ct = v->str;
+            e->ct = (const uint8_t *)v->str;
             e->ct_len = v->len;
         } else if (strcmp(k, "id") == 0)
             e->cid = v->str;
@@ -1124,7 +1145,7 @@ static void msg_event(const char *payload, size_t len)
         free(buf);
 }
 
-void conv_event(const char *payload, size_t len)
+static void one_event(const char *payload, size_t len)
 {
     json_t *ev;
     const char *t, *id;
@@ -1181,6 +1202,18 @@ void conv_event(const char *payload, size_t len)
     }
 out:
     json_decref(ev);
+}
+
+void conv_events(const char *payload, size_t len)
+{
+    const char *p = payload, *end = payload + len;
+
+    while (p < end) {
+        size_t n = wire_event_len(p, (size_t)(end - p));
+        if (n > 0)
+            one_event(p, n);
+        p += n + 1; /* and the newline */
+    }
 }
 
 static void heartbeat(unsigned slice);

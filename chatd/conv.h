@@ -54,8 +54,14 @@ void conv_ack(struct attach *a, uint64_t seq, const char *id);
 void conv_queue_changed(void);
 /* Wait estimate for a position, from the last refresh. */
 int conv_eta(int position);
-/* One JSON event from the Redis channel. */
-void conv_event(const char *payload, size_t len);
+/* A message from the Redis channel: one event or more, one a line. */
+void conv_events(const char *payload, size_t len);
+/* An entry's text sealed for conv:<id>:log, as delivery opens it (bound
+ * to the conversation, the sender and the client id).  Returns the sealed
+ * length (len + SEAL_OVERHEAD), or 0 if it does not fit in cap. */
+size_t conv_seal_entry(const uint8_t key[CRYPTO_KEY_BYTES], const char *conv,
+                       const char *from, const char *cid, const char *text,
+                       size_t len, uint8_t *out, size_t cap);
 /* Redis came back: resynchronise every local client. */
 void conv_resync_all(void);
 /* Send the latest queue frame to a staff member who just connected. */

@@ -13,7 +13,6 @@
 
 #define AEAD_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG   crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define SEAL_MAX   65536              /* bytes of plaintext sealed at once */
 #define NONCE_POOL (AEAD_NONCE * 256) /* random bytes fetched at once */
 
 static uint8_t *master_key;  /* sodium_malloc'd, read-only after load */
@@ -238,25 +237,54 @@ int return_code_digest(const char *typed, char out[DIGEST_STR_LEN])
     return 0;
 }
 
+_Static_assert(SEAL_OVERHEAD == AEAD_NONCE + AEAD_TAG, "SEAL_OVERHEAD");
+
+int seal_raw(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
+             const uint8_t *plain, size_t len, uint8_t *out, size_t outsize)
+{
+    unsigned long long clen;
+
+    if (len > SEAL_MAX || outsize < len + SEAL_OVERHEAD)
+        return -1;
+    nonce_new(out);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + AEAD_NONCE, &clen, plain,
+                                               len, (const uint8_t *)ad,
+                                               strlen(ad), NULL, out, key);
+    return 0;
+}
+
+int unseal_raw(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
+               const uint8_t *sealed, size_t sealed_len, uint8_t *out,
+               size_t outsize, size_t *outlen)
+{
+    unsigned long long plen;
+
+    if (sealed_len < SEAL_OVERHEAD || sealed_len - SEAL_OVERHEAD >= outsize)
+        return -1;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            out, &plen, NULL, sealed + AEAD_NONCE, sealed_len - AEAD_NONCE,
+            (const uint8_t *)ad, strlen(ad), sealed, key) != 0)
+        return -1;
+    out[plen] = '\0';
+    *outlen = (size_t)plen;
+    return 0;
+}
+
 size_t seal_len(size_t len)
 {
-    return sodium_base64_ENCODED_LEN(AEAD_NONCE + len + AEAD_TAG,
+    return sodium_base64_ENCODED_LEN(len + SEAL_OVERHEAD,
                                      sodium_base64_VARIANT_ORIGINAL);
 }
 
 int seal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
          const uint8_t *plain, size_t len, char *out, size_t outsize)
 {
-    uint8_t buf[AEAD_NONCE + SEAL_MAX + AEAD_TAG];
-    unsigned long long clen;
+    uint8_t buf[SEAL_MAX + SEAL_OVERHEAD];
 
-    if (len > SEAL_MAX || outsize < seal_len(len))
+    if (len > SEAL_MAX || outsize < seal_len(len) ||
+        seal_raw(key, ad, plain, len, buf, sizeof buf) < 0)
         return -1;
-    nonce_new(buf);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(buf + AEAD_NONCE, &clen, plain,
-                                               len, (const uint8_t *)ad,
-                                               strlen(ad), NULL, buf, key);
-    sodium_bin2base64(out, outsize, buf, AEAD_NONCE + (size_t)clen,
+    sodium_bin2base64(out, outsize, buf, len + SEAL_OVERHEAD,
                       sodium_base64_VARIANT_ORIGINAL);
     return 0;
 }
@@ -265,21 +293,13 @@ int unseal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
            const char *sealed, size_t sealed_len, uint8_t *out, size_t outsize,
            size_t *outlen)
 {
-    uint8_t buf[AEAD_NONCE + SEAL_MAX + AEAD_TAG];
+    uint8_t buf[SEAL_MAX + SEAL_OVERHEAD];
     size_t blen;
-    unsigned long long plen;
 
     if (sodium_base642bin(buf, sizeof buf, sealed, sealed_len, NULL, &blen,
-                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        blen < AEAD_NONCE + AEAD_TAG || blen - AEAD_NONCE - AEAD_TAG >= outsize)
+                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
         return -1;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            out, &plen, NULL, buf + AEAD_NONCE, blen - AEAD_NONCE,
-            (const uint8_t *)ad, strlen(ad), buf, key) != 0)
-        return -1;
-    out[plen] = '\0';
-    *outlen = (size_t)plen;
-    return 0;
+    return unseal_raw(key, ad, buf, blen, out, outsize, outlen);
 }
 
 int convkey_new(const char *conv, uint8_t key[CRYPTO_KEY_BYTES],

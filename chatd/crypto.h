@@ -53,9 +53,25 @@ int convkey_new(const char *conv, uint8_t key[CRYPTO_KEY_BYTES],
 int convkey_unwrap(const char *conv, const char *wrapped,
                    uint8_t key[CRYPTO_KEY_BYTES]);
 
+/* Sealed bytes are nonce || ciphertext || tag: the plaintext's length
+ * plus SEAL_OVERHEAD.  A conversation's log stores them as they are
+ * (Redis strings hold any bytes; base64 made every message a third
+ * longer in Redis's AOF, docs/performance.md); values kept in hashes and
+ * JSON events (notes, wrapped keys, whispers) are base64. */
+#define SEAL_OVERHEAD 40    /* bytes: 24 of nonce, 16 of tag */
+#define SEAL_MAX      65536 /* bytes of plaintext sealed at once */
+
+/* Seal plain under key, bound to ad; out gets len + SEAL_OVERHEAD bytes. */
+int seal_raw(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
+             const uint8_t *plain, size_t len, uint8_t *out, size_t outsize);
+/* Open what seal_raw() made; out gets the plaintext plus a NUL. */
+int unseal_raw(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
+               const uint8_t *sealed, size_t sealed_len, uint8_t *out,
+               size_t outsize, size_t *outlen);
+
 /* Base64 length needed to seal len bytes, with NUL. */
 size_t seal_len(size_t len);
-/* Seal plain under key, bound to ad; out gets base64(nonce||ct). */
+/* seal_raw(), then base64: out gets a string. */
 int seal(const uint8_t key[CRYPTO_KEY_BYTES], const char *ad,
          const uint8_t *plain, size_t len, char *out, size_t outsize);
 /* Open what seal() made; out gets len bytes plus a NUL. */

@@ -273,7 +273,7 @@ static void on_ready(void)
 static int run_daemon(void)
 {
     char err[512];
-    struct rds_hooks hooks = {on_ready, NULL, conv_event};
+    struct rds_hooks hooks = {on_ready, NULL, conv_events};
     struct rlimit no_core = {0, 0};
 
     /* A core dump would hold keys and message text. */

@@ -458,17 +458,7 @@ static void sub_message(redisAsyncContext *ac, void *r, void *priv)
     } else if (strcmp(reply->element[0]->str, "message") == 0 &&
                reply->element[2]->type == REDIS_REPLY_STRING &&
                R.hooks.on_event) {
-        const char *p = reply->element[2]->str;
-        const char *end = p + reply->element[2]->len;
-
-        while (p < end) {
-            const char *sep = memchr(p, RDS_EVENT_SEP, (size_t)(end - p));
-            const char *stop = sep ? sep : end;
-
-            if (stop > p)
-                R.hooks.on_event(p, (size_t)(stop - p));
-            p = stop + 1;
-        }
+        R.hooks.on_event(reply->element[2]->str, reply->element[2]->len);
     }
 }
 

@@ -23,11 +23,9 @@
 
 typedef void (*rds_cb)(redisReply *reply, void *priv);
 
-/* Scripts may publish several events in one message, one a line: no event
- * holds a newline (JSON escapes them; see wire.h for msg events), and
- * on_event gets them one at a time. */
-#define RDS_EVENT_SEP '\n'
-
+/* on_event gets each message on RDS_EVENT_CHANNEL whole: scripts may
+ * publish several events in one, one a line (wire.h says where each
+ * ends). */
 struct rds_hooks {
     void (*on_ready)(void);
     void (*on_lost)(void);

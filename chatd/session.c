@@ -196,10 +196,11 @@ out:
 static void append_store(struct append_req *rq, struct lconv *lc)
 {
     struct triage_result tr;
-    char now[24], sev[4], ad[ID_STR_LEN + 16 + PROTO_MAX_ID_BYTES + 4];
-    char tri[TRIAGE_JSON_MAX], *ct = NULL;
-    size_t ctlen = seal_len(rq->len);
+    char now[24], sev[4], tri[TRIAGE_JSON_MAX];
+    /* A frame's text is at most the frame: no allocation per message. */
+    uint8_t ct[PROTO_MAX_FRAME_BYTES + SEAL_OVERHEAD];
     const char *argv[8];
+    size_t lens[8];
 
     if (strcmp(rq->from, "parent") == 0) {
         run_triage(rq->text, rq->len, &tr);
@@ -209,9 +210,8 @@ static void append_store(struct append_req *rq, struct lconv *lc)
         tr.severity = TRIAGE_NONE;
         tri[0] = '\0';
     }
-    snprintf(ad, sizeof ad, "%s|%s|%s", rq->conv, rq->from, rq->cid);
-    if (!(ct = malloc(ctlen)) ||
-        seal(lc->key, ad, (const uint8_t *)rq->text, rq->len, ct, ctlen) < 0)
+    if (!(lens[4] = conv_seal_entry(lc->key, rq->conv, rq->from, rq->cid,
+                                    rq->text, rq->len, ct, sizeof ct)))
         goto fail;
     fmt_now(now, sizeof now);
     snprintf(sev, sizeof sev, "%d", (int)tr.severity);
@@ -219,16 +219,17 @@ static void append_store(struct append_req *rq, struct lconv *lc)
     argv[1] = rq->conv;
     argv[2] = rq->from;
     argv[3] = rq->cid;
-    argv[4] = ct;
+    argv[4] = (const char *)ct;
     argv[5] = tri;
     argv[6] = sev;
     argv[7] = rq->c->ep == EP_STAFF ? rq->c->name : "";
-    if (rds_script_batched("append", append_done, rq, 8, argv, NULL) < 0)
+    for (int i = 0; i < 8; i++)
+        if (i != 4)
+            lens[i] = strlen(argv[i]);
+    if (rds_script_batched("append", append_done, rq, 8, argv, lens) < 0)
         goto fail;
-    free(ct);
     return;
 fail:
-    free(ct);
     append_done(NULL, rq);
 }
 
@@ -385,13 +386,15 @@ static void parent_start(struct client *c, const struct frame *f)
     struct triage_result tr;
     uint8_t *key = NULL; /* a keyslot: guarded memory, not the stack */
     char wrapped[WRAPPED_KEY_STR_LEN], digest[DIGEST_STR_LEN];
-    char now[24], sev[4], ttl[16], ad[ID_STR_LEN + 32], wait[24];
+    char now[24], sev[4], ttl[16], wait[24];
     char ret[DIGEST_STR_LEN] = "";
-    char *ct = NULL, tri[TRIAGE_JSON_MAX];
-    int has_tri = 0;
+    char tri[TRIAGE_JSON_MAX];
+    uint8_t ct[PROTO_MAX_FRAME_BYTES + SEAL_OVERHEAD];
+    size_t ctlen = 0; /* 0: no opening message */
     struct start_req *sq = NULL;
     struct attach *a;
     const char *argv[13];
+    size_t lens[13];
 
     if (c->atts && (c->atts->told != TOLD_ENDED || c->atts->end_due)) {
         client_error(c, "not_allowed", "a chat is already under way");
@@ -412,15 +415,11 @@ static void parent_start(struct client *c, const struct frame *f)
     id_new(sq->conv);
     if (convkey_new(sq->conv, key, wrapped) < 0)
         goto fail;
-    if (f->text && f->text_len) {
-        size_t n = seal_len(f->text_len);
-        snprintf(ad, sizeof ad, "%s|parent|%s", sq->conv, OPENING_CID);
-        if (!(ct = malloc(n)) ||
-            seal(key, ad, (const uint8_t *)f->text, f->text_len, ct, n) < 0 ||
-            !wire_triage_stored(tri, sizeof tri, f->text, f->text_len, &tr))
-            goto fail;
-        has_tri = 1;
-    }
+    if (f->text && f->text_len &&
+        (!(ctlen = conv_seal_entry(key, sq->conv, "parent", OPENING_CID,
+                                   f->text, f->text_len, ct, sizeof ct)) ||
+         !wire_triage_stored(tri, sizeof tri, f->text, f->text_len, &tr)))
+        goto fail;
     while (c->atts)
         conv_detach(c->atts);
     if (!(a = conv_attach(c, sq->conv)))
@@ -438,9 +437,9 @@ static void parent_start(struct client *c, const struct frame *f)
     argv[5] = wrapped;
     argv[6] = digest;
     argv[7] = ttl;
-    argv[8] = ct ? OPENING_CID : "";
-    argv[9] = ct ? ct : "";
-    argv[10] = has_tri ? tri : "";
+    argv[8] = ctlen ? OPENING_CID : "";
+    argv[9] = ctlen ? (const char *)ct : "";
+    argv[10] = ctlen ? tri : "";
     /* An unknown or mistyped code is not an error: they start afresh. */
     if (f->return_code && return_code_digest(f->return_code, ret) < 0)
         ret[0] = '\0';
@@ -448,18 +447,18 @@ static void parent_start(struct client *c, const struct frame *f)
              (long long)CFG->continuity_wait_s * 1000);
     argv[11] = ret;
     argv[12] = wait;
+    for (int i = 0; i < 13; i++)
+        lens[i] = i == 9 ? ctlen : strlen(argv[i]);
     sq->c = c;
     client_hold(c);
-    if (rds_script("start", start_done, sq, 13, argv, NULL) < 0) {
+    if (rds_script("start", start_done, sq, 13, argv, lens) < 0) {
         start_done(NULL, sq);
         sq = NULL;
     }
     keyslot_free(key);
-    free(ct);
     return;
 fail:
     keyslot_free(key);
-    free(ct);
     free(sq);
     client_error(c, "closed", "unavailable: could not start; try again");
 }
@@ -786,18 +785,37 @@ out:
     free(sq);
 }
 
+/* lens as rds_script() takes them: NULL when every argument is a string. */
 static void run_staff_script(struct client *c, const char *script,
                              const char *conv, const char *what,
                              const char *reply_type, int argc,
-                             const char **argv)
+                             const char **argv, const size_t *lens)
 {
     struct staff_req *sq = staff_req_new(c, conv, what);
 
     if (!sq)
         return;
     snprintf(sq->extra, sizeof sq->extra, "%s", reply_type);
-    if (rds_script(script, staff_simple_done, sq, argc, argv, NULL) < 0)
+    if (rds_script(script, staff_simple_done, sq, argc, argv, lens) < 0)
         staff_simple_done(NULL, sq);
+}
+
+/* A staff action's text for the log (a service card, the transfer notice),
+ * sealed by conv_seal_entry() with no client id; malloc'd, or NULL. */
+static uint8_t *seal_log_text(struct lconv *lc, const char *from,
+                              const char *text, size_t *sealed_len)
+{
+    size_t len = strlen(text), cap = len + SEAL_OVERHEAD;
+    uint8_t *ct;
+
+    if (!lc->have_key || !(ct = malloc(cap)))
+        return NULL;
+    if (!(*sealed_len =
+              conv_seal_entry(lc->key, lc->id, from, "", text, len, ct, cap))) {
+        free(ct);
+        return NULL;
+    }
+    return ct;
 }
 
 static void staff_escalate(struct client *c, struct attach *a,
@@ -808,8 +826,8 @@ static void staff_escalate(struct client *c, struct attach *a,
 
     fmt_now(now, sizeof now);
     snprintf(sev, sizeof sev, "%d", f->severity);
-    run_staff_script(c, "escalate", a->lc->id, "escalate", "escalated", 5,
-                     argv);
+    run_staff_script(c, "escalate", a->lc->id, "escalate", "escalated", 5, argv,
+                     NULL);
     free(note);
 }
 
@@ -822,8 +840,8 @@ static void staff_decide(struct client *c, const struct frame *f)
         f->decision, note ? note : "", f->reference ? f->reference : ""};
 
     fmt_now(now, sizeof now);
-    run_staff_script(c, "decide", f->conversation, "decide", "decided", 6,
-                     argv);
+    run_staff_script(c, "decide", f->conversation, "decide", "decided", 6, argv,
+                     NULL);
     free(note);
 }
 
@@ -832,8 +850,10 @@ static void staff_signpost(struct client *c, struct attach *a,
 {
     const struct service *svc =
         SERVICES ? services_find(SERVICES, f->service) : NULL;
-    char now[24], *card, *ct = NULL;
+    char now[24], *card;
+    uint8_t *ct = NULL;
     const char *argv[5];
+    size_t lens[5];
 
     if (!svc) {
         client_error(c, "bad_request", "no service '%.64s' in the directory",
@@ -845,8 +865,7 @@ static void staff_signpost(struct client *c, struct attach *a,
         card = json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(cj);
     }
-    ct = seal_note(a->lc, "signpost", card);
-    if (!card || !ct || !*ct) {
+    if (!card || !(ct = seal_log_text(a->lc, "signpost", card, &lens[4]))) {
         client_error(c, "closed", "unavailable: try again");
     } else {
         fmt_now(now, sizeof now);
@@ -854,9 +873,11 @@ static void staff_signpost(struct client *c, struct attach *a,
         argv[1] = a->lc->id;
         argv[2] = c->name;
         argv[3] = f->service;
-        argv[4] = ct;
+        argv[4] = (const char *)ct;
+        for (int i = 0; i < 4; i++)
+            lens[i] = strlen(argv[i]);
         run_staff_script(c, "signpost", a->lc->id, "signpost", "signposted", 5,
-                         argv);
+                         argv, lens);
     }
     free(card);
     free(ct);
@@ -869,21 +890,20 @@ static void staff_signpost(struct client *c, struct attach *a,
 static void staff_transfer(struct client *c, struct attach *a,
                            const struct frame *f)
 {
-    char now[24], ad[ID_STR_LEN + 16],
-        *note = seal_note(a->lc, "transfer", f->note);
-    size_t n = seal_len(sizeof TRANSFER_TEXT);
-    char *sys = malloc(n);
-    const char *argv[5] = {now, a->lc->id, c->name, note ? note : "", sys};
+    char now[24], *note = seal_note(a->lc, "transfer", f->note);
+    size_t lens[5];
+    uint8_t *sys = seal_log_text(a->lc, "system", TRANSFER_TEXT, &lens[4]);
+    const char *argv[5] = {now, a->lc->id, c->name, note ? note : "",
+                           (const char *)sys};
 
-    snprintf(ad, sizeof ad, "%s|system|", a->lc->id);
-    if (!note || !sys || !a->lc->have_key ||
-        seal(a->lc->key, ad, (const uint8_t *)TRANSFER_TEXT,
-             sizeof TRANSFER_TEXT - 1, sys, n) < 0) {
+    if (!note || !sys) {
         client_error(c, "closed", "unavailable: try again");
     } else {
         fmt_now(now, sizeof now);
+        for (int i = 0; i < 4; i++)
+            lens[i] = strlen(argv[i]);
         run_staff_script(c, "transfer", a->lc->id, "transfer", "transferred", 5,
-                         argv);
+                         argv, lens);
     }
     free(note);
     free(sys);
@@ -901,7 +921,8 @@ static void staff_whisper(struct client *c, struct attach *a,
         return;
     }
     fmt_now(now, sizeof now);
-    run_staff_script(c, "whisper", a->lc->id, "whisper", "whispered", 4, argv);
+    run_staff_script(c, "whisper", a->lc->id, "whisper", "whispered", 4, argv,
+                     NULL);
     free(ct);
 }
 

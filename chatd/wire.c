@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENT_FIELDS 6 /* conv, seq, from, ts, ct, id length */
+#define EVENT_HEAD_FIELDS 4  /* conv, seq, from, ts: before the sized ones */
+#define EVENT_NUM_DIGITS  19 /* digits of a seq, ts or length: fits 64 bits */
 
 void wb_init(struct wbuf *b, char *buf, size_t cap)
 {
@@ -168,54 +169,119 @@ int wire_msg_event_conv(const char *ev, size_t len, char conv[ID_STR_LEN])
     return 0;
 }
 
-static int copy_field(char *dst, size_t cap, const char *s)
-{
-    size_t n = strlen(s);
+/* Where the parts of a msg event lie (wire.h), none of them copied. */
+struct msg_layout {
+    const char *head[EVENT_HEAD_FIELDS];
+    size_t head_len[EVENT_HEAD_FIELDS];
+    const char *ct, *cid, *tri;
+    size_t ct_len, cid_len, tri_len;
+};
 
-    if (n == 0 || n >= cap)
+/* The field at *p, up to the next '|'; *p moves past the '|'. */
+static int take_field(const char **p, const char *end, const char **f,
+                      size_t *n)
+{
+    const char *bar = memchr(*p, '|', (size_t)(end - *p));
+
+    if (!bar)
         return -1;
-    memcpy(dst, s, n + 1);
+    *f = *p;
+    *n = (size_t)(bar - *p);
+    *p = bar + 1;
     return 0;
 }
 
-static int parse_num(const char *s, unsigned long long *out)
+/* Decimal digits only, and not more than fit. */
+static int parse_num(const char *s, size_t n, unsigned long long *out)
 {
-    char *end;
+    unsigned long long v = 0;
 
-    if (*s < '0' || *s > '9')
+    if (n == 0 || n > EVENT_NUM_DIGITS)
         return -1;
-    *out = strtoull(s, &end, 10);
-    return *end == '\0' ? 0 : -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long long)(s[i] - '0');
+    }
+    *out = v;
+    return 0;
 }
 
-int wire_msg_event_parse(char *buf, size_t len, struct wire_msg *m)
+/* A length, then that many bytes (which may hold any byte), then '|'. */
+static int take_sized(const char **p, const char *end, size_t max,
+                      const char **f, size_t *n)
 {
-    char *f[EVENT_FIELDS], *p = buf + 2, *end = buf + len;
-    unsigned long long seq, ts, idlen;
+    const char *num;
+    size_t numlen;
+    unsigned long long v;
 
-    if (!wire_is_msg_event(buf, len) || buf[len] != '\0')
+    if (take_field(p, end, &num, &numlen) < 0 ||
+        parse_num(num, numlen, &v) < 0 || v > max ||
+        (size_t)(end - *p) < v + 1 || (*p)[v] != '|')
         return -1;
-    for (int i = 0; i < EVENT_FIELDS; i++) {
-        char *bar = memchr(p, '|', (size_t)(end - p));
-        if (!bar)
+    *f = *p;
+    *n = (size_t)v;
+    *p += v + 1;
+    return 0;
+}
+
+/* The triage JSON runs to the first newline (the next event) or the end. */
+static int msg_layout(const char *ev, size_t len, struct msg_layout *l)
+{
+    const char *p = ev + 2, *end = ev + len, *nl;
+
+    if (!wire_is_msg_event(ev, len))
+        return -1;
+    for (int i = 0; i < EVENT_HEAD_FIELDS; i++)
+        if (take_field(&p, end, &l->head[i], &l->head_len[i]) < 0)
             return -1;
-        *bar = '\0';
-        f[i] = p;
-        p = bar + 1;
-    }
-    if (copy_field(m->conv, sizeof m->conv, f[0]) < 0 ||
-        parse_num(f[1], &seq) < 0 || seq == 0 ||
-        copy_field(m->from, sizeof m->from, f[2]) < 0 ||
-        parse_num(f[3], &ts) < 0 || parse_num(f[5], &idlen) < 0 ||
-        idlen > PROTO_MAX_ID_BYTES || (size_t)(end - p) < idlen + 1 ||
-        p[idlen] != '|')
+    if (take_sized(&p, end, SEAL_MAX + SEAL_OVERHEAD, &l->ct, &l->ct_len) < 0 ||
+        take_sized(&p, end, PROTO_MAX_ID_BYTES, &l->cid, &l->cid_len) < 0)
+        return -1;
+    nl = memchr(p, '\n', (size_t)(end - p));
+    l->tri = p;
+    l->tri_len = (size_t)((nl ? nl : end) - p);
+    return 0;
+}
+
+size_t wire_event_len(const char *ev, size_t len)
+{
+    struct msg_layout l;
+    const char *nl;
+
+    if (msg_layout(ev, len, &l) == 0)
+        return (size_t)(l.tri + l.tri_len - ev);
+    nl = memchr(ev, '\n', len);
+    return nl ? (size_t)(nl - ev) : len;
+}
+
+static int copy_span(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n == 0 || n >= cap)
+        return -1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+int wire_msg_event_parse(const char *buf, size_t len, struct wire_msg *m)
+{
+    struct msg_layout l;
+    unsigned long long seq, ts;
+
+    if (buf[len] != '\0' || msg_layout(buf, len, &l) < 0 ||
+        l.tri + l.tri_len != buf + len ||
+        copy_span(m->conv, sizeof m->conv, l.head[0], l.head_len[0]) < 0 ||
+        parse_num(l.head[1], l.head_len[1], &seq) < 0 || seq == 0 ||
+        copy_span(m->from, sizeof m->from, l.head[2], l.head_len[2]) < 0 ||
+        parse_num(l.head[3], l.head_len[3], &ts) < 0)
         return -1;
     m->seq = seq;
     m->ts = (long long)ts;
-    m->ct = f[4];
-    m->ct_len = strlen(f[4]);
-    memcpy(m->cid, p, idlen);
-    m->cid[idlen] = '\0';
-    m->tri = p + idlen + 1;
+    m->ct = (const uint8_t *)l.ct;
+    m->ct_len = l.ct_len;
+    memcpy(m->cid, l.cid, l.cid_len);
+    m->cid[l.cid_len] = '\0';
+    m->tri = l.tri;
     return 0;
 }

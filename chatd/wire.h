@@ -5,10 +5,12 @@
  * publishes.
  *
  * Owns: the `msg` event's format (lib.lua writes it):
- *   m|<conv>|<seq>|<from>|<ts>|<sealed text>|<id length>|<id>|<triage json>
- * conv is alphanumeric, seq/ts decimal, from a word, the sealed text
- * base64, the client id printable ASCII (so it is length-prefixed) and the
- * triage JSON is the rest.  Every other event stays JSON.
+ *   m|<conv>|<seq>|<from>|<ts>|<ct length>|<ct>|<id length>|<id>|<triage>
+ * conv is alphanumeric, seq/ts decimal, from a word, ct the sealed text as
+ * raw bytes (crypto.h; any byte, so length-prefixed), the client id
+ * printable ASCII (length-prefixed too) and the triage JSON the rest of
+ * the line.  Every other event stays JSON.  One PUBLISH may carry several
+ * events, one a line (wire_event_len() finds where each ends).
  * Promises: the writer never writes past its buffer; once a write does not
  * fit, the buffer is marked failed and the caller falls back to jansson
  * or drops the frame.  jansson stays for every other frame: these are the
@@ -67,7 +69,7 @@ struct wire_msg {
     uint64_t seq;
     char from[WIRE_FROM_MAX];
     long long ts;
-    const char *ct; /* these point into the caller's copy of the event */
+    const uint8_t *ct; /* ct and tri point into the caller's copy */
     size_t ct_len;
     char cid[PROTO_MAX_ID_BYTES + 1];
     const char *tri;
@@ -78,8 +80,11 @@ int wire_is_msg_event(const char *ev, size_t len);
 /* The conversation of a `msg` event, without reading the rest (a process
  * that holds no client of it drops the event here).  -1 if malformed. */
 int wire_msg_event_conv(const char *ev, size_t len, char conv[ID_STR_LEN]);
-/* Parse a `msg` event held in buf (len bytes, NUL-terminated; the
- * separators after ct and id are overwritten with NULs). */
-int wire_msg_event_parse(char *buf, size_t len, struct wire_msg *m);
+/* Parse a `msg` event held in buf (len bytes, then a NUL). */
+int wire_msg_event_parse(const char *buf, size_t len, struct wire_msg *m);
+/* The length of the first event in a PUBLISH's payload of len bytes, not
+ * counting the newline after it: a msg event's sealed text may hold
+ * newlines, every other event's bytes none (JSON escapes them). */
+size_t wire_event_len(const char *ev, size_t len);
 
 #endif

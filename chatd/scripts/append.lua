@@ -2,9 +2,9 @@
 -- order given.  chatd sends every message of a loop turn in one call
 -- (rds.c): the per-call cost of a script is paid once, the metrics are
 -- counted once and the msg events go out in one PUBLISH.
--- ARGV: 8 per message: now, conv, from (parent|adviser), cid, sealed text,
---       triage json, message severity, caller (adviser name, '' for the
---       parent)
+-- ARGV: 8 per message: now, conv, from (parent|adviser), cid, sealed text
+--       (raw bytes), triage json, message severity, caller (adviser name,
+--       '' for the parent)
 -- Returns one reply per message, in order: {seq, duplicate, conversation
 -- severity}, or the error not_allowed for that message alone.
 local ARGS_PER_MSG = 8

@@ -2,7 +2,8 @@
 -- Keys (no KEYS[] is passed; chatd runs on standalone Redis):
 --   conv:<id>         hash: state queued|chatting|ended, sev 0-4, adviser,
 --                     key (wrapped), created, queued_at, paired_at, ...
---   conv:<id>:log     stream, entry id 0-<seq>: f, ts, ct (sealed), id, tri;
+--   conv:<id>:log     stream, entry id 0-<seq>: f, ts, ct (sealed, raw
+--                     bytes: chatd/crypto.h), id, tri;
 --                     seq runs 1, 2, 3 ... without gaps and no entry is ever
 --                     deleted alone, so the stream's length is the last seq
 --                     (triage JSON; '' for a parent's message where triage
@@ -70,8 +71,9 @@ end
 -- Append one entry to a conversation; returns seq, duplicate (0/1).
 -- now may be the caller's ARGV string (no number formatting then).  With
 -- pub (a table), the msg event is added to it for the caller to publish
--- with the others of its batch (one PUBLISH, lines joined by '\n': no
--- field of a msg event can hold a newline, see rds.c); without, it is
+-- with the others of its batch (one PUBLISH, lines joined by '\n': the
+-- one field of a msg event that can hold a newline is length-prefixed,
+-- see chatd/wire.h); without, it is
 -- published here.
 local function append(conv, from, cid, now, ct, tri, pub)
   local key = 'conv:' .. conv
@@ -91,10 +93,10 @@ local function append(conv, from, cid, now, ct, tri, pub)
   redis.call('XADD', key .. ':log', '0-' .. s, 'f', from, 'ts', now,
              'ct', ct, 'id', cid, 'tri', tri)
   -- Not JSON: every chatd reads this one per message, so its fields are
-  -- plain and the client id (any printable ASCII) length-prefixed; the
-  -- triage JSON is the rest (chatd/wire.h).
-  local ev = table.concat({'m', conv, s, from, now, ct, #cid, cid .. '|' .. tri},
-                          '|')
+  -- plain, the sealed text (raw bytes) and the client id (any printable
+  -- ASCII) length-prefixed; the triage JSON is the rest (chatd/wire.h).
+  local ev = table.concat({'m', conv, s, from, now, #ct, ct, #cid,
+                           cid .. '|' .. tri}, '|')
   if pub then
     pub[#pub + 1] = ev
   else

@@ -147,8 +147,9 @@ static int parse(const char *ev, struct wire_msg *m)
 
 TEST(msg_event_parses)
 {
+    /* The sealed text is raw bytes: it may hold the separators. */
     static const char ev[] =
-        "m|abc123|7|parent|1700000000123|Q1RfYmFzZTY0|5|a|b|c|{\"x\":1}";
+        "m|abc123|7|parent|1700000000123|5|x|y\nz|5|a|b|c|{\"x\":1}";
     struct wire_msg m;
     char conv[ID_STR_LEN];
     char copy[sizeof ev];
@@ -163,30 +164,60 @@ TEST(msg_event_parses)
     CHECK(m.seq == 7 && m.ts == 1700000000123LL &&
               strcmp(m.from, "parent") == 0 && strcmp(m.conv, "abc123") == 0,
           "fields");
-    CHECK(m.ct_len == 12 && strncmp(m.ct, "Q1RfYmFzZTY0", 12) == 0,
-          "sealed text");
+    CHECK(m.ct_len == 5 && memcmp(m.ct, "x|y\nz", 5) == 0, "sealed text");
     CHECK(strcmp(m.cid, "a|b|c") == 0, "id with separators: %s", m.cid);
     CHECK(strcmp(m.tri, "{\"x\":1}") == 0, "triage is the rest");
-    CHECK(parse("m|c|1|adviser|5|Zm9v|0||", &m) == 0 && m.cid[0] == '\0' &&
-              m.tri[0] == '\0',
-          "no id, no triage");
+    CHECK(parse("m|c|1|adviser|5|0||0||", &m) == 0 && m.ct_len == 0 &&
+              m.cid[0] == '\0' && m.tri[0] == '\0',
+          "no text, no id, no triage");
 }
 
 TEST(malformed_msg_events_refused)
 {
     static const char *const bad[] = {
-        "m|c|0|parent|5|Zm9v|0||",    /* seq 0 */
-        "m|c|x|parent|5|Zm9v|0||",    /* seq not a number */
-        "m|c|1|parent|5|Zm9v|9|ab|",  /* id longer than the event */
-        "m|c|1|parent|5|Zm9v|2|abc|", /* no separator after the id */
-        "m|c|1|parent|5|Zm9v|999|",   /* id over the protocol's limit */
-        "m|c|1|parent|5",             /* fields missing */
-        "m||1|parent|5|Zm9v|0||",     /* no conversation */
+        "m|c|0|parent|5|3|foo|0||",    /* seq 0 */
+        "m|c|x|parent|5|3|foo|0||",    /* seq not a number */
+        "m|c|1|parent|5|3|foo|9|ab|",  /* id longer than the event */
+        "m|c|1|parent|5|3|foo|2|abc|", /* no separator after the id */
+        "m|c|1|parent|5|3|foo|999|",   /* id over the protocol's limit */
+        "m|c|1|parent|5|9|foo|0||",    /* text longer than the event */
+        "m|c|1|parent|5|2|foo|0||",    /* no separator after the text */
+        "m|c|1|parent|5|x|foo|0||",    /* text length not a number */
+        "m|c|1|parent|5|-1|foo|0||",   /* nor is this */
+        "m|c|1|parent|5|99999999999999999999|foo|0||", /* too many digits */
+        "m|c|1|parent|5",                              /* fields missing */
+        "m||1|parent|5|3|foo|0||",                     /* no conversation */
+        "m|c|1|parent|5|3|foo|0||{}\n{}",              /* two events */
     };
     struct wire_msg m;
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(parse(bad[i], &m) < 0, "refused: %s", bad[i]);
+}
+
+/* One PUBLISH, several events: a newline inside a sealed text does not
+ * split its event, a newline after it does. */
+TEST(events_split_where_each_ends)
+{
+    static const char pub[] = "m|c|1|parent|5|3|a\nb|1|x|\n"
+                              "{\"t\":\"queue\"}\n"
+                              "m|c|2|parent|6|2|\n\n|0||{\"s\":1}\n"
+                              "m|broken\n"
+                              "{\"t\":\"state\"}";
+    static const char *const want[] = {
+        "m|c|1|parent|5|3|a\nb|1|x|", "{\"t\":\"queue\"}",
+        "m|c|2|parent|6|2|\n\n|0||{\"s\":1}", "m|broken", "{\"t\":\"state\"}"};
+    const char *p = pub, *end = pub + strlen(pub);
+    size_t i = 0;
+
+    while (p < end && i < sizeof want / sizeof want[0]) {
+        size_t n = wire_event_len(p, (size_t)(end - p));
+        CHECK(n == strlen(want[i]) && memcmp(p, want[i], n) == 0,
+              "event %zu: %.*s", i, (int)n, p);
+        p += n + 1;
+        i++;
+    }
+    CHECK(i == sizeof want / sizeof want[0] && p >= end, "%zu events", i);
 }
 
 int main(void)
@@ -197,5 +228,6 @@ int main(void)
     RUN(nothing_found_is_stored_empty_and_shown_as_none);
     RUN(msg_event_parses);
     RUN(malformed_msg_events_refused);
+    RUN(events_split_where_each_ends);
     return unit_summary();
 }
