@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define EVENT_HEAD_FIELDS 4  /* conv, seq, from, ts: before the sized ones */
-#define EVENT_NUM_DIGITS  19 /* digits of a seq, ts or length: fits 64 bits */
+#define EVENT_NUM_DIGITS  18 /* digits of a seq, ts or length: fits int64 */
 
 void wb_init(struct wbuf *b, char *buf, size_t cap)
 {
@@ -255,9 +255,11 @@ size_t wire_event_len(const char *ev, size_t len)
     return nl ? (size_t)(nl - ev) : len;
 }
 
-static int copy_span(char *dst, size_t cap, const char *s, size_t n)
+/* A text field: not empty (unless may_be_empty), no NUL, and fits. */
+static int copy_span(char *dst, size_t cap, const char *s, size_t n,
+                     int may_be_empty)
 {
-    if (n == 0 || n >= cap)
+    if ((n == 0 && !may_be_empty) || n >= cap || memchr(s, '\0', n))
         return -1;
     memcpy(dst, s, n);
     dst[n] = '\0';
@@ -271,17 +273,17 @@ int wire_msg_event_parse(const char *buf, size_t len, struct wire_msg *m)
 
     if (buf[len] != '\0' || msg_layout(buf, len, &l) < 0 ||
         l.tri + l.tri_len != buf + len ||
-        copy_span(m->conv, sizeof m->conv, l.head[0], l.head_len[0]) < 0 ||
+        copy_span(m->conv, sizeof m->conv, l.head[0], l.head_len[0], 0) < 0 ||
         parse_num(l.head[1], l.head_len[1], &seq) < 0 || seq == 0 ||
-        copy_span(m->from, sizeof m->from, l.head[2], l.head_len[2]) < 0 ||
-        parse_num(l.head[3], l.head_len[3], &ts) < 0)
+        copy_span(m->from, sizeof m->from, l.head[2], l.head_len[2], 0) < 0 ||
+        parse_num(l.head[3], l.head_len[3], &ts) < 0 ||
+        copy_span(m->cid, sizeof m->cid, l.cid, l.cid_len, 1) < 0 ||
+        memchr(l.tri, '\0', l.tri_len))
         return -1;
     m->seq = seq;
     m->ts = (long long)ts;
     m->ct = (const uint8_t *)l.ct;
     m->ct_len = l.ct_len;
-    memcpy(m->cid, l.cid, l.cid_len);
-    m->cid[l.cid_len] = '\0';
     m->tri = l.tri;
     return 0;
 }

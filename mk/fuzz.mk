@@ -5,6 +5,7 @@
 #
 #   make fuzz-frame      proto_parse, both endpoints   (FUZZ_SECONDS=60)
 #   make fuzz-config     config_load on a file          (FUZZ_SECONDS=60)
+#   make fuzz-event      the msg event reader (wire.h)  (FUZZ_SECONDS=60)
 #
 # Each run grows $(BUILD)/fuzz/corpus-<name> from the seeds in
 # tests/fuzz/corpus/<name> and leaves any crash in tests/fuzz/artifacts/.
@@ -26,8 +27,12 @@ CHATD_FUZZ_LIBS  := $(shell pkg-config --libs $(CHATD_FUZZ_PKGS) 2>/dev/null)
 # log.c is in both so a log call added to proto.c or config.c still links.
 FUZZ_FRAME_SRC   := tests/fuzz/fuzz_frame.c chatd/proto.c chatd/log.c
 FUZZ_CONFIG_SRC  := tests/fuzz/fuzz_config.c chatd/config.c chatd/log.c
+# wire.c names triage severities, so the engine comes along.
+FUZZ_EVENT_SRC   := tests/fuzz/fuzz_event.c chatd/wire.c chatd/proto.c \
+                    chatd/log.c $(wildcard moderation/*.c)
+FUZZ_EVENT_LIBS  := $(shell pkg-config --libs libpcre2-8 2>/dev/null)
 
-.PHONY: fuzz-frame fuzz-config
+.PHONY: fuzz-frame fuzz-config fuzz-event
 
 $(FUZZ_DIR)/fuzz_frame: $(FUZZ_FRAME_SRC) chatd/proto.h chatd/log.h
 	@mkdir -p $(@D)
@@ -38,6 +43,12 @@ $(FUZZ_DIR)/fuzz_config: $(FUZZ_CONFIG_SRC) chatd/config.h chatd/log.h
 	@mkdir -p $(@D)
 	@echo "  FUZZ   $@"
 	$(Q)$(FUZZ_CC) $(CHATD_FUZZ_FLAGS) -o $@ $(FUZZ_CONFIG_SRC) $(CHATD_FUZZ_LIBS)
+
+$(FUZZ_DIR)/fuzz_event: $(FUZZ_EVENT_SRC) chatd/wire.h chatd/proto.h
+	@mkdir -p $(@D)
+	@echo "  FUZZ   $@"
+	$(Q)$(FUZZ_CC) $(CHATD_FUZZ_FLAGS) -Imoderation -o $@ $(FUZZ_EVENT_SRC) \
+	    $(CHATD_FUZZ_LIBS) $(FUZZ_EVENT_LIBS)
 
 # Frames up to just over the 16 KiB limit, plus the endpoint byte.
 fuzz-frame: $(FUZZ_DIR)/fuzz_frame
@@ -51,3 +62,10 @@ fuzz-config: $(FUZZ_DIR)/fuzz_config
 	$(FUZZ_DIR)/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	    -artifact_prefix=tests/fuzz/artifacts/config- \
 	    $(FUZZ_DIR)/corpus-config tests/fuzz/corpus/config
+
+# A PUBLISH of a few events, some with a sealed text near its limit.
+fuzz-event: $(FUZZ_DIR)/fuzz_event
+	@mkdir -p tests/fuzz/artifacts $(FUZZ_DIR)/corpus-event
+	$(FUZZ_DIR)/fuzz_event -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
+	    -artifact_prefix=tests/fuzz/artifacts/event- \
+	    $(FUZZ_DIR)/corpus-event tests/fuzz/corpus/event
