@@ -24,9 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LCONV_BUCKETS     4096 /* hash buckets for local conversations */
-#define FILL_BATCH        512  /* stream entries per catch-up read */
-#define QUEUE_REFRESH_MS  50   /* coalesce queue changes this long */
+#define LCONV_BUCKETS    4096 /* hash buckets for local conversations */
+#define FILL_BATCH       512  /* stream entries per catch-up read */
+#define QUEUE_REFRESH_MS 50   /* coalesce queue changes this long */
+/* A refresh lists the places nearest the front, whose numbers a parent
+ * watches most closely, and one page of the rest; while the queue moves,
+ * the pages go round the rest of it, one a refresh.  Listing 15,000
+ * places at once held Redis for 13 ms (docs/performance.md). */
+#define QUEUE_HEAD        100  /* places from the front, every refresh */
+#define QUEUE_PAGE        500  /* places further back, per refresh */
 #define HEARTBEAT_MAX_MS  5000 /* heartbeats at least this often */
 #define HEARTBEAT_TICK_MS 100  /* a slice of the clients this often */
 #define RETENTION_BATCH   200  /* conversations deleted per sweep, at most */
@@ -42,7 +48,9 @@ static const struct config *CFG;
 static uv_timer_t queue_timer, tick_timer, hb_timer;
 static int q_advisers, q_waiting;
 static long long q_avg_ms;
-static char *last_queue_frame; /* for staff who connect later */
+static int q_inflight, q_moved;  /* a refresh under way; moved since */
+static long q_page = QUEUE_HEAD; /* the next page's first place */
+static char *last_queue_frame;   /* for staff who connect later */
 static unsigned ticks, hb_every, retention_every, hb_slices, hb_tick;
 #define HB_ALL UINT_MAX /* heartbeat(): every slice at once */
 
@@ -948,34 +956,29 @@ static void send_staff_queue(json_t *frame)
     }
 }
 
-void conv_apply_queue_state(redisReply *reply)
+/* The places a range of the reply lists, from its first element at *i:
+ * parents told they wait there hear of a new position.  Returns -1 if the
+ * range is malformed. */
+static int apply_places(redisReply *reply, size_t *i)
 {
-    static const char *const sev_names[] = {"none", "low", "medium", "high",
-                                            "emergency"};
-    long long oldest = 0, now = (long long)now_ms();
-    int counts[5] = {0};
-    json_t *frame, *by;
-    size_t n;
+    long long from, n;
 
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
-        return;
-    q_advisers = (int)reply->element[0]->integer;
-    q_avg_ms = reply->element[1]->integer;
-    n = (reply->elements - 2) / 2;
-    q_waiting = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        const char *id = reply->element[2 + 2 * i]->str;
-        double score = strtod(reply->element[3 + 2 * i]->str, NULL);
-        int band = (int)(score / SEV_BAND);
-        long long joined = (long long)(score - band * SEV_BAND);
-        struct lconv *lc = lconv_find(id);
+    if (*i + 2 > reply->elements ||
+        reply->element[*i]->type != REDIS_REPLY_INTEGER ||
+        reply->element[*i + 1]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    from = reply->element[*i]->integer;
+    n = reply->element[*i + 1]->integer;
+    *i += 2;
+    if (from < 0 || n < 0 || (size_t)n > reply->elements - *i)
+        return -1;
+    for (long long k = 0; k < n; k++, (*i)++) {
+        redisReply *e = reply->element[*i];
+        struct lconv *lc =
+            e->type == REDIS_REPLY_STRING ? lconv_find(e->str) : NULL;
+        int pos = (int)(from + k + 1), eta = conv_eta(pos);
 
-        if (band >= 0 && band <= 4)
-            counts[4 - band]++;
-        if (joined > 0 && now - joined > oldest)
-            oldest = now - joined;
         for (struct attach *a = lc ? lc->atts : NULL; a; a = a->next_in_conv) {
-            int pos = (int)i + 1, eta = conv_eta(pos);
             if (a->c->ep != EP_PARENT || a->told != TOLD_QUEUED ||
                 (a->position == pos && a->eta_s == eta))
                 continue;
@@ -984,30 +987,90 @@ void conv_apply_queue_state(redisReply *reply)
             client_send(a->c, queued_json(pos));
         }
     }
+    return 0;
+}
+
+enum {
+    QS_ADVISERS,
+    QS_AVG_MS,
+    QS_WAITING,
+    QS_BANDS,
+    QS_OLDEST = QS_BANDS + 5,
+    QS_PLACES
+};
+
+void conv_apply_queue_state(redisReply *reply)
+{
+    /* Bands as lib.lua scores them: emergency first. */
+    static const char *const band_names[] = {"emergency", "high", "medium",
+                                             "low", "none"};
+    long long oldest;
+    json_t *frame, *by;
+    size_t i;
+
+    if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements < QS_PLACES)
+        return;
+    for (i = 0; i < QS_PLACES; i++)
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+            return;
+    q_advisers = (int)reply->element[QS_ADVISERS]->integer;
+    q_avg_ms = reply->element[QS_AVG_MS]->integer;
+    q_waiting = (int)reply->element[QS_WAITING]->integer;
+    oldest = reply->element[QS_OLDEST]->integer;
+    while (i < reply->elements)
+        if (apply_places(reply, &i) < 0)
+            break;
     by = json_object();
-    for (int s = 0; s < 5; s++)
-        json_object_set_new(by, sev_names[s], json_integer(counts[s]));
-    frame = json_pack("{s:s, s:I, s:I, s:o}", "type", "queue", "waiting",
-                      (json_int_t)n, "oldest_wait_s",
-                      (json_int_t)(oldest / 1000), "by_severity", by);
+    for (int b = 4; b >= 0; b--)
+        json_object_set_new(
+            by, band_names[b],
+            json_integer(reply->element[QS_BANDS + b]->integer));
+    oldest = oldest > 0 ? ((long long)now_ms() - oldest) / 1000 : 0;
+    frame = json_pack("{s:s, s:i, s:I, s:o}", "type", "queue", "waiting",
+                      q_waiting, "oldest_wait_s",
+                      (json_int_t)(oldest > 0 ? oldest : 0), "by_severity", by);
     send_staff_queue(frame);
     json_decref(frame);
 }
 
+static void queue_timer_cb(uv_timer_t *t);
+
 static void queue_state_done(redisReply *reply, void *priv)
 {
     (void)priv;
+    q_inflight = 0;
     conv_apply_queue_state(reply);
+    if (reply && q_page + QUEUE_PAGE < q_waiting) {
+        q_page += QUEUE_PAGE; /* the pass goes on, moved or not */
+        uv_timer_start(&queue_timer, queue_timer_cb, QUEUE_REFRESH_MS, 0);
+    } else {
+        q_page = QUEUE_HEAD;
+        if (q_moved) /* since the pass began: another one */
+            uv_timer_start(&queue_timer, queue_timer_cb, QUEUE_REFRESH_MS, 0);
+    }
 }
 
 static void queue_timer_cb(uv_timer_t *t)
 {
+    char head[16], from[24], page[16];
+    const char *argv[4] = {"0", head, from, page};
+
     (void)t;
-    rds_script("queue_state", queue_state_done, NULL, 0, NULL, NULL);
+    if (q_inflight)
+        return; /* its reply starts the next one */
+    if (q_page == QUEUE_HEAD)
+        q_moved = 0; /* a pass begins: it shows every move so far */
+    snprintf(head, sizeof head, "%d", QUEUE_HEAD);
+    snprintf(from, sizeof from, "%ld", q_page);
+    snprintf(page, sizeof page, "%d", QUEUE_PAGE);
+    if (rds_script("queue_state", queue_state_done, NULL, 4, argv, NULL) == 0)
+        q_inflight = 1;
 }
 
 void conv_queue_changed(void)
 {
+    q_moved = 1;
     if (!uv_is_active((uv_handle_t *)&queue_timer))
         uv_timer_start(&queue_timer, queue_timer_cb, QUEUE_REFRESH_MS, 0);
 }

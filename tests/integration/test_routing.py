@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import GRACE_S, GRACE_SLACK_S
+from harness import GRACE_S, GRACE_SLACK_S, Service
 
 pytestmark = pytest.mark.asyncio
 
@@ -252,3 +252,29 @@ async def test_adviser_reconnects_within_grace(svc):
     await asyncio.sleep(GRACE_S + 0.5)
     late = await p.collect(0.5, ("queued", "ended", "connected"))
     assert not late, "the parent was moved although the adviser came back in time: %r" % late
+
+
+async def test_places_far_back_move_up_too():
+    """A refresh lists the front of the queue and one page of the rest
+    (conv.c QUEUE_HEAD, QUEUE_PAGE): a parent far back must still be told
+    when those ahead are answered, and staff the true count."""
+    s = Service(extra_env={"CHATD_MAX_CONNECTIONS_PER_ADDRESS": "1000",
+                           "CHATD_ADDRESS_FRAMES_PER_S": "100000",
+                           "CHATD_ADDRESS_FRAMES_BURST": "1000000"})
+    s.start()
+    try:
+        n = 130  # past the 100 places every refresh lists
+        ps = [await s.chatd.parent_start(text="parent %d" % i) for i in range(n)]
+        assert [p.position for p in ps] == list(range(1, n + 1)), \
+            "parents were not told their places on joining"
+        staff = await s.chatd.adviser("gus", capacity=3)
+        for p in ps[:3]:
+            await p.recv_type("connected")
+        for i in (3, 50, 103, 120, n - 1):
+            q = await ps[i].recv_type("queued", where=lambda f, i=i: f.get("position") == i - 2)
+            assert q["position"] == i - 2, \
+                "the parent in place %d was not told they moved up to %d" % (i + 1, i - 2)
+        q = await staff.recv_type("queue", where=lambda f: f.get("waiting") == n - 3)
+        assert sum(q["by_severity"].values()) == n - 3, q
+    finally:
+        await s.close()
