@@ -126,8 +126,24 @@ stop_pid() {
 # (PEAK_WARMUP_S), and OUT gets waiting_ready_s: when every one of them
 # was queued and the AOF rewritten after them, from the crowd's start (it
 # must be below the warm-up), and aof_rewrites_during: rewrites from then
-# to the end.
+# to the end.  From then on, too, PEAK_ARRIVALS parents at a time join the
+# queue every PEAK_ARRIVAL_GAP_S and leave again, as a flood after a news
+# story does, so the queue moves while the latency is measured (a queue
+# that stood still hid the cost of its refreshes, docs/performance.md);
+# OUT gets arrivals: how many joined.
 PEAK_WARMUP_S=${PEAK_WARMUP_S:-25}
+PEAK_ARRIVALS=${PEAK_ARRIVALS:-5}
+PEAK_ARRIVAL_GAP_S=${PEAK_ARRIVAL_GAP_S:-0.5}
+peak_arrivals() { # PORT: until $T/peak-done exists; prints how many joined
+    k=0
+    while [ ! -e "$T/peak-done" ]; do
+        build/bench/loadgen --mode idle --port "$1" --parents "$PEAK_ARRIVALS" \
+            --prefix "arrive$k" --timeout 20 >/dev/null 2>&1 || true
+        k=$((k + 1))
+        sleep "$PEAK_ARRIVAL_GAP_S"
+    done
+    echo $((k * PEAK_ARRIVALS))
+}
 run_peak() {
     lg=build/bench/loadgen
     "$lg" --mode latency --port "$2" --parents "$5" --advisers "$6" \
@@ -163,11 +179,16 @@ run_peak() {
     rewrite_aof
     ready=$(echo "$(date +%s.%N) - $t0" | bc)
     rw0=$(rinfo aof_rewrites)
+    rm -f "$T/peak-done"
+    peak_arrivals "$2" >"$T/peak-arrivals" &
+    arr_pid=$!
     wait "$lat_pid" || { echo "bench: the peak's latency run failed" >&2; exit 1; }
     rw1=$(rinfo aof_rewrites)
+    touch "$T/peak-done"
+    wait "$arr_pid" || true
     stop_pid "$idle_pid"
     jq -c --slurpfile idle "$T/peak-idle.json" --argjson ready "$ready" \
-        --argjson rw $((rw1 - rw0)) \
+        --argjson rw $((rw1 - rw0)) --argjson arr "$(cat "$T/peak-arrivals")" \
         '. + {waiting: $idle[0].idle_connections, waiting_ready_s: $ready,
-              aof_rewrites_during: $rw}' "$T/peak-lat.json" >"$1"
+              aof_rewrites_during: $rw, arrivals: $arr}' "$T/peak-lat.json" >"$1"
 }

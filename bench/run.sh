@@ -9,6 +9,8 @@
 #   BENCH_SECONDS=10        measured seconds per throughput scenario
 #   BENCH_PROFILE=1         perf record chatd under the relay load (0: skip)
 #   BENCH_KEEP=1            keep the temp dir (logs, perf data)
+#   PEAK_ARRIVALS=5 PEAK_ARRIVAL_GAP_S=0.5  parents joining during the
+#                           peak scenario, and how often (bench/lib.sh)
 #
 # Every process started here is stopped on exit, by its pid.
 set -eu
@@ -125,7 +127,7 @@ cat "$T/fsync.json" >&2
 
 # --- the same latency load with 15,000 more parents waiting (a national peak) -----
 start_chatd chatd1 "$P1"
-say "scenario peak: latency at $LAT_RATE msgs/s while $IDLE more parents wait"
+say "scenario peak: latency at $LAT_RATE msgs/s while $IDLE more parents wait and more arrive"
 run_peak "$T/peak.json" "$P1" $LAT_RATE "$SECS" "$RP" "$RA" "$IDLE"
 cat "$T/peak.json" >&2
 stop_pid "$CHATD_PID"; wipe
