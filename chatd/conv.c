@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mempool.h"
 #include "rds.h"
+#include "queue.h"
 #include "services.h"
 #include "triage.h"
 #include "wire.h"
@@ -24,19 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LCONV_BUCKETS    4096 /* hash buckets for local conversations */
-#define FILL_BATCH       512  /* stream entries per catch-up read */
-#define QUEUE_REFRESH_MS 50   /* coalesce queue changes this long */
-/* A refresh lists the places nearest the front, whose numbers a parent
- * watches most closely, and one page of the rest; while the queue moves,
- * the pages go round the rest of it, one a refresh.  Listing 15,000
- * places at once held Redis for 13 ms (docs/performance.md). */
-#define QUEUE_HEAD        100  /* places from the front, every refresh */
-#define QUEUE_PAGE        500  /* places further back, per refresh */
+#define LCONV_BUCKETS     4096 /* hash buckets for local conversations */
+#define FILL_BATCH        512  /* stream entries per catch-up read */
 #define HEARTBEAT_MAX_MS  5000 /* heartbeats at least this often */
 #define HEARTBEAT_TICK_MS 100  /* a slice of the clients this often */
 #define RETENTION_BATCH   200  /* conversations deleted per sweep, at most */
-#define SEV_BAND          10000000000000.0               /* as lib.lua */
 #define MSG_TEXT_MAX      (PROTO_MAX_TEXT_CHARS * 4 + 1) /* UTF-8 bytes */
 /* A msg frame: text escaped (6 bytes per byte at worst), triage, ids. */
 #define MSG_FRAME_MAX  (MSG_TEXT_MAX * 6 + 8192)
@@ -45,12 +38,7 @@
 
 static struct lconv *table[LCONV_BUCKETS];
 static const struct config *CFG;
-static uv_timer_t queue_timer, tick_timer, hb_timer;
-static int q_advisers, q_waiting;
-static long long q_avg_ms;
-static int q_inflight, q_moved;  /* a refresh under way; moved since */
-static long q_page = QUEUE_HEAD; /* the next page's first place */
-static char *last_queue_frame;   /* for staff who connect later */
+static uv_timer_t tick_timer, hb_timer;
 static unsigned ticks, hb_every, retention_every, hb_slices, hb_tick;
 #define HB_ALL UINT_MAX /* heartbeat(): every slice at once */
 
@@ -70,6 +58,11 @@ static struct lconv *lconv_find(const char *id)
         if (strcmp(lc->id, id) == 0)
             return lc;
     return NULL;
+}
+
+struct lconv *conv_lookup(const char *id)
+{
+    return lconv_find(id);
 }
 
 static struct lconv *lconv_get(const char *id)
@@ -820,8 +813,9 @@ static void sync_done(redisReply *reply, void *priv)
     if (a->c->ep == EP_PARENT) {
         if (strcmp(state, "queued") == 0 && a->told != TOLD_QUEUED) {
             a->told = TOLD_QUEUED;
-            a->position = -1; /* the next refresh sends it */
-            conv_queue_changed();
+            a->position = -1;
+            queue_place(a);
+            queue_changed();
         } else if (strcmp(state, "chatting") == 0 && adviser &&
                    (a->told != TOLD_CHATTING || !a->more ||
                     strcmp(a->more->told_adviser, adviser) != 0) &&
@@ -909,178 +903,6 @@ void conv_staff_sync(struct client *c)
     client_hold(c);
     if (rds_cmd(staff_sync_done, c, 3, argv, NULL) < 0)
         client_release(c);
-}
-
-/* --- the queue ---------------------------------------------------------- */
-
-int conv_waiting(void)
-{
-    return q_waiting;
-}
-
-int conv_eta(int position)
-{
-    long long avg_s = q_avg_ms > 0 ? q_avg_ms / 1000 : CFG->default_chat_s;
-
-    /* With nobody on shift yet, estimate as if one adviser were: a number
-     * helps a parent decide to wait; "unknown" does not. */
-    int on_shift = q_advisers > 0 ? q_advisers : 1;
-
-    if (position <= 0)
-        return -1;
-    return (int)(((position - 1) / on_shift + 1) * avg_s);
-}
-
-static json_t *queued_json(int position)
-{
-    int eta = conv_eta(position);
-    json_t *o = json_pack("{s:s, s:i}", "type", "queued", "position", position);
-    json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
-    return o;
-}
-
-static void send_staff_queue(json_t *frame)
-{
-    char *s = json_dumps(frame, JSON_COMPACT | JSON_SORT_KEYS);
-
-    if (!s)
-        return;
-    if (!last_queue_frame || strcmp(s, last_queue_frame) != 0) {
-        for (struct client *c = clients; c; c = c->next)
-            if (c->ep == EP_STAFF && c->authed)
-                client_send(c, json_deep_copy(frame));
-        free(last_queue_frame);
-        last_queue_frame = s;
-    } else {
-        free(s);
-    }
-}
-
-/* The places a range of the reply lists, from its first element at *i:
- * parents told they wait there hear of a new position.  Returns -1 if the
- * range is malformed. */
-static int apply_places(redisReply *reply, size_t *i)
-{
-    long long from, n;
-
-    if (*i + 2 > reply->elements ||
-        reply->element[*i]->type != REDIS_REPLY_INTEGER ||
-        reply->element[*i + 1]->type != REDIS_REPLY_INTEGER)
-        return -1;
-    from = reply->element[*i]->integer;
-    n = reply->element[*i + 1]->integer;
-    *i += 2;
-    if (from < 0 || n < 0 || (size_t)n > reply->elements - *i)
-        return -1;
-    for (long long k = 0; k < n; k++, (*i)++) {
-        redisReply *e = reply->element[*i];
-        struct lconv *lc =
-            e->type == REDIS_REPLY_STRING ? lconv_find(e->str) : NULL;
-        int pos = (int)(from + k + 1), eta = conv_eta(pos);
-
-        for (struct attach *a = lc ? lc->atts : NULL; a; a = a->next_in_conv) {
-            if (a->c->ep != EP_PARENT || a->told != TOLD_QUEUED ||
-                (a->position == pos && a->eta_s == eta))
-                continue;
-            a->position = pos;
-            a->eta_s = eta;
-            client_send(a->c, queued_json(pos));
-        }
-    }
-    return 0;
-}
-
-enum {
-    QS_ADVISERS,
-    QS_AVG_MS,
-    QS_WAITING,
-    QS_BANDS,
-    QS_OLDEST = QS_BANDS + 5,
-    QS_PLACES
-};
-
-void conv_apply_queue_state(redisReply *reply)
-{
-    /* Bands as lib.lua scores them: emergency first. */
-    static const char *const band_names[] = {"emergency", "high", "medium",
-                                             "low", "none"};
-    long long oldest;
-    json_t *frame, *by;
-    size_t i;
-
-    if (!reply || reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements < QS_PLACES)
-        return;
-    for (i = 0; i < QS_PLACES; i++)
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER)
-            return;
-    q_advisers = (int)reply->element[QS_ADVISERS]->integer;
-    q_avg_ms = reply->element[QS_AVG_MS]->integer;
-    q_waiting = (int)reply->element[QS_WAITING]->integer;
-    oldest = reply->element[QS_OLDEST]->integer;
-    while (i < reply->elements)
-        if (apply_places(reply, &i) < 0)
-            break;
-    by = json_object();
-    for (int b = 4; b >= 0; b--)
-        json_object_set_new(
-            by, band_names[b],
-            json_integer(reply->element[QS_BANDS + b]->integer));
-    oldest = oldest > 0 ? ((long long)now_ms() - oldest) / 1000 : 0;
-    frame = json_pack("{s:s, s:i, s:I, s:o}", "type", "queue", "waiting",
-                      q_waiting, "oldest_wait_s",
-                      (json_int_t)(oldest > 0 ? oldest : 0), "by_severity", by);
-    send_staff_queue(frame);
-    json_decref(frame);
-}
-
-static void queue_timer_cb(uv_timer_t *t);
-
-static void queue_state_done(redisReply *reply, void *priv)
-{
-    (void)priv;
-    q_inflight = 0;
-    conv_apply_queue_state(reply);
-    if (reply && q_page + QUEUE_PAGE < q_waiting) {
-        q_page += QUEUE_PAGE; /* the pass goes on, moved or not */
-        uv_timer_start(&queue_timer, queue_timer_cb, QUEUE_REFRESH_MS, 0);
-    } else {
-        q_page = QUEUE_HEAD;
-        if (q_moved) /* since the pass began: another one */
-            uv_timer_start(&queue_timer, queue_timer_cb, QUEUE_REFRESH_MS, 0);
-    }
-}
-
-static void queue_timer_cb(uv_timer_t *t)
-{
-    char head[16], from[24], page[16];
-    const char *argv[4] = {"0", head, from, page};
-
-    (void)t;
-    if (q_inflight)
-        return; /* its reply starts the next one */
-    if (q_page == QUEUE_HEAD)
-        q_moved = 0; /* a pass begins: it shows every move so far */
-    snprintf(head, sizeof head, "%d", QUEUE_HEAD);
-    snprintf(from, sizeof from, "%ld", q_page);
-    snprintf(page, sizeof page, "%d", QUEUE_PAGE);
-    if (rds_script("queue_state", queue_state_done, NULL, 4, argv, NULL) == 0)
-        q_inflight = 1;
-}
-
-void conv_queue_changed(void)
-{
-    q_moved = 1;
-    if (!uv_is_active((uv_handle_t *)&queue_timer))
-        uv_timer_start(&queue_timer, queue_timer_cb, QUEUE_REFRESH_MS, 0);
-}
-
-void conv_send_queue_state(struct client *c)
-{
-    json_t *o;
-
-    if (last_queue_frame && (o = json_loads(last_queue_frame, 0, NULL)))
-        client_send(c, o);
 }
 
 /* --- events from Redis --------------------------------------------------- */
@@ -1226,7 +1048,7 @@ static void one_event(const char *payload, size_t len)
     if (!t)
         goto out;
     if (strcmp(t, "queue") == 0) {
-        conv_queue_changed();
+        queue_changed();
     } else if (strcmp(t, "staff") == 0) {
         const char *name = json_string_value(json_object_get(ev, "s"));
         for (struct client *c = clients; c && name; c = c->next)
@@ -1290,7 +1112,7 @@ void conv_resync_all(void)
         for (struct attach *a = c->atts; a; a = a->next_in_client)
             conv_sync(a);
     }
-    conv_queue_changed();
+    queue_changed();
 }
 
 /* --- heartbeats and the sweep ------------------------------------------- */
@@ -1408,7 +1230,6 @@ int conv_init(uv_loop_t *loop, const struct config *cfg)
     int hb_ms;
 
     CFG = cfg;
-    uv_timer_init(loop, &queue_timer);
     uv_timer_init(loop, &tick_timer);
     uv_timer_init(loop, &hb_timer);
     hb_ms = cfg->grace_s * 1000 / 4;
@@ -1432,12 +1253,8 @@ int conv_init(uv_loop_t *loop, const struct config *cfg)
 
 void conv_shutdown(void)
 {
-    uv_timer_stop(&queue_timer);
     uv_timer_stop(&tick_timer);
     uv_timer_stop(&hb_timer);
-    uv_close((uv_handle_t *)&queue_timer, NULL);
     uv_close((uv_handle_t *)&tick_timer, NULL);
     uv_close((uv_handle_t *)&hb_timer, NULL);
-    free(last_queue_frame);
-    last_queue_frame = NULL;
 }

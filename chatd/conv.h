@@ -3,11 +3,10 @@
  * of events from Redis to those clients.
  *
  * Owns: struct lconv (one per conversation with a local participant: its
- * unwrapped key and its attaches), the queue-position refresher, the
- * heartbeat and sweep timers.  Promises: a client attached to a
- * conversation gets every message once, in seq order, with no gaps, even
- * across reconnections of Redis or of the client: an out-of-order or
- * missed event triggers a catch-up read of the conversation's stream, and
+ * unwrapped key and its attaches), the heartbeat and sweep timers.  Promises: a
+ * client attached to a conversation gets every message once, in seq order, with
+ * no gaps, even across reconnections of Redis or of the client: an out-of-order
+ * or missed event triggers a catch-up read of the conversation's stream, and
  * state changes are re-read from Redis rather than trusted from events.
  * Called by session.c (attach/detach/sync) and rds.c (events via main.c).
  */
@@ -41,6 +40,8 @@ void conv_detach(struct attach *a);
 /* A lead starts watching a conversation (read-only, full history). */
 struct attach *conv_observe(struct client *c, const char *conv_id);
 struct attach *conv_find_attach(struct client *c, const char *conv_id);
+/* The local conversation with this id, or NULL. */
+struct lconv *conv_lookup(const char *conv_id);
 /* Re-read the conversation's state and catch the client up. */
 void conv_sync(struct attach *a);
 /* Re-read which conversations a staff member holds. */
@@ -50,10 +51,6 @@ void conv_set_key(struct lconv *lc, const uint8_t *key);
 /* An ack for the client's own message, sent once every earlier seq has
  * been delivered. */
 void conv_ack(struct attach *a, uint64_t seq, const char *id);
-/* Ask for a queue refresh (coalesced). */
-void conv_queue_changed(void);
-/* Wait estimate for a position, from the last refresh. */
-int conv_eta(int position);
 /* A message from the Redis channel: one event or more, one a line. */
 void conv_events(const char *payload, size_t len);
 /* An entry's text sealed for conv:<id>:log, as delivery opens it (bound
@@ -64,12 +61,6 @@ size_t conv_seal_entry(const uint8_t key[CRYPTO_KEY_BYTES], const char *conv,
                        size_t len, uint8_t *out, size_t cap);
 /* Redis came back: resynchronise every local client. */
 void conv_resync_all(void);
-/* Send the latest queue frame to a staff member who just connected. */
-void conv_send_queue_state(struct client *c);
-/* Apply a queue_state script reply: push positions and the staff view. */
-void conv_apply_queue_state(redisReply *reply);
-/* Parents waiting, from the last refresh. */
-int conv_waiting(void);
 /* Heartbeat for one client now (e.g. on disconnect, to start grace). */
 void conv_seen(struct client *c);
 

@@ -4,6 +4,7 @@
 #include "http.h"
 #include "auth.h"
 #include "conv.h"
+#include "queue.h"
 #include "log.h"
 #include "mempool.h"
 #include "metrics.h"
@@ -358,10 +359,10 @@ static void status_done(redisReply *r, void *priv)
     char desc[HOURS_DESCRIBE_LEN];
     int eta;
 
-    conv_apply_queue_state(r);
-    eta = conv_eta(conv_waiting() + 1);
+    queue_apply_state(r);
+    eta = queue_eta(queue_waiting() + 1);
     o = json_pack("{s:b, s:i}", "open", closed == NULL, "waiting",
-                  conv_waiting());
+                  queue_waiting());
     json_object_set_new(o, "eta_s", eta < 0 ? json_null() : json_integer(eta));
     /* Before a parent starts: when the line opens and where to go now. */
     json_object_set(o, "next_open",

@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "config.h"
 #include "conv.h"
+#include "queue.h"
 #include "crypto.h"
 #include "http.h"
 #include "hours.h"
@@ -175,6 +176,7 @@ static void drained(uv_timer_t *t)
     http_stop();
     client_shutdown();
     conv_shutdown();
+    queue_shutdown();
     rds_stop();
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
@@ -304,6 +306,7 @@ static int run_daemon(void)
     if (rds_start(&loop, &cfg, &hooks) < 0)
         return 1;
     conv_init(&loop, &cfg);
+    queue_init(&loop, &cfg);
     if (client_init(&loop) < 0)
         return 1;
     if (http_start(&loop, &cfg) < 0) {

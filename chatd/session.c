@@ -8,6 +8,7 @@
 #include "session.h"
 #include "auth.h"
 #include "conv.h"
+#include "queue.h"
 #include "log.h"
 #include "rds.h"
 #include "services.h"
@@ -15,6 +16,7 @@
 #include "wire.h"
 
 #include <libwebsockets.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -365,17 +367,8 @@ static void start_done(redisReply *r, void *priv)
         goto out;
     }
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0 &&
-        a->told == TOLD_NONE) {
-        json_t *o = json_pack("{s:s, s:I}", "type", "queued", "position",
-                              (json_int_t)r->integer);
-        int eta = conv_eta((int)r->integer);
-        json_object_set_new(o, "eta_s",
-                            eta < 0 ? json_null() : json_integer(eta));
-        a->told = TOLD_QUEUED;
-        a->position = (int)r->integer;
-        a->eta_s = eta;
-        client_send(sq->c, o);
-    }
+        r->integer <= INT_MAX && a->told == TOLD_NONE)
+        queue_tell(a, (int)r->integer);
     conv_sync(a);
 out:
     free(sq);
@@ -1223,8 +1216,8 @@ static void staff_state_done(redisReply *r, void *priv)
                              act ? atoi(act) : 0));
     conv_seen(c);
     conv_staff_sync(c);
-    conv_send_queue_state(c);
-    conv_queue_changed();
+    queue_send_state(c);
+    queue_changed();
 }
 
 void session_staff_ready(struct client *c, const char *name, const char *role)

@@ -276,5 +276,13 @@ async def test_places_far_back_move_up_too():
                 "the parent in place %d was not told they moved up to %d" % (i + 1, i - 2)
         q = await staff.recv_type("queue", where=lambda f: f.get("waiting") == n - 3)
         assert sum(q["by_severity"].values()) == n - 3, q
+        # Far back and back after a lost signal: told their place again.
+        last = ps[n - 1]
+        last.drop()
+        back = await s.chatd.parent()
+        await back.send({"type": "hello", "resume": last.resume, "last_seq": 0})
+        await back.recv_type("welcome")
+        q = await back.recv_type("queued", timeout=1)
+        assert q["position"] == n - 3, "back in the queue at %r, not %d" % (q, n - 3)
     finally:
         await s.close()
