@@ -147,19 +147,50 @@ struct tr_sent {
     uint16_t val;  /* trie: the phrase */
     uint16_t pad;
 };
+/* 64-bit words of a word start's regex mask: the first 128 regex
+ * components have a bit of their own in it */
+#define TR_SCAN_MASK_WORDS 2
+#define TR_SCAN_NO_MASK    0xFFFF /* ridx of a component without one */
 struct tr_scanres {
     int ok; /* the form was scanned (else each matcher runs alone) */
     uint32_t head[TR_SCAN_MAX_COMPS], tail[TR_SCAN_MAX_COMPS];
     struct tr_sent *e; /* TR_SCAN_ENTRIES */
     uint32_t ne;
     /* regex components: bit wi of bits[comp * nw + wi / 64], a match
-     * starts at word start wi */
+     * starts at word start wi; for those with a bit b = ridx[comp] in the
+     * masks, bit b of wmask[wi] instead (a report ORs in one mask, no
+     * loop over its regexes), and anymask is every wmask OR'd */
     uint64_t bits[TR_SCAN_MAX_COMPS * TR_SCAN_WORDS];
     unsigned nw;
+    uint64_t wmask[TR_SCAN_WORDS * 64][TR_SCAN_MASK_WORDS];
+    uint64_t anymask[TR_SCAN_MASK_WORDS];
+    const uint16_t *ridx;              /* the scan automaton's, per component */
     uint32_t reach;                    /* bytes of the longest run */
     uint32_t dead[TR_SCAN_WORDS * 64]; /* per word start: where its run
                                           stopped */
 };
+
+/* Whether regex component comp matches from word start wi, and from any. */
+static inline int tr_scan_bit(const struct tr_scanres *res, unsigned comp,
+                              size_t wi)
+{
+    unsigned b = res->ridx[comp];
+    if (b != TR_SCAN_NO_MASK)
+        return (int)(res->wmask[wi][b >> 6] >> (b & 63) & 1);
+    return (int)(res->bits[(size_t)comp * res->nw + (wi >> 6)] >> (wi & 63) &
+                 1);
+}
+
+static inline int tr_scan_anywhere(const struct tr_scanres *res, unsigned comp)
+{
+    unsigned b = res->ridx[comp];
+    if (b != TR_SCAN_NO_MASK)
+        return (int)(res->anymask[b >> 6] >> (b & 63) & 1);
+    uint64_t any = 0;
+    for (unsigned w = 0; w < res->nw; w++)
+        any |= res->bits[(size_t)comp * res->nw + w];
+    return any != 0;
+}
 
 /* Word characters outside ASCII are asked of word() (PCRE2's UCP \w). */
 struct tr_wclass {
