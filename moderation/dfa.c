@@ -2124,14 +2124,22 @@ static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
     return 0;
 }
 
-/* A report a run made: the state at base, before a byte of kind w, at
- * pos, from word start wi.  The steps write one at every step and keep
- * it only when the state reports (a count, not a branch: which steps
- * report is data a branch predictor guesses badly), and the reports are
- * taken when the queue is full or the runs end. */
-struct scan_rec {
-    uint32_t base, pos, wi, w;
-};
+/* A report a run made: the state at base, before the byte at pos, from
+ * word start wi, in one word (one store a step).  The steps write one
+ * at every step and keep it only when the state reports (a count, not a
+ * branch: which steps report is data a branch predictor guesses badly),
+ * and the reports are taken when the queue is full or the runs end. */
+typedef uint64_t scan_rec;
+#define REC_POS 22 /* bit of pos: base is below SCAN_MAX_BASE */
+#define REC_WI  44 /* bit of wi: pos is below 1 << 22 */
+_Static_assert(SCAN_MAX_BASE <= (1u << REC_POS), "base fits a record");
+_Static_assert(NORM_CAP < (1u << (REC_WI - REC_POS)), "pos fits a record");
+_Static_assert(TR_SCAN_WORDS * 64 < (1u << (64 - REC_WI)), "wi fits");
+
+static inline scan_rec scan_rec_of(uint32_t base, size_t pos, size_t wi)
+{
+    return base | (uint64_t)pos << REC_POS | (uint64_t)wi << REC_WI;
+}
 
 #define SCAN_QUEUE 64 /* reports held before they are taken */
 
@@ -2141,30 +2149,36 @@ struct scan_rec {
 #define SCAN_PEND 16 /* reports */
 
 struct scan_queue {
-    struct scan_rec q[SCAN_QUEUE];
+    scan_rec q[SCAN_QUEUE];
     unsigned n;
 };
 
-/* Takes the queued reports, in order: 0, or -1 when res is full. */
+/* Takes the queued reports of runs on s, in order: 0, or -1 when res is
+ * full. */
 static int queue_flush(const struct tr_scan *sc, struct tr_scanres *res,
-                       struct scan_queue *q)
+                       const unsigned char *s, struct scan_queue *q)
 {
-    for (unsigned i = 0; i < q->n; i++)
-        if (scan_report(sc, res, q->q[i].base, (int)q->q[i].w, q->q[i].pos,
-                        q->q[i].wi) < 0)
+    for (unsigned i = 0; i < q->n; i++) {
+        scan_rec r = q->q[i];
+        uint32_t pos =
+            (uint32_t)(r >> REC_POS) & ((1u << (REC_WI - REC_POS)) - 1);
+        if (scan_report(sc, res, (uint32_t)r & ((1u << REC_POS) - 1),
+                        sc->word[sc->cls[s[pos]]], pos,
+                        (uint32_t)(r >> REC_WI)) < 0)
             return -1;
+    }
     q->n = 0;
     return 0;
 }
 
 /* Queues r if keep: 0, or -1 when res is full. */
 static inline int queue_add(const struct tr_scan *sc, struct tr_scanres *res,
-                            struct scan_queue *q, struct scan_rec r,
-                            unsigned keep)
+                            const unsigned char *s, struct scan_queue *q,
+                            scan_rec r, unsigned keep)
 {
     q->q[q->n] = r;
     q->n += keep != 0;
-    return q->n == SCAN_QUEUE ? queue_flush(sc, res, q) : 0;
+    return q->n == SCAN_QUEUE ? queue_flush(sc, res, s, q) : 0;
 }
 
 /* One run from a word start: its next step, or 1 when it has stopped
@@ -2175,8 +2189,7 @@ static inline int scan_step(const struct tr_scan *sc, struct tr_scanres *res,
 {
     uint32_t base = *cur >> 2;
     unsigned k = sc->cls[s[*pos]]; /* at the end: the class of 0 */
-    if (queue_add(sc, res, q,
-                  (struct scan_rec){base, (uint32_t)*pos, wi, sc->word[k]},
+    if (queue_add(sc, res, s, q, scan_rec_of(base, *pos, wi),
                   *cur & sc->repmask[k]) < 0)
         return -1;
     uint32_t e = sc->slot[base + k];
@@ -2206,7 +2219,6 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
     if (s[end] != '\0')
         return -1; /* the run relies on the form's terminator */
     const unsigned char *cls = sc->cls, *repmask = sc->repmask;
-    const unsigned char *word = sc->word;
     const uint32_t *slot = sc->slot;
     uint64_t left = *budget;
     struct scan_queue q;
@@ -2224,14 +2236,12 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
         int two = wi + 1 < nstarts, bstate = two ? 0 : 2;
         size_t bpos = two ? starts[wi + 1] : 0;
         uint32_t bcur = sc->start[bpos == 0];
-        struct scan_rec pend[SCAN_PEND];
+        scan_rec pend[SCAN_PEND];
         unsigned npend = 0;
         for (;;) {
             uint32_t base = cur >> 2;
             unsigned k = cls[s[pos]]; /* at the end: the class of 0 */
-            if (queue_add(sc, res, &q,
-                          (struct scan_rec){base, (uint32_t)pos, (uint32_t)wi,
-                                            word[k]},
+            if (queue_add(sc, res, s, &q, scan_rec_of(base, pos, wi),
                           cur & repmask[k]) < 0)
                 return -1;
             uint32_t e = slot[base + k];
@@ -2242,8 +2252,7 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
             if (bstate == 0) {
                 uint32_t bb = bcur >> 2;
                 unsigned bk = cls[s[bpos]];
-                pend[npend] = (struct scan_rec){bb, (uint32_t)bpos,
-                                                (uint32_t)wi + 1, word[bk]};
+                pend[npend] = scan_rec_of(bb, bpos, wi + 1);
                 npend += (bcur & repmask[bk]) != 0;
                 uint32_t be = slot[bb + bk];
                 if (SLOT_CHECK(be) != (bb & 0xffu)) {
@@ -2270,7 +2279,7 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
             return -2;
         }
         for (unsigned i = 0; i < npend; i++)
-            if (queue_add(sc, res, &q, pend[i], 1) < 0)
+            if (queue_add(sc, res, s, &q, pend[i], 1) < 0)
                 return -1;
         if (bstate != 2)
             for (;;) {
@@ -2286,7 +2295,7 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
         if (bpos - starts[wi] > reach)
             reach = bpos - starts[wi];
     }
-    if (queue_flush(sc, res, &q) < 0)
+    if (queue_flush(sc, res, s, &q) < 0)
         return -1;
     for (size_t i = 0; i < nstarts; i++)
         for (unsigned j = 0; j < TR_SCAN_MASK_WORDS; j++)
