@@ -1545,12 +1545,13 @@ struct tr_srep {
  * reads a slot near the ones the run reads, and its reports, kept in the
  * order of the states' bases, not a hash table of every reporting state:
  * a look in that table missed the L1 cache on nearly every report. */
-#define SLOT_CHECK(e) ((e)&0xffu)
-#define SLOT_NEXT(e)  ((e) >> 8) /* next base << 2 | flags */
-#define SLOT_REPS(e)  ((e) >> 8) /* a report slot: its reports in rep */
-#define SCAN_MAX_BASE (1u << 22)
-#define SCAN_MAX_REPS (1u << 24) /* entries of rep: SLOT_REPS's 24 bits */
-#define SLOT_REPORTS  2          /* used[2 * slot] while packing */
+#define SLOT_CHECK(e)  ((e)&0xffu)
+#define SLOT_NEXT(e)   ((e) >> 8) /* next base << 2 | flags */
+#define SLOT_REPS(e)   ((e) >> 8) /* a report slot: its reports in rep */
+#define SCAN_MAX_BASE  (1u << 22)
+#define SCAN_MAX_REPS  (1u << 24) /* entries of rep: SLOT_REPS's 24 bits */
+#define SLOT_REPORTS   2          /* used[2 * slot] while packing */
+#define SCAN_MAX_MASKS 65536      /* distinct regex masks: a header's 16 bits */
 
 struct tr_sstate {
     uint32_t rep[2]; /* its reports before a non-word, word byte: first */
@@ -1566,10 +1567,19 @@ struct tr_scan {
     size_t nslot;
     struct tr_sstate *st; /* while building */
     /* per reporting state: two heads, {regex reports, trie reports}
-     * before a non-word and a word byte, then those reports in that
-     * order (comp, and val the phrase for a trie) */
+     * before a non-word and a word byte, a third {its regex mask before
+     * a non-word byte, before a word byte}, then those reports in that
+     * order (comp, and val the phrase for a trie); a regex with a bit of
+     * its own in the masks (ridx) is not listed */
     struct tr_srep *rep;
     size_t nrep;
+    /* the distinct regex masks, TR_SCAN_MASK_WORDS words each; mask 0
+     * is empty */
+    uint64_t *mask;
+    size_t nmask;
+    /* per component: its bit in the masks, or TR_SCAN_NO_MASK (tries,
+     * regexes past the first TR_SCAN_MASK_WORDS * 64) */
+    uint16_t *ridx;
     const struct tr_dfa **dfa; /* the components (not owned) */
     unsigned char *trie;       /* per component: 1 trie, 0 regex */
     unsigned ncomp;
@@ -1585,6 +1595,8 @@ void tr_scan_free(struct tr_scan *sc)
     free(sc->rep);
     free(sc->dfa);
     free(sc->trie);
+    free(sc->mask);
+    free(sc->ridx);
     free(sc);
 }
 
@@ -1594,27 +1606,58 @@ static uint32_t dfa_step(const struct tr_dfa *d, uint32_t q, unsigned k)
     return sl->check == q ? sl->next : DFA_DEAD;
 }
 
-/* sc->rep from the build's reports (reps, by sc->st) and each reporting
- * state's report slot; the slots are packed.  0, or -1 (out of memory, or
- * more reports than a slot can point into). */
+/* The index of regex mask m (TR_SCAN_MASK_WORDS words) in sc->mask,
+ * added if new; hash[hcap] maps a mask's hash to its index + 1.  -1 when
+ * there would be more than SCAN_MAX_MASKS. */
+static long mask_index(struct tr_scan *sc, uint32_t *hash, size_t hcap,
+                       const uint64_t *m)
+{
+    uint64_t h = 0;
+    for (unsigned j = 0; j < TR_SCAN_MASK_WORDS; j++)
+        h = (h ^ m[j]) * 0x9E3779B97F4A7C15ull;
+    for (size_t i = (size_t)(h >> 20) & (hcap - 1);; i = (i + 1) & (hcap - 1)) {
+        if (!hash[i]) {
+            if (sc->nmask == SCAN_MAX_MASKS)
+                return -1;
+            memcpy(sc->mask + sc->nmask * TR_SCAN_MASK_WORDS, m,
+                   TR_SCAN_MASK_WORDS * sizeof *m);
+            hash[i] = (uint32_t)++sc->nmask;
+            return (long)sc->nmask - 1;
+        }
+        if (memcmp(sc->mask + (hash[i] - 1) * TR_SCAN_MASK_WORDS, m,
+                   TR_SCAN_MASK_WORDS * sizeof *m) == 0)
+            return (long)hash[i] - 1;
+    }
+}
+
+/* sc->rep and sc->mask from the build's reports (reps, by sc->st) and
+ * each reporting state's report slot; the slots are packed.  0, or -1
+ * (out of memory, or more reports than a slot can point into). */
 static int scan_reports(struct tr_scan *sc, const struct build *b,
                         const uint32_t *sbase, const struct tr_srep *reps,
                         size_t nreps)
 {
-    size_t n = 0;
+    size_t n = 0, nstate = 0, hcap = 1024;
+    uint32_t *hash = NULL;
     uint32_t *at = calloc(sc->nslot, sizeof *at); /* base -> state + 1 */
     if (!at)
         return -1;
     for (uint32_t q = 1; q < b->n; q++)
         if (sc->st[q].nrep[0] || sc->st[q].nrep[1]) {
             at[sbase[q]] = q + 1;
-            n += 2 + (size_t)sc->st[q].nrep[0] + sc->st[q].nrep[1];
+            n += 3 + (size_t)sc->st[q].nrep[0] + sc->st[q].nrep[1];
+            nstate++;
         }
-    if (n >= SCAN_MAX_REPS || !(sc->rep = malloc((n + 1) * sizeof *sc->rep))) {
-        free(at);
-        return -1;
-    }
-    sc->nrep = n;
+    while (hcap < 4 * nstate + 4)
+        hcap *= 2;
+    if (n >= SCAN_MAX_REPS || !(sc->rep = malloc((n + 1) * sizeof *sc->rep)) ||
+        !(sc->mask = malloc((2 * nstate + 1) * TR_SCAN_MASK_WORDS *
+                            sizeof *sc->mask)) ||
+        !(hash = calloc(hcap, sizeof *hash)))
+        goto fail;
+    uint64_t m[TR_SCAN_MASK_WORDS] = {0};
+    if (mask_index(sc, hash, hcap, m) != 0)
+        goto fail; /* cannot happen: the first mask */
     n = 0;
     /* in the order of the bases: states packed near each other have
      * their reports near each other */
@@ -1624,25 +1667,42 @@ static int scan_reports(struct tr_scan *sc, const struct build *b,
         const struct tr_sstate *st = &sc->st[at[j] - 1];
         struct tr_srep *h = sc->rep + n;
         sc->slot[j] |= (uint32_t)n << 8;
-        n += 2;
+        n += 3;
         for (int w = 0; w < 2; w++) {
             const struct tr_srep *r = reps + st->rep[w];
-            unsigned nre = 0;
+            unsigned nre = 0, nlisted = 0;
             if (st->rep[w] + (size_t)st->nrep[w] > nreps)
                 goto fail; /* cannot happen */
+            memset(m, 0, sizeof m);
             for (int trie = 0; trie < 2; trie++)
-                for (unsigned i = 0; i < st->nrep[w]; i++)
-                    if ((sc->trie[r[i].comp] != 0) == trie) {
-                        sc->rep[n++] = r[i];
-                        nre += !trie;
+                for (unsigned i = 0; i < st->nrep[w]; i++) {
+                    unsigned c = r[i].comp, bit = sc->ridx[c];
+                    if ((sc->trie[c] != 0) != trie)
+                        continue;
+                    if (bit != TR_SCAN_NO_MASK) {
+                        m[bit >> 6] |= (uint64_t)1 << (bit & 63);
+                        continue;
                     }
-            h[w] =
-                (struct tr_srep){(uint16_t)nre, (uint16_t)(st->nrep[w] - nre)};
+                    sc->rep[n++] = r[i];
+                    nlisted++;
+                    nre += !trie;
+                }
+            long mi = mask_index(sc, hash, hcap, m);
+            if (mi < 0)
+                goto fail;
+            h[w] = (struct tr_srep){(uint16_t)nre, (uint16_t)(nlisted - nre)};
+            if (w)
+                h[2].val = (uint16_t)mi;
+            else
+                h[2].comp = (uint16_t)mi;
         }
     }
+    sc->nrep = n;
+    free(hash);
     free(at);
     return 0;
 fail:
+    free(hash);
     free(at);
     free(sc->rep);
     sc->rep = NULL;
@@ -1665,16 +1725,21 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
     sc->ncomp = n;
     sc->dfa = malloc(n * sizeof *sc->dfa);
     sc->trie = malloc(n);
+    sc->ridx = malloc(n * sizeof *sc->ridx);
     list = malloc((size_t)n * 2 * sizeof *list);
-    if (!sc->dfa || !sc->trie || !list)
+    if (!sc->dfa || !sc->trie || !sc->ridx || !list)
         goto fail;
     /* classes: bytes every component treats alike */
     unsigned char sig[256];
     for (unsigned c = 0; c < 256; c++)
         sig[c] = (unsigned char)is_word_byte(c);
+    unsigned nregex = 0;
     for (unsigned i = 0; i < n; i++) {
         sc->dfa[i] = dfa[i];
         sc->trie[i] = (unsigned char)(trie[i] != 0);
+        sc->ridx[i] = TR_SCAN_NO_MASK;
+        if (!trie[i] && nregex < TR_SCAN_MASK_WORDS * 64)
+            sc->ridx[i] = (uint16_t)nregex++;
         /* refine: (class so far, class of component i) -> new class */
         unsigned char old[256], kc[256], next[256];
         unsigned m = 0;
@@ -2013,7 +2078,9 @@ fail:
 size_t tr_scan_size(const struct tr_scan *sc)
 {
     return sc ? sizeof *sc + sc->nslot * sizeof *sc->slot +
-                    sc->nrep * sizeof *sc->rep
+                    sc->nrep * sizeof *sc->rep +
+                    sc->nmask * TR_SCAN_MASK_WORDS * sizeof *sc->mask +
+                    sc->ncomp * sizeof *sc->ridx
               : 0;
 }
 
@@ -2022,8 +2089,15 @@ static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
                        uint32_t base, int w, uint32_t pos, uint32_t wi)
 {
     const struct tr_srep *h = sc->rep + SLOT_REPS(sc->slot[base]);
-    const struct tr_srep *r = h + 2 + (w ? h[0].comp + h[0].val : 0);
+    const struct tr_srep *r = h + 3 + (w ? h[0].comp + h[0].val : 0);
     unsigned nregex = h[w].comp, ntrie = h[w].val;
+    /* the regexes with a bit in the masks: no loop whose length waits
+     * for the load of rep (a misprediction a report, once a cost of its
+     * own) */
+    const uint64_t *m =
+        sc->mask + (size_t)(w ? h[2].val : h[2].comp) * TR_SCAN_MASK_WORDS;
+    for (unsigned j = 0; j < TR_SCAN_MASK_WORDS; j++)
+        res->wmask[wi][j] |= m[j];
     uint64_t bit = (uint64_t)1 << (wi & 63);
     uint64_t *bits = res->bits + (wi >> 6);
     for (unsigned i = 0; i < nregex; i++) /* that it matches from here */
@@ -2050,26 +2124,73 @@ static int scan_report(const struct tr_scan *sc, struct tr_scanres *res,
     return 0;
 }
 
+/* A report a run made: the state at base, before the byte at pos, from
+ * word start wi, in one word (one store a step).  The steps write one
+ * at every step and keep it only when the state reports (a count, not a
+ * branch: which steps report is data a branch predictor guesses badly),
+ * and the reports are taken when the queue is full or the runs end. */
+typedef uint64_t scan_rec;
+#define REC_POS 22 /* bit of pos: base is below SCAN_MAX_BASE */
+#define REC_WI  44 /* bit of wi: pos is below 1 << 22 */
+_Static_assert(SCAN_MAX_BASE <= (1u << REC_POS), "base fits a record");
+_Static_assert(NORM_CAP < (1u << (REC_WI - REC_POS)), "pos fits a record");
+_Static_assert(TR_SCAN_WORDS * 64 < (1u << (64 - REC_WI)), "wi fits");
+
+static inline scan_rec scan_rec_of(uint32_t base, size_t pos, size_t wi)
+{
+    return base | (uint64_t)pos << REC_POS | (uint64_t)wi << REC_WI;
+}
+
+#define SCAN_QUEUE 64 /* reports held before they are taken */
+
 /* Reports of the second run of a pair held back until the first run
  * ends (a component's reports are kept in word-start order).  When they
  * fill it, the second run waits for the first. */
 #define SCAN_PEND 16 /* reports */
 
-struct scan_pend {
-    uint32_t base, pos;
-    int w;
+struct scan_queue {
+    scan_rec q[SCAN_QUEUE];
+    unsigned n;
 };
+
+/* Takes the queued reports of runs on s, in order: 0, or -1 when res is
+ * full. */
+static int queue_flush(const struct tr_scan *sc, struct tr_scanres *res,
+                       const unsigned char *s, struct scan_queue *q)
+{
+    for (unsigned i = 0; i < q->n; i++) {
+        scan_rec r = q->q[i];
+        uint32_t pos =
+            (uint32_t)(r >> REC_POS) & ((1u << (REC_WI - REC_POS)) - 1);
+        if (scan_report(sc, res, (uint32_t)r & ((1u << REC_POS) - 1),
+                        sc->word[sc->cls[s[pos]]], pos,
+                        (uint32_t)(r >> REC_WI)) < 0)
+            return -1;
+    }
+    q->n = 0;
+    return 0;
+}
+
+/* Queues r if keep: 0, or -1 when res is full. */
+static inline int queue_add(const struct tr_scan *sc, struct tr_scanres *res,
+                            const unsigned char *s, struct scan_queue *q,
+                            scan_rec r, unsigned keep)
+{
+    q->q[q->n] = r;
+    q->n += keep != 0;
+    return q->n == SCAN_QUEUE ? queue_flush(sc, res, s, q) : 0;
+}
 
 /* One run from a word start: its next step, or 1 when it has stopped
  * (the byte at *pos has no transition); -1 when res is full. */
 static inline int scan_step(const struct tr_scan *sc, struct tr_scanres *res,
-                            const unsigned char *s, uint32_t *cur, size_t *pos,
-                            uint32_t wi)
+                            struct scan_queue *q, const unsigned char *s,
+                            uint32_t *cur, size_t *pos, uint32_t wi)
 {
     uint32_t base = *cur >> 2;
     unsigned k = sc->cls[s[*pos]]; /* at the end: the class of 0 */
-    if ((*cur & sc->repmask[k]) &&
-        scan_report(sc, res, base, sc->word[k], (uint32_t)*pos, wi) < 0)
+    if (queue_add(sc, res, s, q, scan_rec_of(base, *pos, wi),
+                  *cur & sc->repmask[k]) < 0)
         return -1;
     uint32_t e = sc->slot[base + k];
     if (SLOT_CHECK(e) != (base & 0xffu))
@@ -2090,6 +2211,9 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
     memset(res->head, 0, sc->ncomp * sizeof *res->head);
     memset(res->tail, 0, sc->ncomp * sizeof *res->tail);
     memset(res->bits, 0, sc->ncomp * res->nw * sizeof *res->bits);
+    memset(res->wmask, 0, nstarts * sizeof *res->wmask);
+    memset(res->anymask, 0, sizeof res->anymask);
+    res->ridx = sc->ridx;
     res->ne = 0;
     size_t reach = 0;
     if (s[end] != '\0')
@@ -2097,6 +2221,8 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
     const unsigned char *cls = sc->cls, *repmask = sc->repmask;
     const uint32_t *slot = sc->slot;
     uint64_t left = *budget;
+    struct scan_queue q;
+    q.n = 0;
     /* runs go in pairs, stepped in turn: each step is a load that depends
      * on the one before, and two chains hide each other's latency */
     for (size_t wi = 0; wi < nstarts; wi++) {
@@ -2110,14 +2236,13 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
         int two = wi + 1 < nstarts, bstate = two ? 0 : 2;
         size_t bpos = two ? starts[wi + 1] : 0;
         uint32_t bcur = sc->start[bpos == 0];
-        struct scan_pend pend[SCAN_PEND];
+        scan_rec pend[SCAN_PEND];
         unsigned npend = 0;
         for (;;) {
             uint32_t base = cur >> 2;
             unsigned k = cls[s[pos]]; /* at the end: the class of 0 */
-            if ((cur & repmask[k]) &&
-                scan_report(sc, res, base, sc->word[k], (uint32_t)pos,
-                            (uint32_t)wi) < 0)
+            if (queue_add(sc, res, s, &q, scan_rec_of(base, pos, wi),
+                          cur & repmask[k]) < 0)
                 return -1;
             uint32_t e = slot[base + k];
             if (SLOT_CHECK(e) != (base & 0xffu))
@@ -2127,14 +2252,8 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
             if (bstate == 0) {
                 uint32_t bb = bcur >> 2;
                 unsigned bk = cls[s[bpos]];
-                if (bcur & repmask[bk]) {
-                    if (npend == SCAN_PEND) {
-                        bstate = 1; /* reports at bpos not yet taken */
-                        continue;
-                    }
-                    pend[npend++] =
-                        (struct scan_pend){bb, (uint32_t)bpos, sc->word[bk]};
-                }
+                pend[npend] = scan_rec_of(bb, bpos, wi + 1);
+                npend += (bcur & repmask[bk]) != 0;
                 uint32_t be = slot[bb + bk];
                 if (SLOT_CHECK(be) != (bb & 0xffu)) {
                     bstate = 2;
@@ -2142,6 +2261,8 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
                 }
                 bcur = SLOT_NEXT(be);
                 bpos++;
+                if (npend == SCAN_PEND)
+                    bstate = 1; /* its next reports wait for the first */
             }
         }
         res->dead[wi] = (uint32_t)pos;
@@ -2158,12 +2279,11 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
             return -2;
         }
         for (unsigned i = 0; i < npend; i++)
-            if (scan_report(sc, res, pend[i].base, pend[i].w, pend[i].pos,
-                            (uint32_t)wi) < 0)
+            if (queue_add(sc, res, s, &q, pend[i], 1) < 0)
                 return -1;
         if (bstate != 2)
             for (;;) {
-                int rc = scan_step(sc, res, s, &bcur, &bpos, (uint32_t)wi);
+                int rc = scan_step(sc, res, &q, s, &bcur, &bpos, (uint32_t)wi);
                 if (rc < 0)
                     return -1;
                 if (rc)
@@ -2175,6 +2295,11 @@ int tr_scan_run(const struct tr_scan *sc, struct tr_scanres *res,
         if (bpos - starts[wi] > reach)
             reach = bpos - starts[wi];
     }
+    if (queue_flush(sc, res, s, &q) < 0)
+        return -1;
+    for (size_t i = 0; i < nstarts; i++)
+        for (unsigned j = 0; j < TR_SCAN_MASK_WORDS; j++)
+            res->anymask[j] |= res->wmask[i][j];
     res->reach = (uint32_t)reach;
     *budget = left;
     return 0;
@@ -2223,6 +2348,7 @@ int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
 {
     const unsigned char *s = (const unsigned char *)text;
     const uint64_t *bits = res->bits + (size_t)comp * res->nw;
+    unsigned mb = res->ridx[comp];
     /* a run that reached the cut may have matched there or past it: for
      * those the cut text decides; the others matched before the cut.  A
      * run of d alive at the cut began at most sum->depth bytes before, so
@@ -2234,17 +2360,26 @@ int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
             lo--;
     /* the leftmost match is wanted: one before lo is the run's own answer,
      * and then no run from lo on need be asked of the cut text */
-    for (size_t w = i0 >> 6; w < res->nw && w * 64 < lo; w++) {
-        uint64_t m = bits[w];
-        if (w == i0 >> 6)
-            m &= ~(uint64_t)0 << (i0 & 63);
-        if (m) {
-            size_t i = w * 64 + (size_t)__builtin_ctzll(m);
-            if (i < lo) {
-                *at = starts[i];
-                return 1;
+    if (mb != TR_SCAN_NO_MASK) {
+        if (res->anymask[mb >> 6] >> (mb & 63) & 1)
+            for (size_t i = i0; i < lo; i++)
+                if (res->wmask[i][mb >> 6] >> (mb & 63) & 1) {
+                    *at = starts[i];
+                    return 1;
+                }
+    } else {
+        for (size_t w = i0 >> 6; w < res->nw && w * 64 < lo; w++) {
+            uint64_t m = bits[w];
+            if (w == i0 >> 6)
+                m &= ~(uint64_t)0 << (i0 & 63);
+            if (m) {
+                size_t i = w * 64 + (size_t)__builtin_ctzll(m);
+                if (i < lo) {
+                    *at = starts[i];
+                    return 1;
+                }
+                break;
             }
-            break;
         }
     }
     /* a run that did not match on the whole text made the same steps on
@@ -2252,7 +2387,7 @@ int tr_scan_exists(const struct tr_scanres *res, unsigned comp,
      * match; one a non-word byte led to cannot unless sum->sepaccept */
     int sepcut = to > 0 && !is_word_byte(s[to - 1]) && !sum->sepaccept;
     for (size_t i = lo; i < i1; i++) {
-        int rc, bit = (int)(bits[i >> 6] >> (i & 63) & 1);
+        int rc, bit = tr_scan_bit(res, comp, i);
         /* the run of d from a byte it cannot begin with dies there, as
          * it would on the cut text (a word start: after a non-word) */
         if (res->dead[i] >= to && (bit || !sepcut) &&

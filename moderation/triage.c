@@ -395,12 +395,8 @@ static int op_any(const struct triage_rules *r, struct triage_ctx *ctx,
         /* most checks match nowhere in the message: then, as
          * tr_scan_exists() would find, none matches in a window cut at
          * the end or after a non-word byte (ASCII, as ctx->fast is) */
-        const uint64_t *bits = res->bits + (size_t)op->scomp * res->nw;
-        uint64_t any_bit = 0;
-        for (unsigned w = 0; w < res->nw; w++)
-            any_bit |= bits[w];
         size_t end = window_end(f, c, op->near);
-        if (!any_bit &&
+        if (!tr_scan_anywhere(res, (unsigned)op->scomp) &&
             (end == f->len ||
              (end > 0 && !ascii_word((unsigned char)f->s[end - 1]))))
             return 0;

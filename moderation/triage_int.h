@@ -21,9 +21,10 @@
 #define NORM_EXPANSION     4     /* output bytes per input byte, worst case */
 #define NORM_CAP           (TRIAGE_MAX_INPUT * NORM_EXPANSION + 64) /* bytes */
 #define NORM_MAX_TOKENS    (TRIAGE_MAX_INPUT + 1)                   /* tokens */
-#define SPACED_MIN_LETTERS 4  /* single letters in a row to join */
-#define LEX_MAX_WORD       32 /* bytes of a lexicon key or token looked up */
-#define CONTEXT_WINDOW     8  /* tokens before a cue searched (NegEx) */
+#define SPACED_MIN_LETTERS 4     /* single letters in a row to join */
+#define LEX_MAX_WORD       32    /* bytes of a lexicon key or token looked up */
+#define LEX_BLOOM_BITS     16384 /* bits of the lexicon filter, a power of 2 */
+#define CONTEXT_WINDOW     8     /* tokens before a cue searched (NegEx) */
 #define MATCH_LIMIT        100000 /* PCRE2 match-function calls per match */
 #define DEPTH_LIMIT        1000   /* PCRE2 backtracking depth (interpreter) */
 #define HEAP_LIMIT         1024   /* KiB of PCRE2 heap per match */
@@ -147,19 +148,50 @@ struct tr_sent {
     uint16_t val;  /* trie: the phrase */
     uint16_t pad;
 };
+/* 64-bit words of a word start's regex mask: the first 128 regex
+ * components have a bit of their own in it */
+#define TR_SCAN_MASK_WORDS 2
+#define TR_SCAN_NO_MASK    0xFFFF /* ridx of a component without one */
 struct tr_scanres {
     int ok; /* the form was scanned (else each matcher runs alone) */
     uint32_t head[TR_SCAN_MAX_COMPS], tail[TR_SCAN_MAX_COMPS];
     struct tr_sent *e; /* TR_SCAN_ENTRIES */
     uint32_t ne;
     /* regex components: bit wi of bits[comp * nw + wi / 64], a match
-     * starts at word start wi */
+     * starts at word start wi; for those with a bit b = ridx[comp] in the
+     * masks, bit b of wmask[wi] instead (a report ORs in one mask, no
+     * loop over its regexes), and anymask is every wmask OR'd */
     uint64_t bits[TR_SCAN_MAX_COMPS * TR_SCAN_WORDS];
     unsigned nw;
+    uint64_t wmask[TR_SCAN_WORDS * 64][TR_SCAN_MASK_WORDS];
+    uint64_t anymask[TR_SCAN_MASK_WORDS];
+    const uint16_t *ridx;              /* the scan automaton's, per component */
     uint32_t reach;                    /* bytes of the longest run */
     uint32_t dead[TR_SCAN_WORDS * 64]; /* per word start: where its run
                                           stopped */
 };
+
+/* Whether regex component comp matches from word start wi, and from any. */
+static inline int tr_scan_bit(const struct tr_scanres *res, unsigned comp,
+                              size_t wi)
+{
+    unsigned b = res->ridx[comp];
+    if (b != TR_SCAN_NO_MASK)
+        return (int)(res->wmask[wi][b >> 6] >> (b & 63) & 1);
+    return (int)(res->bits[(size_t)comp * res->nw + (wi >> 6)] >> (wi & 63) &
+                 1);
+}
+
+static inline int tr_scan_anywhere(const struct tr_scanres *res, unsigned comp)
+{
+    unsigned b = res->ridx[comp];
+    if (b != TR_SCAN_NO_MASK)
+        return (int)(res->anymask[b >> 6] >> (b & 63) & 1);
+    uint64_t any = 0;
+    for (unsigned w = 0; w < res->nw; w++)
+        any |= res->bits[(size_t)comp * res->nw + w];
+    return any != 0;
+}
 
 /* Word characters outside ASCII are asked of word() (PCRE2's UCP \w). */
 struct tr_wclass {
@@ -236,7 +268,8 @@ struct triage_rules {
     pcre2_code *word;         /* \w, for characters outside ASCII */
     struct tr_lex_entry *lex; /* open addressing, power-of-two size */
     uint64_t lexlen[256];     /* bit n of [c]: a key of n bytes starts with c */
-    uint64_t lexbloom[64];    /* bit tr_lex_bloom(key) of 4096: a key may be */
+    /* bit tr_lex_bloom(key) set: a word may be a key */
+    uint64_t lexbloom[LEX_BLOOM_BITS / 64];
     size_t lexcap;
     size_t lexmax;        /* bytes of the longest replacement */
     unsigned npatterns;   /* require, except and escalate regexes */
@@ -314,13 +347,17 @@ void tr_norm_free(struct norm *n);
 int tr_norm_equal(const struct norm *a, const struct norm *b);
 const struct tr_lex_entry *tr_lex_find(const struct triage_rules *rules,
                                        const char *w, size_t n);
-/* A word's bit in rules->lexbloom: its first and last bytes and length. */
+/* A word's bit in rules->lexbloom: its first two and last bytes and its
+ * length.  With only the first and last bytes and 4096 bits, one word in
+ * ten of the bench's messages was no key yet took the lexicon's slow
+ * path; now one in thirty. */
 static inline unsigned tr_lex_bloom(const char *w, size_t n)
 {
     uint32_t h = (uint32_t)(unsigned char)w[0] * 0x9E3779B1u ^
+                 (uint32_t)(unsigned char)w[n > 1] * 0x27D4EB2Fu ^
                  (uint32_t)(unsigned char)w[n - 1] * 0x85EBCA77u ^
                  (uint32_t)n * 0xC2B2AE3Du;
-    return (h ^ h >> 15) & 4095;
+    return (h ^ h >> 15) & (LEX_BLOOM_BITS - 1);
 }
 
 /* trie.c: a prefix-factored alternation of phrases.  Words in a phrase are
