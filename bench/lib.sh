@@ -68,7 +68,7 @@ bench_setup() { # ACCOUNTS PASSWORD
         "printf '$2\n' | bin/chatd user add bench{} --role adviser" >/dev/null
 }
 
-rinfo() { rcli INFO persistence | sed -n "s/^$1:\\([0-9]*\\).*/\\1/p"; }
+rinfo() { rcli INFO | sed -n "s/^$1:\\([0-9]*\\).*/\\1/p"; }
 
 # Everything but the accounts and their sessions goes between scenarios,
 # and the AOF is rewritten then, not in the next scenario's measured
@@ -130,7 +130,8 @@ stop_pid() {
 # queue every PEAK_ARRIVAL_GAP_S and leave again, as a flood after a news
 # story does, so the queue moves while the latency is measured (a queue
 # that stood still hid the cost of its refreshes, docs/performance.md);
-# OUT gets arrivals: how many joined.
+# OUT gets arrivals: how many joined, and last_fork_ms: how long Redis's
+# last fork (for an AOF rewrite) held it.
 PEAK_WARMUP_S=${PEAK_WARMUP_S:-25}
 PEAK_ARRIVALS=${PEAK_ARRIVALS:-5}
 PEAK_ARRIVAL_GAP_S=${PEAK_ARRIVAL_GAP_S:-0.5}
@@ -184,11 +185,14 @@ run_peak() {
     arr_pid=$!
     wait "$lat_pid" || { echo "bench: the peak's latency run failed" >&2; exit 1; }
     rw1=$(rinfo aof_rewrites)
+    fork_us=$(rinfo latest_fork_usec)
     touch "$T/peak-done"
     wait "$arr_pid" || true
     stop_pid "$idle_pid"
     jq -c --slurpfile idle "$T/peak-idle.json" --argjson ready "$ready" \
         --argjson rw $((rw1 - rw0)) --argjson arr "$(cat "$T/peak-arrivals")" \
+        --argjson fork "${fork_us:-0}" \
         '. + {waiting: $idle[0].idle_connections, waiting_ready_s: $ready,
-              aof_rewrites_during: $rw, arrivals: $arr}' "$T/peak-lat.json" >"$1"
+              aof_rewrites_during: $rw, arrivals: $arr,
+              last_fork_ms: ($fork / 1000)}' "$T/peak-lat.json" >"$1"
 }

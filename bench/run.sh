@@ -61,12 +61,13 @@ start_chatd chatd1 "$P1"
 RW0=$(rinfo aof_rewrites)
 run_lg relay --mode relay --port "$P1" --parents "$RP" --advisers "$RA" \
     --capacity 8 --window "$WIN" --duration "$SECS" --warmup 2 --pid "$CHATD_PID"
-RW1=$(rinfo aof_rewrites)
+RW1=$(rinfo aof_rewrites); FORK=$(rinfo latest_fork_usec)
 stop_pid "$CHATD_PID"; wipe
 # The relay's AOF passes Redis's auto-aof-rewrite-min-size (64 MB) a few
 # seconds in, so a rewrite (a fork, and its child on the same two cores)
 # usually runs while it measures, as one would at a busy hour.
-jq -c --argjson n $((RW1 - RW0)) '. + {aof_rewrites_during: $n}' \
+jq -c --argjson n $((RW1 - RW0)) --argjson fork "${FORK:-0}" \
+    '. + {aof_rewrites_during: $n, last_fork_ms: ($fork / 1000)}' \
     "$T/relay.json" >"$T/relay.tmp" && mv "$T/relay.tmp" "$T/relay.json"
 
 PROFILE_OK=0

@@ -49,8 +49,7 @@ static void check_event(const char *ev, size_t len)
     if (wire_msg_event_parse(copy, len, &m) < 0)
         return;
     if (m.seq == 0 || !m.conv[0] || !m.from[0] ||
-        strlen(m.cid) > PROTO_MAX_ID_BYTES ||
-        (const char *)m.ct < copy ||
+        strlen(m.cid) > PROTO_MAX_ID_BYTES || (const char *)m.ct < copy ||
         (const char *)m.ct + m.ct_len > copy + len || m.tri < copy ||
         m.tri + strlen(m.tri) != copy + len)
         abort();
