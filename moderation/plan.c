@@ -2,7 +2,7 @@
  * plan.c - lay a loaded rule set out for the message path.
  *
  * Owns: tr_plan_build() and tr_plan_free(): the scan automaton over every
- * matcher that starts at word starts (dfa.c builds it from the list made
+ * matcher that starts at word starts (scan.c builds it from the list made
  * here), and the evaluation plan triage.c walks for each cue the scan
  * reports.  Promises: the plan holds nothing the rule set does not (every
  * entry is a copy of a field of a rule, pattern or trie, or an index), so
@@ -28,7 +28,7 @@
 #include "triage_int.h"
 
 /* The scan automaton: every trie with a DFA and every regex DFA whose
- * matches start at word starts, run as one from each word start (dfa.c).
+ * matches start at word starts, run as one from each word start (scan.c).
  * Without it (too large) each runs alone; the answers are the same. */
 struct scan_list {
     const struct tr_dfa *dfa[TR_SCAN_MAX_COMPS];

@@ -18,7 +18,7 @@
  * cue (NegEx: a trigger whose scope reaches the cue without a "but").
  * The rules of a cue and their checks are read from the evaluation plan
  * (plan.c), and a check is answered from what the scan automaton recorded
- * (dfa.c): most match nowhere in the message, which one look at its
+ * (scan.c): most match nowhere in the message, which one look at its
  * component's bits tells.
  */
 #include <stdio.h>

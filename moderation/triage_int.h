@@ -134,7 +134,7 @@ struct tr_trie {
     int scomp;                 /* its component of rules->scan, or -1 */
 };
 
-/* What the scan automaton (dfa.c) found in one normalised form: per
+/* What the scan automaton (scan.c) found in one normalised form: per
  * component, its reports in order of word start. */
 #define TR_SCAN_MAX_COMPS 1024  /* components of the scan automaton */
 #define TR_SCAN_ENTRIES   16384 /* trie reports kept per message and form */
@@ -401,7 +401,7 @@ int tr_dfa_exists(const struct tr_dfa *d, const char *s, size_t from, size_t to,
                   const uint32_t *starts, size_t i0, size_t i1, size_t *at,
                   uint64_t *budget);
 
-/* dfa.c: the scan automaton, the product of component DFAs (tries: 1 in
+/* scan.c: the scan automaton, the product of component DFAs (tries: 1 in
  * trie[i]; regexes whose matches start at word starts: 0).  NULL when it
  * would be too large. */
 struct tr_scan;
