@@ -242,12 +242,7 @@ struct tr_dfa *dfa_pack(struct build *b, const unsigned char cls[256],
         }
         size_t base, f = 0;
         for (;;) {
-            size_t i = f;
-            while (i < cap && up[i] != i) {
-                up[i] = up[up[i]];
-                i = up[i];
-            }
-            f = i;
+            f = dfa_free_slot(up, cap, f);
             base = f >= t[0].cls ? f - t[0].cls : 0;
             if (base + ncls > cap) {
                 size_t ncap = cap * 2;

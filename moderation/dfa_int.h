@@ -89,6 +89,20 @@ static inline int dfa_first_byte(const struct tr_dfa *d, unsigned kind,
     return d->first[kind][c >> 6] >> (c & 63) & 1;
 }
 
+/* Packing: the first free slot at or after f.  up[i] is i for a free
+ * slot, else a slot after it; the walk halves the paths it takes, so
+ * later walks are short. */
+static inline size_t dfa_free_slot(uint32_t *up, size_t cap, size_t f)
+{
+    size_t i = f;
+
+    while (i < cap && up[i] != i) {
+        up[i] = up[up[i]];
+        i = up[i];
+    }
+    return i;
+}
+
 /* Room for need elements of elem bytes in the array at *pp (a pointer to
  * the array pointer), whose capacity *cap doubles from first.  0, or -1
  * with the array and *cap as they were. */

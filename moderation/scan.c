@@ -454,12 +454,7 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
         for (;;) {
             if (nt) {
                 /* the next free slot for the first class */
-                size_t i = f;
-                while (i < cap && up[i] != i) {
-                    up[i] = up[up[i]];
-                    i = up[i];
-                }
-                f = i;
+                f = dfa_free_slot(up, cap, f);
                 base = f >= t[0].cls ? f - t[0].cls : 0;
             } else {
                 while (nextbase < cap && used[2 * nextbase + 1])
