@@ -195,6 +195,15 @@ out:
     free(rq);
 }
 
+/* Argument lengths for rds_script(): every argument a string but the one
+ * at raw, a sealed text of raw_len bytes (no NUL to measure it by). */
+static void args_with_sealed(const char **argv, size_t *lens, int n, int raw,
+                             size_t raw_len)
+{
+    for (int i = 0; i < n; i++)
+        lens[i] = i == raw ? raw_len : strlen(argv[i]);
+}
+
 static void append_store(struct append_req *rq, struct lconv *lc)
 {
     struct triage_result tr;
@@ -202,7 +211,7 @@ static void append_store(struct append_req *rq, struct lconv *lc)
     /* A frame's text is at most the frame: no allocation per message. */
     uint8_t ct[PROTO_MAX_FRAME_BYTES + SEAL_OVERHEAD];
     const char *argv[8];
-    size_t lens[8];
+    size_t lens[8], ctlen;
 
     if (strcmp(rq->from, "parent") == 0) {
         run_triage(rq->text, rq->len, &tr);
@@ -212,8 +221,8 @@ static void append_store(struct append_req *rq, struct lconv *lc)
         tr.severity = TRIAGE_NONE;
         tri[0] = '\0';
     }
-    if (!(lens[4] = conv_seal_entry(lc->key, rq->conv, rq->from, rq->cid,
-                                    rq->text, rq->len, ct, sizeof ct)))
+    if (!(ctlen = conv_seal_entry(lc->key, rq->conv, rq->from, rq->cid,
+                                  rq->text, rq->len, ct, sizeof ct)))
         goto fail;
     fmt_now(now, sizeof now);
     snprintf(sev, sizeof sev, "%d", (int)tr.severity);
@@ -225,9 +234,7 @@ static void append_store(struct append_req *rq, struct lconv *lc)
     argv[5] = tri;
     argv[6] = sev;
     argv[7] = rq->c->ep == EP_STAFF ? rq->c->name : "";
-    for (int i = 0; i < 8; i++)
-        if (i != 4)
-            lens[i] = strlen(argv[i]);
+    args_with_sealed(argv, lens, 8, 4, ctlen);
     if (rds_script_batched("append", append_done, rq, 8, argv, lens) < 0)
         goto fail;
     return;
@@ -440,8 +447,7 @@ static void parent_start(struct client *c, const struct frame *f)
              (long long)CFG->continuity_wait_s * 1000);
     argv[11] = ret;
     argv[12] = wait;
-    for (int i = 0; i < 13; i++)
-        lens[i] = i == 9 ? ctlen : strlen(argv[i]);
+    args_with_sealed(argv, lens, 13, 9, ctlen);
     sq->c = c;
     client_hold(c);
     if (rds_script("start", start_done, sq, 13, argv, lens) < 0) {
@@ -846,7 +852,7 @@ static void staff_signpost(struct client *c, struct attach *a,
     char now[24], *card;
     uint8_t *ct = NULL;
     const char *argv[5];
-    size_t lens[5];
+    size_t lens[5], ctlen;
 
     if (!svc) {
         client_error(c, "bad_request", "no service '%.64s' in the directory",
@@ -858,7 +864,7 @@ static void staff_signpost(struct client *c, struct attach *a,
         card = json_dumps(cj, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(cj);
     }
-    if (!card || !(ct = seal_log_text(a->lc, "signpost", card, &lens[4]))) {
+    if (!card || !(ct = seal_log_text(a->lc, "signpost", card, &ctlen))) {
         client_error(c, "closed", "unavailable: try again");
     } else {
         fmt_now(now, sizeof now);
@@ -867,8 +873,7 @@ static void staff_signpost(struct client *c, struct attach *a,
         argv[2] = c->name;
         argv[3] = f->service;
         argv[4] = (const char *)ct;
-        for (int i = 0; i < 4; i++)
-            lens[i] = strlen(argv[i]);
+        args_with_sealed(argv, lens, 5, 4, ctlen);
         run_staff_script(c, "signpost", a->lc->id, "signpost", "signposted", 5,
                          argv, lens);
     }
@@ -884,8 +889,8 @@ static void staff_transfer(struct client *c, struct attach *a,
                            const struct frame *f)
 {
     char now[24], *note = seal_note(a->lc, "transfer", f->note);
-    size_t lens[5];
-    uint8_t *sys = seal_log_text(a->lc, "system", TRANSFER_TEXT, &lens[4]);
+    size_t lens[5], syslen;
+    uint8_t *sys = seal_log_text(a->lc, "system", TRANSFER_TEXT, &syslen);
     const char *argv[5] = {now, a->lc->id, c->name, note ? note : "",
                            (const char *)sys};
 
@@ -893,8 +898,7 @@ static void staff_transfer(struct client *c, struct attach *a,
         client_error(c, "closed", "unavailable: try again");
     } else {
         fmt_now(now, sizeof now);
-        for (int i = 0; i < 4; i++)
-            lens[i] = strlen(argv[i]);
+        args_with_sealed(argv, lens, 5, 4, syslen);
         run_staff_script(c, "transfer", a->lc->id, "transfer", "transferred", 5,
                          argv, lens);
     }
