@@ -248,20 +248,16 @@ struct tr_dfa *dfa_pack(struct build *b, const unsigned char cls[256],
                 size_t ncap = cap * 2;
                 struct tr_dslot *sl = realloc(d->slot, ncap * sizeof *sl);
                 unsigned char *u = sl ? realloc(used, ncap) : NULL;
-                uint32_t *np = u ? realloc(up, ncap * sizeof *np) : NULL;
                 if (sl)
                     d->slot = sl;
                 if (u)
                     used = u;
-                if (!np) {
+                if (!u || dfa_free_grow(&up, cap, ncap) < 0) {
                     free(up);
                     goto fail;
                 }
-                up = np;
                 memset(d->slot + cap, 0, (ncap - cap) * sizeof *d->slot);
                 memset(used + cap, 0, ncap - cap);
-                for (size_t j = cap; j < ncap; j++)
-                    up[j] = (uint32_t)j;
                 cap = ncap;
                 continue;
             }

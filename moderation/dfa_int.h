@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "triage_int.h"
 
@@ -101,6 +102,20 @@ static inline size_t dfa_free_slot(uint32_t *up, size_t cap, size_t f)
         i = up[i];
     }
     return i;
+}
+
+/* Packing: the free-slot links grown from cap to ncap slots, the new
+ * ones free.  0, or -1 with *up as it was. */
+static inline int dfa_free_grow(uint32_t **up, size_t cap, size_t ncap)
+{
+    uint32_t *np = realloc(*up, ncap * sizeof *np);
+
+    if (!np)
+        return -1;
+    for (size_t i = cap; i < ncap; i++)
+        np[i] = (uint32_t)i;
+    *up = np;
+    return 0;
 }
 
 /* Room for need elements of elem bytes in the array at *pp (a pointer to

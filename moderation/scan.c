@@ -464,17 +464,13 @@ struct tr_scan *tr_scan_build(const struct tr_dfa *const *dfa, const int *trie,
             if (base + ncls + 1 > cap) {
                 size_t ncap = cap * 2;
                 unsigned char *u = realloc(used, ncap * 2);
-                uint32_t *np = u ? realloc(up, ncap * sizeof *np) : NULL;
                 if (u)
                     used = u;
-                if (!np) {
+                if (!u || dfa_free_grow(&up, cap, ncap) < 0) {
                     free(up);
                     goto fail;
                 }
-                up = np;
                 memset(used + 2 * cap, 0, (ncap - cap) * 2);
-                for (size_t i = cap; i < ncap; i++)
-                    up[i] = (uint32_t)i;
                 cap = ncap;
                 continue;
             }
