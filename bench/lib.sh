@@ -46,7 +46,7 @@ bench_setup() { # ACCOUNTS PASSWORD
     SOCK="$T/redis/redis.sock"
     (cd "$T/redis" && exec redis-server --port 0 --unixsocket "$SOCK" \
         --unixsocketperm 700 --dir "$T/redis" --appendonly yes \
-        --appendfsync always --save '' >"$T/redis/redis.log" 2>&1) &
+        --appendfsync "${BENCH_APPENDFSYNC:-always}" --save '' >"$T/redis/redis.log" 2>&1) &
     REDIS_PID=$!
     PIDS="$PIDS $REDIS_PID"
     i=0
@@ -83,6 +83,22 @@ rewrite_aof() {
         [ $i -lt 300 ]; do
         sleep 0.1; i=$((i + 1))
     done
+}
+
+# Redis's own view of the disk: its latency monitor records, for each
+# second, the longest fdatasync of that second (with appendfsync always
+# one per event-loop turn, and nothing in that turn is acknowledged or
+# delivered before it returns).  fsync_mon_start before a scenario;
+# fsync_mon_read SECS after it prints those per-second maxima (ms) of its
+# last SECS seconds, the measured ones, as a JSON array.
+fsync_mon_start() {
+    rcli CONFIG SET latency-monitor-threshold 1 >/dev/null
+    rcli LATENCY RESET >/dev/null
+}
+fsync_mon_read() { # SECS
+    now=$(date +%s)
+    rcli LATENCY HISTORY aof-fsync-always | paste - - |
+        awk -v from=$((now - $1)) '$1 > from { print $2 }' | jq -sc .
 }
 
 wipe() {
