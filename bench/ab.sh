@@ -6,7 +6,8 @@
 # Runs the relay scenario of bench/run.sh (same Redis, environment and
 # loadgen arguments) ROUNDS times (default 3) for each binary, alternating
 # A, B, A, B, ... on one Redis, wiped between runs, and prints one line a
-# run: messages/s, and chatd's and Redis's CPU per message in µs, and the
+# run: messages/s, and chatd's and Redis's CPU per message in µs, the
+# machine's busy cores (of its nproc, /proc/stat), and the
 # median over the measured seconds of Redis's longest fdatasync in each
 # (its latency monitor; bench/lib.sh fsync_mon_read).  The
 # machine is shared and its throughput moves by up to a third between
@@ -42,7 +43,7 @@ latency) MARGS="--window 64 --rate 5000" ;;
 *) echo "bench/ab.sh: BENCH_AB_MODE is relay or latency" >&2; exit 2 ;;
 esac
 
-printf 'run\tbinary\tmsgs/s\tp50 ms\tp99 ms\tchatd us/msg\tredis us/msg\tload\tfsync max ms\n'
+printf 'run\tbinary\tmsgs/s\tp50 ms\tp99 ms\tchatd us/msg\tredis us/msg\tload\tbusy cores\tfsync max ms\n'
 r=1
 while [ $r -le "$ROUNDS" ]; do
     for side in A B; do
@@ -60,7 +61,7 @@ while [ $r -le "$ROUNDS" ]; do
         jq -r --arg run "$r" --arg bin "$side" --arg load "$load" --argjson fm "$fm" '
             def us(c): if .msgs_per_s > 0 then (c * 1e6 / .msgs_per_s | round) else null end;
             [$run, $bin, .msgs_per_s, .p50_ms, .p99_ms, us(.chatd_cpu),
-             us(.redis_cpu), $load,
+             us(.redis_cpu), $load, (.machine_cpu // "-"),
              (if ($fm | length) > 0 then ($fm | sort | .[length / 2 | floor]) else "-" end)]
             | @tsv' "$T/ab.json"
     done

@@ -7,7 +7,9 @@
 # adviser accounts bench1..benchN.  Every process started here is recorded
 # in PIDS and stopped on exit, by its pid.
 #
-# CHATD_BIN (default bin/chatd) is the chatd that start_chatd runs.
+# CHATD_BIN (default bin/chatd) is the chatd that start_chatd runs;
+# BENCH_APPENDFSYNC (default always) is Redis's appendfsync, "no" to see
+# what the disk adds (docs/performance.md): chatd is never run so.
 
 say() { printf '== %s\n' "$*" >&2; }
 

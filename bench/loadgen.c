@@ -241,6 +241,28 @@ static long long cpu_ticks(int pid)
     return (long long)(ut + st);
 }
 
+/* The whole machine's CPU in clock ticks, from /proc/stat's first line:
+ * busy (user, nice, system, irq, softirq, steal) into *busy, and every
+ * tick (busy + idle + iowait) returned; -1 when it cannot be read.  What
+ * the three processes' own figures leave out (the kernel's threads, a
+ * rewrite child, anything else on the machine) shows here. */
+static long long machine_ticks(long long *busy)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    int n;
+
+    if (!f)
+        return -1;
+    n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+               &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n != 8)
+        return -1;
+    *busy = (long long)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+    return *busy + (long long)(v[3] + v[4]);
+}
+
 /* --- sockets and buffers ----------------------------------------------------
  */
 
@@ -1074,7 +1096,7 @@ static void close_all(void)
 }
 
 struct cpu {
-    long long chatd, chatd2, redis;
+    long long chatd, chatd2, redis, machine, machine_busy;
     struct rusage self;
     int64_t t;
 };
@@ -1084,6 +1106,7 @@ static void cpu_snap(struct cpu *s)
     s->chatd = cpu_ticks(O.pid);
     s->chatd2 = cpu_ticks(O.pid2);
     s->redis = cpu_ticks(O.redis_pid);
+    s->machine = machine_ticks(&s->machine_busy);
     getrusage(RUSAGE_SELF, &s->self);
     s->t = now_ns();
 }
@@ -1109,6 +1132,13 @@ static void cpu_print(const struct cpu *a, const struct cpu *b)
         printf(",\"redis_cpu\":%.3f",
                (double)(b->redis - a->redis) / hz / secs);
     printf(",\"loadgen_cpu\":%.3f", self / secs);
+    /* cores busy, of machine_cores: how near the machine is to full */
+    if (a->machine > 0 && b->machine > a->machine)
+        printf(",\"machine_cpu\":%.3f,\"machine_cores\":%ld",
+               (double)(b->machine_busy - a->machine_busy) /
+                   (double)(b->machine - a->machine) *
+                   (double)sysconf(_SC_NPROCESSORS_ONLN),
+               sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 int main(int argc, char **argv)
