@@ -79,6 +79,10 @@ static const struct option options[] = {
     INT_OPT(sweep_interval_ms, "1000", 50, 60000,
             "milliseconds between checks for parents and advisers gone "
             "past grace_s"),
+    INT_OPT(store_group_us, "1000", 0, 5000000,
+            "microseconds chatd gathers messages into one write to Redis "
+            "under load, so Redis syncs its disk once for all of them; 0 "
+            "writes every loop turn"),
     INT_OPT(default_chat_s, "900", 60, 7200,
             "assumed chat length in seconds for wait estimates until "
             "real chats have been measured"),

@@ -36,6 +36,7 @@ struct config {
     int continuity_wait_s;
     int parent_timeout_s;
     int sweep_interval_ms;
+    int store_group_us;
     int default_chat_s;
     int retention_days;
     int retention_s;

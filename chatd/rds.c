@@ -57,7 +57,9 @@ static struct {
     int stopping;
     char sha[RDS_MAX_SCRIPTS][RDS_SHA_LEN];
     uv_timer_t retry;
-    uv_prepare_t flush; /* writes queued commands once per loop turn */
+    uv_prepare_t flush;     /* writes queued commands once per loop turn */
+    uv_timer_t group;       /* sends a held batch (batch_hold) */
+    uint64_t batch_sent_us; /* uv_hrtime of the last batch sent, in us */
     int backoff_ms;
     pid_t child; /* embedded redis-server we started, or 0 */
     struct {
@@ -343,10 +345,44 @@ static void flush_one(redisAsyncContext *ac)
     e->flushing = 0;
 }
 
+static void group_cb(uv_timer_t *t)
+{
+    (void)t;
+    batch_send();
+    uv_prepare_start(&R.flush, flush_cb); /* writes it this loop turn */
+}
+
+/* Group commit.  With appendfsync always, Redis fdatasyncs once per turn
+ * of its loop.  Batches sent every loop turn under load keep the disk
+ * flushing without a pause, one or two messages a flush, and each flush
+ * then takes longer.  So once a batch has gone, the next waits until
+ * store_group_us has passed since; one that finds the line quiet for that
+ * long goes at once.  At 5,000 messages/s on the bench machine, 1000 us
+ * against 0 took p99 from 7.2-8.5 ms to 3.9-5.5 ms and Redis's CPU a
+ * message from 69-116 us to 49-64 (docs/performance.md).  Returns 1 when
+ * the batch is held. */
+static int batch_hold(void)
+{
+    uint64_t gap_us = (uint64_t)R.cfg->store_group_us, since;
+
+    if (!gap_us || R.batch.ncalls == 0 || R.stopping)
+        return 0;
+    since = uv_hrtime() / 1000 - R.batch_sent_us;
+    if (since >= gap_us)
+        return 0;
+    if (!uv_is_active((uv_handle_t *)&R.group)) /* libuv counts whole ms */
+        uv_timer_start(&R.group, group_cb, (gap_us - since + 999) / 1000, 0);
+    return 1;
+}
+
 static void flush_cb(uv_prepare_t *h)
 {
-    batch_send(); /* may start h again: stopped after */
-    uv_prepare_stop(h);
+    /* A held batch keeps h running, so the first loop turn past the gap
+     * sends it: under load that is well before the timer's next ms. */
+    if (!batch_hold()) {
+        batch_send(); /* may start h again: stopped after */
+        uv_prepare_stop(h);
+    }
     flush_one(R.cmd);
     flush_one(R.sub);
 }
@@ -586,6 +622,7 @@ int rds_start(uv_loop_t *loop, const struct config *cfg,
         return -1;
     }
     uv_timer_init(loop, &R.retry);
+    uv_timer_init(loop, &R.group);
     uv_prepare_init(loop, &R.flush);
     if (!*cfg->redis_url && ensure_embedded(cfg, &a, &R.child) < 0)
         return -1;
@@ -595,13 +632,15 @@ int rds_start(uv_loop_t *loop, const struct config *cfg,
 
 void rds_stop(void)
 {
+    R.stopping = 1;     /* nothing is held from now on (batch_hold) */
     flush_cb(&R.flush); /* from now on writes go straight to the poll */
-    R.stopping = 1;
     free(R.batch.buf);
     R.batch.buf = NULL;
     R.batch.len = R.batch.cap = 0;
     uv_timer_stop(&R.retry);
+    uv_timer_stop(&R.group);
     uv_close((uv_handle_t *)&R.retry, NULL);
+    uv_close((uv_handle_t *)&R.group, NULL);
     uv_close((uv_handle_t *)&R.flush, NULL);
     if (R.cmd)
         redisAsyncDisconnect(R.cmd);
@@ -748,6 +787,8 @@ static void batch_send(void)
 
     if (n == 0)
         return;
+    uv_timer_stop(&R.group);
+    R.batch_sent_us = uv_hrtime() / 1000;
     /* Detached first: a failing call's callback may call again. */
     br = malloc(sizeof *br + (size_t)n * sizeof br->calls[0]);
     if (br) {

@@ -48,10 +48,11 @@ int rds_cmdf(rds_cb cb, void *priv, const char *fmt, ...);
 int rds_script(const char *name, rds_cb cb, void *priv, int argc,
                const char **argv, const size_t *lens);
 /* EVALSHA a script that takes its calls in batches: the calls made in one
- * loop turn go to Redis as one EVALSHA whose ARGV is every call's ARGV in
- * order, and the script returns one reply per call, in order (each one an
- * array, or an error for that call alone).  cb gets its own call's reply;
- * when the whole batch fails, each cb gets that error reply, or NULL.
+ * loop turn (or, under load, in store_group_us since the last batch went:
+ * group commit, rds.c) go to Redis as one EVALSHA whose ARGV is every
+ * call's ARGV in order, and the script returns one reply per call, in order
+ * (each one an array, or an error for that call alone).  cb gets its own call's
+ * reply; when the whole batch fails, each cb gets that error reply, or NULL.
  * Every call of a script must pass the same argc.  Commands sent by any
  * other function after this one are sent after the batch, so order on the
  * connection is as called.  Returns -1 (and does not call cb) when not

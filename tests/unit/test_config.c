@@ -245,6 +245,8 @@ TEST(errors_name_file_and_line)
     LOAD_ERR("default_capacity = 9\n", 1, "default_capacity");
     LOAD_ERR("retention_days = 0\n", 1, "retention_days");
     LOAD_ERR("sweep_interval_ms = 10\n", 1, "sweep_interval_ms");
+    LOAD_ERR("store_group_us = -1\n", 1, "store_group_us");
+    LOAD_ERR("store_group_us = 5000001\n", 1, "store_group_us");
     /* An inline '#' is not a comment, so the number is bad. */
     LOAD_ERR("port = 8080 # the default\n", 1, "port");
     /* Sections are not used; the error names the section. */
