@@ -108,6 +108,10 @@ wipe() {
       if not (k=='users' or k:find('^user:') or k:find('^sess:') or k:find('^usess:')) then
         redis.call('DEL',k) n=n+1 end end return n" 0 >/dev/null
     rewrite_aof
+    # The rewrite leaves the old AOF's pages to write back and its blocks
+    # to discard; that is the previous scenario's disk work, not the next
+    # one's (Redis's fdatasync waits behind it).
+    sync
 }
 
 # start_chatd NAME PORT: sets CHATD_PID
