@@ -152,8 +152,9 @@ stop_pid() {
 # queue every PEAK_ARRIVAL_GAP_S and leave again, as a flood after a news
 # story does, so the queue moves while the latency is measured (a queue
 # that stood still hid the cost of its refreshes, docs/performance.md);
-# OUT gets arrivals: how many joined, and last_fork_ms: how long Redis's
-# last fork (for an AOF rewrite) held it.
+# OUT gets arrivals: how many joined, last_fork_ms: how long Redis's
+# last fork (for an AOF rewrite) held it, and redis_fsync_max_ms_per_s
+# (fsync_mon_read) over the measured seconds.
 PEAK_WARMUP_S=${PEAK_WARMUP_S:-25}
 PEAK_ARRIVALS=${PEAK_ARRIVALS:-5}
 PEAK_ARRIVAL_GAP_S=${PEAK_ARRIVAL_GAP_S:-0.5}
@@ -202,19 +203,22 @@ run_peak() {
     rewrite_aof
     ready=$(echo "$(date +%s.%N) - $t0" | bc)
     rw0=$(rinfo aof_rewrites)
+    fsync_mon_start
     rm -f "$T/peak-done"
     peak_arrivals "$2" >"$T/peak-arrivals" &
     arr_pid=$!
     wait "$lat_pid" || { echo "bench: the peak's latency run failed" >&2; exit 1; }
     rw1=$(rinfo aof_rewrites)
     fork_us=$(rinfo latest_fork_usec)
+    fm=$(fsync_mon_read "$4")
     touch "$T/peak-done"
     wait "$arr_pid" || true
     stop_pid "$idle_pid"
     jq -c --slurpfile idle "$T/peak-idle.json" --argjson ready "$ready" \
         --argjson rw $((rw1 - rw0)) --argjson arr "$(cat "$T/peak-arrivals")" \
-        --argjson fork "${fork_us:-0}" \
+        --argjson fork "${fork_us:-0}" --argjson fm "$fm" \
         '. + {waiting: $idle[0].idle_connections, waiting_ready_s: $ready,
               aof_rewrites_during: $rw, arrivals: $arr,
-              last_fork_ms: ($fork / 1000)}' "$T/peak-lat.json" >"$1"
+              last_fork_ms: ($fork / 1000), redis_fsync_max_ms_per_s: $fm}' \
+        "$T/peak-lat.json" >"$1"
 }
