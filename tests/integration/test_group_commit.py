@@ -22,7 +22,11 @@ HOLD_S = 3.0
 @pytest_asyncio.fixture
 async def held():
     s = Service(extra_env={"CHATD_STORE_GROUP_US": str(int(HOLD_S * 1e6))})
-    s.start()
+    try:
+        s.start()
+    except Exception:
+        s.stop()
+        raise
     yield s
     await s.close()
 
