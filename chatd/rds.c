@@ -632,8 +632,9 @@ int rds_start(uv_loop_t *loop, const struct config *cfg,
 
 void rds_stop(void)
 {
-    R.stopping = 1;     /* nothing is held from now on (batch_hold) */
+    batch_send();       /* a held batch (batch_hold) goes now */
     flush_cb(&R.flush); /* from now on writes go straight to the poll */
+    R.stopping = 1;     /* and nothing is held */
     free(R.batch.buf);
     R.batch.buf = NULL;
     R.batch.len = R.batch.cap = 0;
