@@ -467,11 +467,17 @@ class Service:
         return self.chatds[0]
 
     def start(self):
-        self.redis.start()
-        for c in self.chatds:
-            c.start(wait=False)
-        for c in self.chatds:
-            c.wait_ready()
+        """Redis, then every chatd; if any fails to come up, whatever did
+        is stopped before the error goes on (no Redis left running)."""
+        try:
+            self.redis.start()
+            for c in self.chatds:
+                c.start(wait=False)
+            for c in self.chatds:
+                c.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def add_chatd(self, **kw):

@@ -22,11 +22,7 @@ HOLD_S = 3.0
 @pytest_asyncio.fixture
 async def held():
     s = Service(extra_env={"CHATD_STORE_GROUP_US": str(int(HOLD_S * 1e6))})
-    try:
-        s.start()
-    except Exception:
-        s.stop()
-        raise
+    s.start()
     yield s
     await s.close()
 
