@@ -10,6 +10,9 @@
 # CHATD_BIN (default bin/chatd) is the chatd that start_chatd runs;
 # BENCH_APPENDFSYNC (default always) is Redis's appendfsync, "no" to see
 # what the disk adds (docs/performance.md): chatd is never run so.
+# BENCH_AOF_REWRITE_PCT (default 100, Redis's) is Redis's
+# auto-aof-rewrite-percentage, 0 to see what its rewrites take from the
+# relay (docs/performance.md); the figures of record keep the default.
 
 say() { printf '== %s\n' "$*" >&2; }
 
@@ -48,7 +51,9 @@ bench_setup() { # ACCOUNTS PASSWORD
     SOCK="$T/redis/redis.sock"
     (cd "$T/redis" && exec redis-server --port 0 --unixsocket "$SOCK" \
         --unixsocketperm 700 --dir "$T/redis" --appendonly yes \
-        --appendfsync "${BENCH_APPENDFSYNC:-always}" --save '' >"$T/redis/redis.log" 2>&1) &
+        --appendfsync "${BENCH_APPENDFSYNC:-always}" \
+        --auto-aof-rewrite-percentage "${BENCH_AOF_REWRITE_PCT:-100}" \
+        --save '' >"$T/redis/redis.log" 2>&1) &
     REDIS_PID=$!
     PIDS="$PIDS $REDIS_PID"
     i=0
