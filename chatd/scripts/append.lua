@@ -1,19 +1,27 @@
 -- append: messages from parents or their conversation's adviser, in the
 -- order given.  chatd sends every message of a loop turn in one call
 -- (rds.c): the per-call cost of a script is paid once, the metrics are
--- counted once and the msg events go out in one PUBLISH.
+-- counted once and the msg events go out in one PUBLISH.  A parent's
+-- messages often come several to a batch (each delivery of a batch frees
+-- a place in the parent's send window at the same moment), so a
+-- conversation's state and log length are read once a batch and kept
+-- here as the batch changes them.
 -- ARGV: 8 per message: now, conv, from (parent|adviser), cid, sealed text
 --       (raw bytes), triage json, message severity, caller (adviser name,
 --       '' for the parent)
 -- Returns one reply per message, in order: {seq, duplicate, conversation
 -- severity}, or the error not_allowed for that message alone.
 local ARGS_PER_MSG = 8
-local out, pub, counts = {}, {}, {}
+local out, pub, counts, seen = {}, {}, {}, {}
 for i = 1, #ARGV - ARGS_PER_MSG + 1, ARGS_PER_MSG do
   local conv, from, cid = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local tri, caller = ARGV[i + 5], ARGV[i + 7]
   local key = 'conv:' .. conv
-  local st = redis.call('HMGET', key, 'state', 'sev', 'adviser', 'queued_at')
+  local st = seen[conv]
+  if not st then -- {state, sev, adviser, queued_at, log length or nil}
+    st = redis.call('HMGET', key, 'state', 'sev', 'adviser', 'queued_at')
+    seen[conv] = st
+  end
   local open
   if from == 'parent' then
     open = st[1] == 'queued' or st[1] == 'chatting'
@@ -23,7 +31,9 @@ for i = 1, #ARGV - ARGS_PER_MSG + 1, ARGS_PER_MSG do
   if not open then
     out[#out + 1] = {err = 'not_allowed'}
   else
-    local seq, dup = append(conv, from, cid, ARGV[i], ARGV[i + 4], tri, pub)
+    local seq, dup = append(conv, from, cid, ARGV[i], ARGV[i + 4], tri, pub,
+                            st[5])
+    if dup == 0 then st[5] = seq end
     local csev, sev = tonumber(st[2]) or 0, tonumber(ARGV[i + 6])
     if dup == 0 then count_message(from, tri, counts) end
     -- Severity latches at the highest seen; a waiting parent moves up at
@@ -38,6 +48,7 @@ for i = 1, #ARGV - ARGS_PER_MSG + 1, ARGS_PER_MSG do
       alert_if_high(conv, csev, sev, tri, now)
       csev = sev
       redis.call('HSET', key, 'sev', sev)
+      st[2] = sev
       if st[1] == 'queued' then
         redis.call('ZADD', 'queue', 'XX', score(sev, tonumber(st[4]) or now),
                    conv)

@@ -73,14 +73,15 @@ end
 -- pub (a table), the msg event is added to it for the caller to publish
 -- with the others of its batch (one PUBLISH, lines joined by '\n': the
 -- one field of a msg event that can hold a newline is length-prefixed,
--- see chatd/wire.h); without, it is
--- published here.
-local function append(conv, from, cid, now, ct, tri, pub)
+-- see chatd/wire.h); without, it is published here.  len, when given, is
+-- the log's length as the caller knows it (append.lua counts a batch's
+-- entries per conversation): no XLEN then.
+local function append(conv, from, cid, now, ct, tri, pub, len)
   local key = 'conv:' .. conv
   -- The next seq is read, not counted: XLEN is a read, which Redis does
   -- not write to the AOF, where a counter was one more logged write per
   -- message (48 AOF bytes and about 1 us of Redis a message).
-  local seq = redis.call('XLEN', key .. ':log') + 1
+  local seq = (len or redis.call('XLEN', key .. ':log')) + 1
   local s = string.format('%d', seq) -- formatted once, used three times
   -- No field of a client's is '': from is never empty.
   if seq == 1 then redis.call('HSET', key .. ':ids', '', IDS_TABLE_PAD) end

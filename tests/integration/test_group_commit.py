@@ -52,3 +52,51 @@ async def test_held_messages_arrive_once_in_order_before_the_end(held):
     assert [m.get("text") for m in got] == texts, got
     await adv.recv_type("ended", timeout=HOLD_S + 5)
     await adv.expect_nothing("msg", 0.5, "a held message was delivered twice")
+
+
+CALM = "hi my son wont sleep"
+HIGH = "my partner hit me again last night"
+HIGH_AGAIN = "he hit me again this morning"
+EMERGENCY = "ive got all my tablets lined up for tonight"
+
+
+async def test_one_batch_resend_and_rises_count_like_separate_calls(held):
+    """append.lua reads a conversation's state and log length once a batch
+    and keeps them itself as the batch goes on: a resend, two rises in
+    severity with a message between them at the first, and a calmer one,
+    all in one batch, must come out as they would one call each.  (A log
+    length kept wrong fails this test; a severity kept wrong, tried, did
+    not.)"""
+    lead = await held.chatd.adviser("lena", role="lead", available=None)
+    earlier = await held.chatd.parent_start(text=CALM)
+    p = await held.chatd.parent_start(text=CALM)
+    # The first after a quiet spell goes at once, alone or with what came
+    # in the same loop turn; the rest wait for the next batch.
+    sent = [("b-1", "ok so"), ("b-2", HIGH), ("b-2", HIGH),
+            ("b-3", HIGH_AGAIN), ("b-4", EMERGENCY), ("b-5", "ok")]
+    for cid, text in sent:
+        await p.send({"type": "msg", "id": cid, "text": text})
+    acks = {}
+    while len(acks) < 5:
+        a = await p.recv_type("ack", timeout=HOLD_S + 5)
+        assert acks.setdefault(a["id"], a["seq"]) == a["seq"], \
+            "a resend was acknowledged with a new seq: %r %r" % (acks, a)
+    seqs = [acks["b-%d" % i] for i in range(1, 6)]
+    assert seqs == list(range(seqs[0], seqs[0] + 5)), \
+        "one batch's messages should be numbered without gaps, the resend " \
+        "taking none: %r" % acks
+    first = await lead.recv_type("alert", timeout=HOLD_S + 5)
+    second = await lead.recv_type("alert", timeout=HOLD_S + 5)
+    assert (first.get("severity"), second.get("severity")) == ("high", "emergency"), \
+        "each rise within one batch should alert once: %r %r" % (first, second)
+    await lead.expect_nothing("alert", 0.5,
+                              "a message no higher than the last rise alerted again")
+    # Now at emergency, this parent goes before the one who waited longer.
+    adv = await held.chatd.adviser("ali", capacity=1)
+    asg = await adv.recv_type("assigned", timeout=HOLD_S + 5)
+    assert asg.get("severity") == "emergency", asg
+    assert [h.get("text") for h in asg.get("history", [])] == \
+        [CALM, "ok so", HIGH, HIGH_AGAIN, EMERGENCY, "ok"], asg
+    await p.recv_type("connected", timeout=HOLD_S + 5)
+    await earlier.expect_nothing("connected", 0.5,
+                                 "the calm parent was paired before the emergency")
