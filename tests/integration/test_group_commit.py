@@ -64,16 +64,16 @@ async def test_one_batch_resend_and_rises_count_like_separate_calls(held):
     """append.lua reads a conversation's state and log length once a batch
     and keeps them itself as the batch goes on: a resend, two rises in
     severity with a message between them at the first, and a calmer one,
-    all in one batch, must come out as they would one call each.  (A log
-    length kept wrong fails this test; a severity kept wrong, tried, did
-    not.)"""
+    all in one batch, must come out as they would one call each.  (In
+    this order the two high messages shared a batch in 6 runs of 6; with
+    the resend between them, in 3 of 5: I did not find what split them.)"""
     lead = await held.chatd.adviser("lena", role="lead", available=None)
     earlier = await held.chatd.parent_start(text=CALM)
     p = await held.chatd.parent_start(text=CALM)
     # The first after a quiet spell goes at once, alone or with what came
     # in the same loop turn; the rest wait for the next batch.
-    sent = [("b-1", "ok so"), ("b-2", HIGH), ("b-2", HIGH),
-            ("b-3", HIGH_AGAIN), ("b-4", EMERGENCY), ("b-5", "ok")]
+    sent = [("b-1", "ok so"), ("b-2", HIGH), ("b-3", HIGH_AGAIN),
+            ("b-2", HIGH), ("b-4", EMERGENCY), ("b-5", "ok")]
     for cid, text in sent:
         await p.send({"type": "msg", "id": cid, "text": text})
     acks = {}
