@@ -137,10 +137,17 @@ cat "$T/peak.json" >&2
 stop_pid "$CHATD_PID"; wipe
 
 # --- pairing: 100 advisers (capacity 5), 500 parents over 1 s -------------------------
+# (Redis's slowest fdatasync in each second the scenario ran, as for the
+# latency scenario: a pairing is acknowledged only after its turn's sync.)
 start_chatd chatd1 "$P1"
+fsync_mon_start
+PT0=$(date +%s)
 run_lg pairing --mode pairing --port "$P1" --parents $PAIR_PARENTS \
     --advisers $PAIR_ADV --capacity 5 --spread-ms 1000 --pid "$CHATD_PID"
+FSYNC_MAX=$(fsync_mon_read $(($(date +%s) - PT0 + 1)))
 stop_pid "$CHATD_PID"; wipe
+jq -c --argjson fm "$FSYNC_MAX" '. + {redis_fsync_max_ms_per_s: $fm}' \
+    "$T/pairing.json" >"$T/pairing.tmp" && mv "$T/pairing.tmp" "$T/pairing.json"
 
 # --- the echo ceiling, same load as relay -------------------------------------------
 PE=$(free_port)
