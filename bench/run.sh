@@ -41,6 +41,12 @@ bench_setup $PAIR_ADV $PW
 
 LGARGS="--cookies $T/cookies --redis-pid $REDIS_PID --password $PW"
 
+# add_fields NAME FILTER [jq options...]: merge fields into $T/NAME.json.
+add_fields() {
+    f=$1 filter=$2; shift 2
+    jq -c "$@" "$filter" "$T/$f.json" >"$T/$f.tmp" && mv "$T/$f.tmp" "$T/$f.json"
+}
+
 run_lg() { # NAME args...
     name=$1; shift
     say "scenario $name: loadgen $*"
@@ -66,9 +72,8 @@ stop_pid "$CHATD_PID"; wipe
 # The relay's AOF passes Redis's auto-aof-rewrite-min-size (64 MB) a few
 # seconds in, so a rewrite (a fork, and its child on the same two cores)
 # usually runs while it measures, as one would at a busy hour.
-jq -c --argjson n $((RW1 - RW0)) --argjson fork "${FORK:-0}" \
-    '. + {aof_rewrites_during: $n, last_fork_ms: ($fork / 1000)}' \
-    "$T/relay.json" >"$T/relay.tmp" && mv "$T/relay.tmp" "$T/relay.json"
+add_fields relay '. + {aof_rewrites_during: $n, last_fork_ms: ($fork / 1000)}' \
+    --argjson n $((RW1 - RW0)) --argjson fork "${FORK:-0}"
 
 PROFILE_OK=0
 if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
@@ -112,9 +117,8 @@ run_lg latency --mode latency --port "$P1" --parents "$RP" --advisers "$RA" \
 AOF1=$(rinfo aof_current_size); RW1=$(rinfo aof_rewrites)
 FSYNC_MAX=$(fsync_mon_read "$SECS")
 stop_pid "$CHATD_PID"; wipe
-jq -c --argjson n $((RW1 - RW0)) --argjson fm "$FSYNC_MAX" \
-    '. + {aof_rewrites_during: $n, redis_fsync_max_ms_per_s: $fm}' \
-    "$T/latency.json" >"$T/latency.tmp" && mv "$T/latency.tmp" "$T/latency.json"
+add_fields latency '. + {aof_rewrites_during: $n, redis_fsync_max_ms_per_s: $fm}' \
+    --argjson n $((RW1 - RW0)) --argjson fm "$FSYNC_MAX"
 
 # The floor under that tail: with appendfsync always nothing is acknowledged
 # or delivered before the fdatasync of Redis's turn returns.  The probe plays
@@ -146,8 +150,7 @@ run_lg pairing --mode pairing --port "$P1" --parents $PAIR_PARENTS \
     --advisers $PAIR_ADV --capacity 5 --spread-ms 1000 --pid "$CHATD_PID"
 FSYNC_MAX=$(fsync_mon_read $(($(date +%s) - PT0 + 1)))
 stop_pid "$CHATD_PID"; wipe
-jq -c --argjson fm "$FSYNC_MAX" '. + {redis_fsync_max_ms_per_s: $fm}' \
-    "$T/pairing.json" >"$T/pairing.tmp" && mv "$T/pairing.tmp" "$T/pairing.json"
+add_fields pairing '. + {redis_fsync_max_ms_per_s: $fm}' --argjson fm "$FSYNC_MAX"
 
 # --- the echo ceiling, same load as relay -------------------------------------------
 PE=$(free_port)

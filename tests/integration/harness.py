@@ -44,6 +44,12 @@ SWEEP_MS = 200
 GRACE_SLACK_S = 3.0
 DEFAULT_PASSWORD = "correct horse battery staple"
 
+# Parent messages and what the shipped rules (moderation/rules) make of
+# them, for tests that need a conversation at a given severity.
+CALM = "hi my son wont sleep"                          # none
+HIGH = "my partner hit me again last night"            # high
+EMERGENCY = "ive got all my tablets lined up for tonight"  # emergency
+
 
 def chatd_bin():
     b = os.environ.get("CHATD_BIN", "bin/chatd")

@@ -3,11 +3,9 @@ emergency alerts every safeguarding lead on shift, once per rise."""
 
 import pytest
 
-pytestmark = pytest.mark.asyncio
+from harness import CALM, EMERGENCY, HIGH
 
-EMERGENCY = "ive got all my tablets lined up for tonight"
-HIGH = "my partner hit me again last night"
-CALM = "hi my son wont sleep"
+pytestmark = pytest.mark.asyncio
 
 
 async def test_emergency_opening_alerts_lead_not_adviser(svc):

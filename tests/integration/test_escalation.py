@@ -4,10 +4,9 @@ conversation that reached high, and the audit trail."""
 
 import pytest
 
-pytestmark = pytest.mark.asyncio
+from harness import CALM, EMERGENCY
 
-EMERGENCY = "ive got all my tablets lined up for tonight"
-CALM = "hi my son wont sleep"
+pytestmark = pytest.mark.asyncio
 
 
 async def paired(svc, text, adviser="ali"):

@@ -12,7 +12,7 @@ few hundred ms) sends a held batch first, to keep the order."""
 import pytest
 import pytest_asyncio
 
-from harness import Service
+from harness import CALM, EMERGENCY, HIGH, Service
 
 pytestmark = pytest.mark.asyncio
 
@@ -54,10 +54,7 @@ async def test_held_messages_arrive_once_in_order_before_the_end(held):
     await adv.expect_nothing("msg", 0.5, "a held message was delivered twice")
 
 
-CALM = "hi my son wont sleep"
-HIGH = "my partner hit me again last night"
-HIGH_AGAIN = "he hit me again this morning"
-EMERGENCY = "ive got all my tablets lined up for tonight"
+HIGH_AGAIN = "he hit me again this morning"  # high, as HIGH
 
 
 async def test_one_batch_resend_and_rises_count_like_separate_calls(held):
@@ -66,7 +63,7 @@ async def test_one_batch_resend_and_rises_count_like_separate_calls(held):
     severity with a message between them at the first, and a calmer one,
     all in one batch, must come out as they would one call each.  (In
     this order the two high messages shared a batch in 6 runs of 6; with
-    the resend between them, in 3 of 5: I did not find what split them.)"""
+    the resend between them, in 3 of 5, for a reason not found.)"""
     lead = await held.chatd.adviser("lena", role="lead", available=None)
     earlier = await held.chatd.parent_start(text=CALM)
     p = await held.chatd.parent_start(text=CALM)

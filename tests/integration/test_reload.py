@@ -9,11 +9,9 @@ import signal
 import pytest
 import pytest_asyncio
 
-from harness import REPO, Service
+from harness import EMERGENCY, REPO, Service
 
 pytestmark = pytest.mark.asyncio
-
-EMERGENCY = "ive got all my tablets lined up for tonight"
 
 
 @pytest_asyncio.fixture
