@@ -4,7 +4,7 @@
 #   make -f bench/bench.mk bench-tools
 #
 #   make bench           build chatd and the tools, run every scenario
-#   make bench-tools     build build/bench/loadgen, echo and fsync
+#   make bench-tools     build build/bench/loadgen, echo, fsync and cpuspeed
 
 BENCH_CC     ?= $(or $(CC),cc)
 BENCH_OUT    := build/bench
@@ -13,7 +13,8 @@ BENCH_CFLAGS := -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 BENCH_LIBS   := $(shell pkg-config --libs libwebsockets libuv 2>/dev/null)
 
 .PHONY: bench bench-tools
-bench-tools: $(BENCH_OUT)/loadgen $(BENCH_OUT)/echo $(BENCH_OUT)/fsync
+bench-tools: $(BENCH_OUT)/loadgen $(BENCH_OUT)/echo $(BENCH_OUT)/fsync \
+             $(BENCH_OUT)/cpuspeed
 
 $(BENCH_OUT)/loadgen: bench/loadgen.c
 	@mkdir -p $(@D)
@@ -21,6 +22,11 @@ $(BENCH_OUT)/loadgen: bench/loadgen.c
 	@$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
 
 $(BENCH_OUT)/fsync: bench/fsync.c
+	@mkdir -p $(@D)
+	@echo "  CC     $@"
+	@$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(BENCH_OUT)/cpuspeed: bench/cpuspeed.c
 	@mkdir -p $(@D)
 	@echo "  CC     $@"
 	@$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
