@@ -20,15 +20,22 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "triage_int.h"
 
 enum { MAP_KEEP, MAP_DROP, MAP_SEP, MAP_BRK, MAP_STR };
 
+#define NORM_VECTOR_SLACK 32 /* bytes after a form's text a vector may read */
+
 int tr_norm_alloc(struct norm *n)
 {
     memset(n, 0, sizeof *n);
-    n->s = malloc(NORM_CAP);
+    /* zeroed, and with room for has_run3()'s vectors past a word at the
+     * end of the buffer */
+    n->s = calloc(1, NORM_CAP + NORM_VECTOR_SLACK);
     n->ostart = malloc(NORM_CAP * sizeof *n->ostart);
     n->oend = malloc(NORM_CAP * sizeof *n->oend);
     n->tok = malloc(NORM_MAX_TOKENS * sizeof *n->tok);
@@ -686,9 +693,46 @@ static inline const struct tr_lex_entry *lex_find(const struct triage_rules *r,
     return tr_lex_find(r, w, n);
 }
 
-/* Three of one letter in a row (stage_final() shortens those)? */
+#if defined(__SSE2__)
+#define SIMD_BYTES 16 /* bytes one vector compare looks at */
+
+/* Bytes of v that are ASCII letters (either case) and digits, as masks:
+ * SSE2 compares bytes signed, so each range is moved to start at -128. */
+static inline __m128i simd_letters(__m128i v)
+{
+    __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    return _mm_cmplt_epi8(_mm_add_epi8(lo, _mm_set1_epi8((char)(128 - 'a'))),
+                          _mm_set1_epi8((char)(26 - 128)));
+}
+
+static inline __m128i simd_digits(__m128i v)
+{
+    return _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8((char)(128 - '0'))),
+                          _mm_set1_epi8((char)(10 - 128)));
+}
+#endif
+
+/* Three of one letter in a row (stage_final() shortens those)?  A word
+ * that fits a vector is asked without a loop: the loop's end, at a
+ * different length every word, was a mispredicted branch a word.  The
+ * caller's buffer holds SIMD_BYTES + 2 bytes from t. */
 static inline int has_run3(const char *t, size_t n)
 {
+#if defined(__SSE2__)
+    if (n <= SIMD_BYTES) {
+        __m128i a = _mm_loadu_si128((const __m128i *)t);
+        __m128i b = _mm_loadu_si128((const __m128i *)(t + 1));
+        __m128i c = _mm_loadu_si128((const __m128i *)(t + 2));
+        __m128i lower =
+            _mm_and_si128(_mm_cmpgt_epi8(a, _mm_set1_epi8('a' - 1)),
+                          _mm_cmplt_epi8(a, _mm_set1_epi8('z' + 1)));
+        __m128i run = _mm_and_si128(
+            _mm_and_si128(_mm_cmpeq_epi8(a, b), _mm_cmpeq_epi8(a, c)), lower);
+        /* a run starting at j < n - 2 ends inside the word */
+        unsigned live = n >= 3 ? (1u << (n - 2)) - 1 : 0;
+        return (_mm_movemask_epi8(run) & live) != 0;
+    }
+#endif
     for (size_t i = 2; i < n; i++)
         if (t[i] == t[i - 2] && t[i] == t[i - 1] &&
             is_alpha((unsigned char)t[i]))
@@ -934,14 +978,46 @@ static int normalise_fused(const struct triage_rules *rules, struct norm *o,
                 word = n;
                 kinds = 0;
             }
-            do {
+#if defined(__SSE2__)
+            /* a vector at a time: a word's length, which a byte loop's
+             * end mispredicted once a word, is a count of mask bits */
+            while (i + SIMD_BYTES <= len && n + SIMD_BYTES + 2 <= NORM_CAP) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+                __m128i l = simd_letters(v), d = simd_digits(v);
+                unsigned plainm =
+                    (unsigned)_mm_movemask_epi8(_mm_or_si128(l, d));
+                unsigned run = (unsigned)__builtin_ctz(~plainm); /* <= 16 */
+                unsigned take = run == SIMD_BYTES ? 0xffffu : (1u << run) - 1;
+                _mm_storeu_si128(
+                    (__m128i *)(s + n),
+                    _mm_or_si128(v, _mm_and_si128(l, _mm_set1_epi8(0x20))));
+                __m128i at = _mm_add_epi32(_mm_set1_epi32((int)i),
+                                           _mm_setr_epi32(0, 1, 2, 3));
+                for (unsigned k = 0; k < SIMD_BYTES; k += 4) {
+                    _mm_storeu_si128((__m128i *)(os + n + k), at);
+                    at = _mm_add_epi32(at, _mm_set1_epi32(1));
+                    _mm_storeu_si128((__m128i *)(oe + n + k), at);
+                    at = _mm_add_epi32(at, _mm_set1_epi32(3));
+                }
+                kinds |= (unsigned)_mm_movemask_epi8(l) & take ? 1u : 0u;
+                if ((unsigned)_mm_movemask_epi8(d) & take) /* digits: rare */
+                    for (unsigned k = 0; k < run; k++)
+                        kinds |= byte_kind[(unsigned char)s[n + k]];
+                n += run;
+                i += run;
+                if (run < SIMD_BYTES)
+                    goto word_paused;
+            }
+#endif
+            for (; i < len && (c = plain[p[i]]) != 0; n++, i++) {
                 s[n] = (char)c;
                 os[n] = (uint32_t)i;
                 oe[n] = (uint32_t)i + 1;
                 kinds |= byte_kind[c];
-                n++;
-                i++;
-            } while (i < len && (c = plain[p[i]]) != 0);
+            }
+#if defined(__SSE2__)
+        word_paused:
+#endif
             continue;
         }
         x.n = n;
