@@ -816,7 +816,7 @@ static int fuse_word_slow(struct fuse *x)
 }
 
 /* Stages 2 and 3 on the word just read, [x->word, x->n). */
-static inline int fuse_word_end(struct fuse *x)
+static inline __attribute__((always_inline)) int fuse_word_end(struct fuse *x)
 {
     size_t w = x->word, n = x->n - w;
     const char *t = x->s + w;
