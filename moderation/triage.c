@@ -382,11 +382,13 @@ static int any(const struct triage_rules *r, struct triage_ctx *ctx,
 
 /* any() of a check of the plan: what the scan found in the check's window,
  * read with the plan's copies (its component, window and depth), so that
- * neither the pattern nor its DFA is read unless the answer needs them. */
-static int op_any(const struct triage_rules *r, struct triage_ctx *ctx,
-                  const struct tr_op *op, const struct norm *f,
-                  const struct cue *c, int need_overlap, int want_span,
-                  size_t *fs, size_t *fe)
+ * neither the pattern nor its DFA is read unless the answer needs them.
+ * Inlined by force into rule_eval(), nine calls a message: most return
+ * after one look at the scan's bits, and the call cost more than that. */
+static inline __attribute__((always_inline)) int
+op_any(const struct triage_rules *r, struct triage_ctx *ctx,
+       const struct tr_op *op, const struct norm *f, const struct cue *c,
+       int need_overlap, int want_span, size_t *fs, size_t *fe)
 {
     const struct tr_scanres *res = scan_of(ctx, f);
     if (!ctx->fast || op->scomp < 0 || !res->ok || op->memo)
