@@ -5,6 +5,8 @@
 #   make test-triage     unit tests + corpus targets ("N passed, N failed")
 #   make triage-eval     corpus figures, all rows and held-out rows
 #   make bench-triage    median and p99 microseconds per message
+#                        (BENCH_TRIAGE_PHASES=1: also its parts, alone,
+#                        in place and with the branch predictor disturbed)
 #   make fuzz-triage     libFuzzer on normalise + match (FUZZ_SECONDS=60)
 #   make triage-compare  this engine against REV's, byte for byte
 #                        (TRIAGE_COMPARE_REV, _N, _SEEDS; see compare.sh)
