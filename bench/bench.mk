@@ -16,17 +16,9 @@ BENCH_LIBS   := $(shell pkg-config --libs libwebsockets libuv 2>/dev/null)
 bench-tools: $(BENCH_OUT)/loadgen $(BENCH_OUT)/echo $(BENCH_OUT)/fsync \
              $(BENCH_OUT)/cpuspeed
 
-$(BENCH_OUT)/loadgen: bench/loadgen.c
-	@mkdir -p $(@D)
-	@echo "  CC     $@"
-	@$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
-
-$(BENCH_OUT)/fsync: bench/fsync.c
-	@mkdir -p $(@D)
-	@echo "  CC     $@"
-	@$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
-
-$(BENCH_OUT)/cpuspeed: bench/cpuspeed.c
+# the tools that need only libc
+$(BENCH_OUT)/loadgen $(BENCH_OUT)/fsync $(BENCH_OUT)/cpuspeed: \
+$(BENCH_OUT)/%: bench/%.c
 	@mkdir -p $(@D)
 	@echo "  CC     $@"
 	@$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<

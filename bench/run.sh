@@ -33,7 +33,6 @@ LG=build/bench/loadgen
 ECHO=build/bench/echo
 FSYNC=build/bench/fsync
 CPUSPEED=build/bench/cpuspeed
-TRIAGE_BENCH=build/rel/triage/bench_triage # what `make bench-triage` runs
 RESULTS=bench/results.json
 PW=pw-123456
 
@@ -235,7 +234,8 @@ if command -v taskset >/dev/null 2>&1; then
     cpu=0
     while [ $cpu -lt "$(getconf _NPROCESSORS_ONLN)" ]; do
         sp=$(cpu_speed | jq ".[$cpu]")
-        taskset -c $cpu "$TRIAGE_BENCH" moderation/rules tests/triage/corpus.tsv \
+        # make and the bench it runs inherit the pinning
+        taskset -c $cpu make --no-print-directory -s bench-triage \
             >"$T/triage-cpu$cpu.txt" 2>&1 || true
         us=$(triage_us "$T/triage-cpu$cpu.txt")
         say "triage pinned to CPU $cpu: $us us/msg (CPU at $sp giga adds/s)"
