@@ -165,10 +165,11 @@ struct tr_scanres {
     unsigned nw;
     uint64_t wmask[TR_SCAN_WORDS * 64][TR_SCAN_MASK_WORDS];
     uint64_t anymask[TR_SCAN_MASK_WORDS];
-    const uint16_t *ridx;              /* the scan automaton's, per component */
-    uint32_t reach;                    /* bytes of the longest run */
-    uint32_t dead[TR_SCAN_WORDS * 64]; /* per word start: where its run
-                                          stopped */
+    const uint16_t *ridx; /* the scan automaton's, per component */
+    uint32_t reach;       /* bytes of the longest run */
+    uint32_t dead[TR_SCAN_WORDS * 64 + 1]; /* per word start: where its
+                                              run stopped (+1: scan.c's
+                                              lanes past the last) */
 };
 
 /* Whether regex component comp matches from word start wi, and from any. */

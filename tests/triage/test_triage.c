@@ -641,6 +641,39 @@ static void test_pathological_rules(void)
     triage_free(r);
 }
 
+/* The scan steps runs from several word starts at once, so a long match
+ * from an early word reports after short ones from later words.  Both
+ * must still be found, the short rule's leftmost (scan.c keeps each
+ * phrase list in word order). */
+static void test_interleaved_runs(void)
+{
+    char err[512];
+    struct triage_rules *r =
+        load_text("category x\nrule long high\n"
+                  "cue alpha beta gamma delta epsilon zeta\n"
+                  "rule short medium\ncue gamma | delta | zeta\n",
+                  err, sizeof err);
+    CHECK(r != NULL, "overlapping phrases load (%s)", r ? "" : err);
+    if (!r)
+        return;
+    static const char text[] = "alpha beta gamma delta epsilon zeta";
+    struct triage_result res;
+    int rc = triage_run(r, C, text, strlen(text), &res);
+    int whole = 0, first = 0;
+    for (unsigned i = 0; i < C->nhits; i++) {
+        const struct triage_hit *h = &C->hits[i];
+        whole += strcmp(h->rule, "long") == 0 && h->start == 0 && h->end == 35;
+        first +=
+            strcmp(h->rule, "short") == 0 && h->start == 11 && h->end == 16;
+    }
+    CHECK(rc == 0 && res.severity == TRIAGE_HIGH && C->nhits == 2 &&
+              whole == 1 && first == 1,
+          "a long phrase, and the leftmost short one inside it, are found "
+          "(rc %d, %s, %u hits)",
+          rc, triage_severity_name(res.severity), C->nhits);
+    triage_free(r);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "moderation/rules";
@@ -668,8 +701,10 @@ int main(int argc, char **argv)
         }
     }
     test_loader();
-    if (C)
+    if (C) {
         test_pathological_rules();
+        test_interleaved_runs();
+    }
     triage_ctx_free(C);
     triage_free(R);
     printf("%u passed, %u failed\n", passed, failed);
